@@ -1,0 +1,1 @@
+namespace Loop.Benchmarks; internal static class Program { private static void Main() { } }

@@ -1,0 +1,357 @@
+using System.Runtime.ExceptionServices;
+
+namespace Loop;
+
+public sealed partial class IOLoop
+{
+    /// <summary>
+    /// How long a host that embeds this loop may sleep before calling <see cref="RunOnce"/>
+    /// again: zero when callbacks are waiting, the time to the next timer, or
+    /// <see cref="Timeout.InfiniteTimeSpan"/> when there is none. Pair it with
+    /// <see cref="BackendFileDescriptor"/> (libuv's <c>uv_backend_timeout</c>). Loop thread, or
+    /// the host thread between runs.
+    /// </summary>
+    public TimeSpan BackendTimeout
+    {
+        get
+        {
+            if (_local.Count > 0 || PendingCallbackCount > 0)
+            {
+                return TimeSpan.Zero;
+            }
+
+            if (!TryGetNextDeadline(out long deadline))
+            {
+                return Timeout.InfiniteTimeSpan;
+            }
+
+            return TimeSpan.FromMilliseconds(MonotonicClock.MillisecondsUntil(deadline, MonotonicClock.Now));
+        }
+    }
+
+    /// <summary>
+    /// Runs the loop on the calling thread until <see cref="Stop"/> is called. If
+    /// <see cref="Stop"/> was called while the loop was not running, returns at once.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is already running (for example, Start was called from one of its callbacks).</exception>
+    /// <exception cref="ObjectDisposedException">The loop is closed.</exception>
+    /// <exception cref="System.ComponentModel.Win32Exception">The kernel poller failed; the loop has stopped.</exception>
+    public void Start()
+    {
+        BeginRun();
+        try
+        {
+            while (!_stopRequested)
+            {
+                RunIteration(-1);
+            }
+        }
+        finally
+        {
+            _stopRequested = false;
+            EndRun();
+        }
+    }
+
+    /// <summary>
+    /// Asks the loop to stop: the current iteration finishes its callbacks and timers, then
+    /// <see cref="Start"/> returns. Thread-safe. Called while the loop is not running, it makes
+    /// the next <see cref="Start"/> return at once.
+    /// </summary>
+    public void Stop()
+    {
+        _stopRequested = true;
+        if (Environment.CurrentManagedThreadId != _threadId)
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>
+    /// Runs one iteration on the calling thread and returns, for hosts that tick the loop from
+    /// their own main loop. It runs the callbacks that are queued, then the timers that are due,
+    /// then waits for I/O for at most <paramref name="maxWait"/> (less if a timer falls due
+    /// sooner, not at all if callbacks are waiting), calls the handlers of ready descriptors,
+    /// and finally runs timers that fell due during the wait. <c>RunOnce(TimeSpan.Zero)</c>
+    /// never blocks; <see cref="Timeout.InfiniteTimeSpan"/> waits until there is something to do.
+    /// </summary>
+    /// <returns>True if the loop still has handlers, timers or callbacks (libuv's <c>uv_run</c> result).</returns>
+    /// <exception cref="InvalidOperationException">The loop is already running.</exception>
+    public bool RunOnce(TimeSpan maxWait)
+    {
+        int waitMs = maxWait == Timeout.InfiniteTimeSpan ? -1
+            : maxWait <= TimeSpan.Zero ? 0
+            : (int)Math.Min(int.MaxValue, Math.Ceiling(maxWait.TotalMilliseconds));
+        BeginRun();
+        try
+        {
+            RunIteration(waitMs);
+            if (!_stopRequested)
+            {
+                RunDueTimers(MonotonicClock.Now);
+            }
+        }
+        finally
+        {
+            _stopRequested = false;
+            EndRun();
+        }
+
+        return _handlerCount > 0 || PendingTimeoutCount > 0 || PendingCallbackCount > 0;
+    }
+
+    /// <summary>
+    /// Starts the loop, runs <paramref name="func"/> on it, and stops when the task it returns
+    /// completes; Tornado's <c>run_sync</c>. The result or exception of the task comes out of
+    /// this call (an exception <paramref name="func"/> throws synchronously as well). This call
+    /// blocks the calling thread by design: it is how a program enters the loop.
+    /// </summary>
+    /// <param name="func">Called on the loop thread, with the loop current.</param>
+    /// <param name="timeout">If the task has not completed by then, the loop stops and <see cref="TimeoutException"/> is thrown. Null: no limit.</param>
+    /// <exception cref="TimeoutException">The task did not complete within <paramref name="timeout"/>.</exception>
+    /// <exception cref="InvalidOperationException">The loop is already running, or <see cref="Stop"/> was called before the task completed.</exception>
+    public void RunSync(Func<Task> func, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(func);
+        Task task = RunSyncCore(_ => func(), timeout, cancellation: null);
+        task.GetAwaiter().GetResult(); // Completed: RunSyncCore returns only finished tasks.
+    }
+
+    /// <summary>
+    /// As <see cref="RunSync(Func{Task}, TimeSpan?)"/>, and the function gets a token that is
+    /// cancelled when <paramref name="timeout"/> expires, so the work can be abandoned cleanly.
+    /// </summary>
+    public void RunSync(Func<CancellationToken, Task> func, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(func);
+        using var cancellation = new CancellationTokenSource();
+        Task task = RunSyncCore(func, timeout, cancellation);
+        task.GetAwaiter().GetResult(); // Completed, as above.
+    }
+
+    /// <summary>As <see cref="RunSync(Func{Task}, TimeSpan?)"/>, returning the task's result.</summary>
+    public T RunSync<T>(Func<Task<T>> func, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(func);
+        var task = (Task<T>)RunSyncCore(_ => func(), timeout, cancellation: null);
+        return task.GetAwaiter().GetResult(); // Completed, as above.
+    }
+
+    /// <summary>As <see cref="RunSync(Func{CancellationToken, Task}, TimeSpan?)"/>, returning the task's result.</summary>
+    public T RunSync<T>(Func<CancellationToken, Task<T>> func, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(func);
+        using var cancellation = new CancellationTokenSource();
+        var task = (Task<T>)RunSyncCore(func, timeout, cancellation);
+        return task.GetAwaiter().GetResult(); // Completed, as above.
+    }
+
+    private Task RunSyncCore(Func<CancellationToken, Task> func, TimeSpan? timeout, CancellationTokenSource? cancellation)
+    {
+        if (_running)
+        {
+            throw new InvalidOperationException("RunSync cannot be called while the IOLoop is running.");
+        }
+
+        ThrowIfClosed();
+        var run = new SyncRun(this, func, cancellation);
+        AddCallback(SyncRun.s_begin, run);
+        TimeoutHandle? timer = null;
+        if (timeout is { } limit && limit != Timeout.InfiniteTimeSpan)
+        {
+            // The timer is scheduled from this thread before the loop runs, which is safe: the
+            // loop is not running, so nothing else touches its heap.
+            timer = CallLater(limit, SyncRun.s_timedOut, run);
+        }
+
+        try
+        {
+            Start();
+        }
+        finally
+        {
+            run.Done = true;
+            if (timer is not null)
+            {
+                RemoveTimeout(timer);
+            }
+        }
+
+        run.SyncError?.Throw();
+        if (run.Task is { IsCompleted: true } task)
+        {
+            return task;
+        }
+
+        if (run.TimedOut)
+        {
+            throw new TimeoutException($"Operation timed out after {timeout!.Value.TotalSeconds:0.###} seconds.");
+        }
+
+        throw new InvalidOperationException("The IOLoop was stopped before the task completed.");
+    }
+
+    private void BeginRun()
+    {
+        ThrowIfClosed();
+        if (_running)
+        {
+            throw new InvalidOperationException("This IOLoop is already running.");
+        }
+
+        _running = true;
+        Volatile.Write(ref _threadId, Environment.CurrentManagedThreadId);
+        _savedCurrent = t_current;
+        t_current = this;
+        _savedContext = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(_syncContext);
+    }
+
+    private void EndRun()
+    {
+        SynchronizationContext.SetSynchronizationContext(_savedContext);
+        t_current = _savedCurrent;
+        _savedContext = null;
+        _savedCurrent = null;
+        Volatile.Write(ref _threadId, 0);
+
+        // Callbacks this thread queued locally that did not run yet must stay visible to
+        // whichever thread runs the loop next, so they move to the shared queue.
+        if (_local.Count > 0)
+        {
+            lock (_remoteLock)
+            {
+                for (int i = 0; i < _local.Count; i++)
+                {
+                    _local.Take(i, out object callback, out object? state);
+                    _remote.Enqueue(callback, state);
+                }
+
+                _local.Reset();
+            }
+        }
+
+        _running = false;
+    }
+
+    private void RunIteration(int maxWaitMs)
+    {
+        RunCallbacks();
+        RunDueTimers(MonotonicClock.Now);
+        if (_stopRequested)
+        {
+            return;
+        }
+
+        int timeout = maxWaitMs;
+        if (_local.Count > 0)
+        {
+            // A callback or timer queued more work: look at I/O without sleeping.
+            timeout = 0;
+        }
+        else if (timeout != 0 && TryGetNextDeadline(out long deadline))
+        {
+            int untilTimer = MonotonicClock.MillisecondsUntil(deadline, MonotonicClock.Now);
+            timeout = timeout < 0 ? untilTimer : Math.Min(timeout, untilTimer);
+        }
+
+        Dispatch(Poll(timeout));
+    }
+
+    /// <summary>Waits in the poller, retrying after EINTR with what is left of the timeout.</summary>
+    private int Poll(int timeoutMs)
+    {
+        long start = timeoutMs > 0 ? MonotonicClock.Now : 0;
+        while (true)
+        {
+            int count = _poller.Wait(_events, timeoutMs);
+            if (count >= 0)
+            {
+                return count;
+            }
+
+            if (timeoutMs > 0)
+            {
+                long deadline = start + MonotonicClock.FromTimeSpan(TimeSpan.FromMilliseconds(timeoutMs));
+                timeoutMs = MonotonicClock.MillisecondsUntil(deadline, MonotonicClock.Now);
+            }
+        }
+    }
+
+    /// <summary>State of one <see cref="RunSync(Func{Task}, TimeSpan?)"/> call, passed through callbacks without closures.</summary>
+    private sealed class SyncRun
+    {
+        internal static readonly Action<object?> s_begin = static s => ((SyncRun)s!).Begin();
+        internal static readonly Action<object?> s_timedOut = static s => ((SyncRun)s!).OnTimeout();
+        private static readonly Action<object?> s_completed = static s => ((SyncRun)s!).OnCompleted();
+
+        private readonly IOLoop _loop;
+        private readonly Func<CancellationToken, Task> _func;
+        private readonly CancellationTokenSource? _cancellation;
+
+        internal Task? Task;
+        internal ExceptionDispatchInfo? SyncError;
+        internal bool TimedOut;
+
+        // Set once Start has returned. A task that completes later must not stop the loop's next run.
+        internal bool Done;
+
+        internal SyncRun(IOLoop loop, Func<CancellationToken, Task> func, CancellationTokenSource? cancellation)
+        {
+            _loop = loop;
+            _func = func;
+            _cancellation = cancellation;
+        }
+
+        private void Begin()
+        {
+            try
+            {
+                Task = _func(_cancellation?.Token ?? CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                SyncError = ExceptionDispatchInfo.Capture(e);
+                _loop.Stop();
+                return;
+            }
+
+            if (Task is null)
+            {
+                SyncError = ExceptionDispatchInfo.Capture(new InvalidOperationException("The function passed to RunSync returned a null task."));
+                _loop.Stop();
+                return;
+            }
+
+            if (Task.IsCompleted)
+            {
+                _loop.Stop();
+            }
+            else
+            {
+                // Completion may happen on any thread; the stop is decided on the loop thread.
+                Task.ContinueWith(
+                    static (_, s) => ((SyncRun)s!)._loop.AddCallback(s_completed, s),
+                    this,
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+            }
+        }
+
+        private void OnCompleted()
+        {
+            if (!Done)
+            {
+                _loop.Stop();
+            }
+        }
+
+        private void OnTimeout()
+        {
+            TimedOut = true;
+            _cancellation?.Cancel();
+            _loop.Stop();
+        }
+    }
+}

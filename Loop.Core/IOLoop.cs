@@ -1,0 +1,240 @@
+using System.Diagnostics.CodeAnalysis;
+using Loop.Callbacks;
+using Loop.Polling;
+using Loop.Timers;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Loop;
+
+/// <summary>
+/// A single-threaded event loop in the shape of Tornado's IOLoop: descriptor handlers on epoll,
+/// kqueue or poll, timers, and a callback queue.
+/// </summary>
+/// <remarks>
+/// <para>
+/// One thread runs a loop at a time, through <see cref="Start"/>, <see cref="RunOnce"/> or
+/// <see cref="RunSync(Func{Task}, TimeSpan?)"/>, and everything that touches its handlers and
+/// timers must run on that thread. The thread-safe entry points are
+/// <see cref="AddCallback(Action)"/> and its overloads, <see cref="SpawnCallback"/>,
+/// <see cref="Stop"/> and the loop's <see cref="SynchronizationContext"/>; use them to hand work
+/// to the loop from elsewhere.
+/// </para>
+/// <para>
+/// One iteration runs the callbacks that were queued when it began (callbacks they add wait for
+/// the next iteration, so I/O is never starved), then the timers that are due (all of them are
+/// collected before any runs), then waits for I/O and calls the handlers of ready descriptors.
+/// While a loop runs it is its thread's <see cref="SynchronizationContext"/>, so an
+/// <c>await</c> on the loop thread resumes on the loop thread.
+/// </para>
+/// <para>
+/// An exception thrown by a callback, a timer or a handler is logged (event id 1 or 2) and the
+/// loop goes on. An error from the kernel poller itself stops the loop and escapes from
+/// <see cref="Start"/>.
+/// </para>
+/// </remarks>
+public sealed partial class IOLoop : IDisposable
+{
+    private const ulong WakerToken = ulong.MaxValue;
+
+    [ThreadStatic]
+    private static IOLoop? t_current;
+
+    private static readonly IOLoopOptions s_defaultOptions = new();
+
+    private readonly IPoller _poller;
+    private readonly IWaker _waker;
+    private readonly ILogger _logger;
+    private readonly PollerEvent[] _events;
+    private readonly IOLoopSynchronizationContext _syncContext;
+
+    // Written only under _remoteLock; read without it where a stale value is harmless.
+    private volatile bool _closed;
+    private volatile bool _stopRequested;
+    private bool _running;
+
+    // The managed id of the thread inside Start/RunOnce, 0 when the loop is not running. Only
+    // that thread may use the unsynchronized local callback queue.
+    private int _threadId;
+
+    private IOLoop? _savedCurrent;
+    private SynchronizationContext? _savedContext;
+
+    /// <summary>Creates a loop on the best poller for this OS. It is not made current.</summary>
+    public IOLoop()
+        : this(null)
+    {
+    }
+
+    /// <summary>Creates a loop as <paramref name="options"/> say (null: the defaults).</summary>
+    /// <exception cref="PlatformNotSupportedException">The requested backend does not exist on this OS.</exception>
+    /// <exception cref="System.ComponentModel.Win32Exception">The kernel refused to create the poller or waker.</exception>
+    public IOLoop(IOLoopOptions? options)
+    {
+        options ??= s_defaultOptions;
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.EventBufferSize, 1, nameof(options));
+        _logger = options.LoggerFactory?.CreateLogger("Loop.IOLoop") ?? NullLogger.Instance;
+        _executor = options.Executor;
+        _events = new PollerEvent[options.EventBufferSize];
+        _poller = CreatePoller(options.Backend, options.EventBufferSize);
+        try
+        {
+            _waker = IWaker.Create();
+            _poller.Add(_waker.ReadFileDescriptor, IOEvents.Read, WakerToken);
+        }
+        catch
+        {
+            _waker?.Dispose();
+            _poller.Dispose();
+            throw;
+        }
+
+        _syncContext = new IOLoopSynchronizationContext(this);
+        if (options.MakeCurrent)
+        {
+            MakeCurrent();
+        }
+    }
+
+    /// <summary>
+    /// The loop of the calling thread: the one running on it, or the one made current with
+    /// <see cref="MakeCurrent"/>. If there is none (or it was closed), a new loop is created and
+    /// made current, as Tornado's <c>IOLoop.current()</c> does.
+    /// </summary>
+    public static IOLoop Current
+    {
+        get
+        {
+            IOLoop? loop = t_current;
+            if (loop is null || loop._closed)
+            {
+                loop = new IOLoop();
+                t_current = loop;
+            }
+
+            return loop;
+        }
+    }
+
+    /// <summary>The kernel facility this loop waits on.</summary>
+    public PollerBackend Backend => _poller.Backend;
+
+    /// <summary>
+    /// A descriptor that becomes readable whenever this loop has I/O to handle or was woken by
+    /// another thread (the epoll or kqueue descriptor), or -1 for the poll backend. A host that
+    /// runs the loop with <see cref="RunOnce"/> can sleep on it in its own poller, for at most
+    /// <see cref="BackendTimeout"/> (libuv's <c>uv_backend_fd</c>).
+    /// </summary>
+    public int BackendFileDescriptor => _poller.BackendFileDescriptor;
+
+    /// <summary>True while <see cref="Start"/>, <see cref="RunOnce"/> or <see cref="RunSync(Func{Task}, TimeSpan?)"/> is running this loop.</summary>
+    public bool IsRunning => _running;
+
+    /// <summary>True once <see cref="Close"/> has run.</summary>
+    public bool IsClosed => _closed;
+
+    /// <summary>The context that posts to this loop. It is the loop thread's current context while the loop runs.</summary>
+    public SynchronizationContext SynchronizationContext => _syncContext;
+
+    /// <summary>True if the calling thread is the one running this loop right now.</summary>
+    public bool IsOnLoopThread => Environment.CurrentManagedThreadId == Volatile.Read(ref _threadId);
+
+    /// <summary>Returns the calling thread's current loop without creating one.</summary>
+    public static bool TryGetCurrent([NotNullWhen(true)] out IOLoop? loop)
+    {
+        loop = t_current;
+        if (loop is not null && loop._closed)
+        {
+            loop = null;
+        }
+
+        return loop is not null;
+    }
+
+    /// <summary>Forgets the calling thread's current loop (it is not closed).</summary>
+    public static void ClearCurrent() => t_current = null;
+
+    /// <summary>Makes this loop <see cref="Current"/> for the calling thread.</summary>
+    public void MakeCurrent()
+    {
+        ObjectDisposedException.ThrowIf(_closed, this);
+        t_current = this;
+    }
+
+    /// <summary>
+    /// The loop's clock in seconds: monotonic, so it never jumps when the wall clock is set. Use
+    /// it for <see cref="CallAt(double, Action)"/> deadlines. Its zero point is arbitrary.
+    /// </summary>
+    public double Time() => MonotonicClock.ToSeconds(MonotonicClock.Now);
+
+    /// <summary>
+    /// Closes the loop: unregisters every handler, drops pending callbacks and timers, and
+    /// releases the poller and waker. With <paramref name="allFds"/>, the registered descriptors
+    /// are closed too (a registered <see cref="System.Net.Sockets.Socket"/> or
+    /// <see cref="System.Runtime.InteropServices.SafeHandle"/> is disposed). Callbacks added from
+    /// other threads afterwards are dropped silently. Calling it again does nothing.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is running.</exception>
+    public void Close(bool allFds = false)
+    {
+        if (_running)
+        {
+            throw new InvalidOperationException("An IOLoop cannot be closed while it is running; stop it first.");
+        }
+
+        lock (_remoteLock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            _remote.Reset();
+            _remoteRunning.Reset();
+            _poller.Remove(_waker.ReadFileDescriptor);
+
+            // Wakes are written under this lock, so the waker cannot be written after it closes.
+            _waker.Dispose();
+        }
+
+        CloseHandlers(allFds);
+        _timers.Clear();
+        _cancelledTimers = 0;
+        _local.Reset();
+        _localRunning.Reset();
+        _poller.Dispose();
+        if (t_current == this)
+        {
+            t_current = null;
+        }
+    }
+
+    /// <summary>Closes the loop without closing registered descriptors: <c>Close(allFds: false)</c>.</summary>
+    public void Dispose() => Close(allFds: false);
+
+    private static IPoller CreatePoller(PollerBackend backend, int capacity)
+    {
+        if (backend == PollerBackend.Auto)
+        {
+            backend = OperatingSystem.IsLinux() ? PollerBackend.Epoll
+                : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() || OperatingSystem.IsIOS() ? PollerBackend.Kqueue
+                : PollerBackend.Poll;
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("IOLoop needs a Unix poller (epoll, kqueue or poll); Windows is not supported yet.");
+        }
+
+        return backend switch
+        {
+            PollerBackend.Epoll when OperatingSystem.IsLinux() => new EpollPoller(capacity),
+            PollerBackend.Kqueue when OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() || OperatingSystem.IsIOS() => new KqueuePoller(capacity),
+            PollerBackend.Poll => new PollPoller(),
+            _ => throw new PlatformNotSupportedException($"The {backend} poller is not available on this OS."),
+        };
+    }
+
+    private void ThrowIfClosed() => ObjectDisposedException.ThrowIf(_closed, this);
+}

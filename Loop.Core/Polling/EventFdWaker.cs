@@ -1,0 +1,44 @@
+using Loop.Interop;
+
+namespace Loop.Polling;
+
+/// <summary>An eventfd (Linux): one descriptor, an 8-byte counter, never fills up.</summary>
+internal sealed unsafe class EventFdWaker : IWaker
+{
+    private readonly FileDescriptorHandle _handle;
+    private readonly int _fd;
+
+    // 1 while a write is outstanding, so a burst of wakes costs one syscall (libuv's uv_async_send).
+    private int _pending;
+
+    internal EventFdWaker()
+    {
+        _handle = FileDescriptorHandle.FromResult(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
+        _fd = _handle.Fd;
+    }
+
+    public int ReadFileDescriptor => _fd;
+
+    public void Wake()
+    {
+        if (Volatile.Read(ref _pending) != 0 || Interlocked.Exchange(ref _pending, 1) != 0)
+        {
+            return;
+        }
+
+        ulong one = 1;
+        // A failed write (the counter would overflow) still leaves the eventfd readable, which
+        // is all a wake needs.
+        _ = Libc.write(_fd, &one, sizeof(ulong));
+    }
+
+    public void Drain()
+    {
+        // Clear the flag first: a wake that lands after it writes again and is not lost.
+        Volatile.Write(ref _pending, 0);
+        ulong value;
+        _ = Libc.read(_fd, &value, sizeof(ulong));
+    }
+
+    public void Dispose() => _handle.Dispose();
+}

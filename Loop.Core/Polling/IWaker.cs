@@ -1,0 +1,19 @@
+namespace Loop.Polling;
+
+/// <summary>
+/// Wakes a loop blocked in its poller from another thread. The loop registers
+/// <see cref="ReadFileDescriptor"/> for reading and calls <see cref="Drain"/> when it is ready.
+/// </summary>
+internal interface IWaker : IDisposable
+{
+    int ReadFileDescriptor { get; }
+
+    /// <summary>Makes the read side readable. Thread-safe; many wakes before a drain cost one write.</summary>
+    void Wake();
+
+    /// <summary>Consumes pending wakes. Loop thread only.</summary>
+    void Drain();
+
+    /// <summary>Creates the waker for this OS: eventfd on Linux, a pipe elsewhere.</summary>
+    static IWaker Create() => OperatingSystem.IsLinux() ? new EventFdWaker() : new PipeWaker();
+}
