@@ -1,0 +1,71 @@
+using Loop.Tests.Support;
+
+namespace Loop.Tests.Core;
+
+/// <summary>
+/// Base of the loop tests: every test runs once on epoll and once on poll (the fixture
+/// arguments), gets a fresh loop with a capturing log, and at teardown must have left no
+/// handler, timer or callback behind and no unexpected warning or error in the log. The loop's
+/// own descriptors must be closed afterwards (libuv's MAKE_VALGRIND_HAPPY).
+/// </summary>
+[TestFixture(PollerBackend.Epoll)]
+[TestFixture(PollerBackend.Poll)]
+public abstract class LoopFixture(PollerBackend backend)
+{
+    /// <summary>The bound every test puts on a loop run.</summary>
+    protected static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(10);
+
+    protected PollerBackend Backend { get; } = backend;
+
+    protected IOLoop Loop { get; private set; } = null!;
+
+    protected TestLog Log { get; private set; } = null!;
+
+    /// <summary>Set by a test that closes the loop itself or leaves things registered on purpose.</summary>
+    protected bool SkipLeakCheck { get; set; }
+
+    [SetUp]
+    public void CreateLoop()
+    {
+        Log = new TestLog();
+        Loop = NewLoop();
+        SkipLeakCheck = false;
+    }
+
+    [TearDown]
+    public void CheckAndCloseLoop()
+    {
+        try
+        {
+            if (!Loop.IsClosed && !SkipLeakCheck)
+            {
+                Assert.Multiple(() =>
+                {
+                    Assert.That(Loop.HandlerCount, Is.Zero, "handlers left registered");
+                    Assert.That(Loop.PendingTimeoutCount, Is.Zero, "timers left pending");
+                    Assert.That(Loop.PendingCallbackCount, Is.Zero, "callbacks left queued");
+                });
+            }
+
+            Assert.That(Log.Unexpected.Select(e => $"{e.Level} {e.EventId.Id}: {e.Message} {e.Exception}"), Is.Empty, "unexpected log entries");
+        }
+        finally
+        {
+            int backendFd = Loop.IsClosed ? -1 : Loop.BackendFileDescriptor;
+            Loop.Close(allFds: true);
+            Loop.Dispose();
+            Log.Dispose();
+            if (backendFd >= 0)
+            {
+                Assert.That(Fds.IsOpen(backendFd), Is.False, "the poller's descriptor is still open after Close");
+            }
+        }
+    }
+
+    protected IOLoop NewLoop() => new(new IOLoopOptions { Backend = Backend, LoggerFactory = Log });
+
+    /// <summary>Runs an async test body on the loop with the test timeout.</summary>
+    protected void Run(Func<Task> body) => Loop.RunSync(body, TestTimeout);
+
+    protected T Run<T>(Func<Task<T>> body) => Loop.RunSync(body, TestTimeout);
+}

@@ -1,0 +1,33 @@
+namespace Loop.Tests.Support;
+
+/// <summary>Looks at this process's open descriptors (Linux /proc).</summary>
+public static class Fds
+{
+    public static bool IsOpen(int fd) => File.Exists($"/proc/self/fd/{fd}") || Directory.Exists($"/proc/self/fd/{fd}");
+
+    /// <summary>Runs <paramref name="action"/> on a new thread and fails if it has not finished in <paramref name="limit"/>.</summary>
+    public static void RunBounded(Action action, TimeSpan limit)
+    {
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        })
+        {
+            IsBackground = true,
+        };
+        thread.Start();
+        Assert.That(thread.Join(limit), Is.True, $"did not finish within {limit}");
+        if (error is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
+        }
+    }
+}
