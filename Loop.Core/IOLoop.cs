@@ -79,7 +79,7 @@ public sealed partial class IOLoop : IDisposable
         _poller = CreatePoller(options.Backend, options.EventBufferSize);
         try
         {
-            _waker = IWaker.Create();
+            _waker = IWaker.Create(options.ForcePipeWaker);
             _poller.Add(_waker.ReadFileDescriptor, IOEvents.Read, WakerToken);
         }
         catch

@@ -28,4 +28,10 @@ public sealed class IOLoopOptions
 
     /// <summary>Make the new loop <see cref="IOLoop.Current"/> for the constructing thread.</summary>
     public bool MakeCurrent { get; init; }
+
+    /// <summary>
+    /// Use the self-pipe waker even where eventfd exists, so tests on Linux cover the waker
+    /// that macOS and the BSDs use.
+    /// </summary>
+    internal bool ForcePipeWaker { get; init; }
 }

@@ -1,22 +1,28 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Loop.Interop;
 
 namespace Loop.Polling;
 
-/// <summary>Linux epoll, level-triggered. The event buffer is native memory allocated once.</summary>
+/// <summary>
+/// Linux epoll, level-triggered. The kernel writes events into one buffer allocated once on the
+/// pinned object heap, so it never moves and needs no freeing.
+/// </summary>
 internal sealed unsafe class EpollPoller : IPoller
 {
     private readonly FileDescriptorHandle _epoll;
     private readonly int _epfd;
     private readonly int _capacity;
-    private byte* _buffer;
+    private readonly byte[] _buffer;
+    private readonly byte* _events;
 
     internal EpollPoller(int capacity)
     {
         _epoll = FileDescriptorHandle.FromResult(Libc.epoll_create1(Libc.EPOLL_CLOEXEC), "epoll_create1");
         _epfd = _epoll.Fd;
         _capacity = capacity;
-        _buffer = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * Libc.EpollEventSize));
+        _buffer = GC.AllocateArray<byte>(capacity * Libc.EpollEventSize, pinned: true);
+        _events = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_buffer));
     }
 
     public PollerBackend Backend => PollerBackend.Epoll;
@@ -46,7 +52,7 @@ internal sealed unsafe class EpollPoller : IPoller
     public int Wait(Span<PollerEvent> events, int timeoutMilliseconds)
     {
         int max = Math.Min(events.Length, _capacity);
-        int n = Libc.epoll_wait(_epfd, _buffer, max, timeoutMilliseconds);
+        int n = Libc.epoll_wait(_epfd, _events, max, timeoutMilliseconds);
         if (n < 0)
         {
             int errno = Libc.LastErrno;
@@ -62,7 +68,7 @@ internal sealed unsafe class EpollPoller : IPoller
         int dataOffset = Libc.EpollDataOffset;
         for (int i = 0; i < n; i++)
         {
-            byte* ev = _buffer + (i * size);
+            byte* ev = _events + (i * size);
             uint flags = *(uint*)ev;
             IOEvents ready = IOEvents.None;
             if ((flags & (Libc.EPOLLIN | Libc.EPOLLPRI)) != 0)
@@ -87,15 +93,7 @@ internal sealed unsafe class EpollPoller : IPoller
         return n;
     }
 
-    public void Dispose()
-    {
-        _epoll.Dispose();
-        if (_buffer != null)
-        {
-            NativeMemory.Free(_buffer);
-            _buffer = null;
-        }
-    }
+    public void Dispose() => _epoll.Dispose();
 
     private void Control(int op, int fd, IOEvents events, ulong token, string call)
     {

@@ -14,6 +14,6 @@ internal interface IWaker : IDisposable
     /// <summary>Consumes pending wakes. Loop thread only.</summary>
     void Drain();
 
-    /// <summary>Creates the waker for this OS: eventfd on Linux, a pipe elsewhere.</summary>
-    static IWaker Create() => OperatingSystem.IsLinux() ? new EventFdWaker() : new PipeWaker();
+    /// <summary>Creates the waker for this OS: eventfd on Linux, a pipe elsewhere (or when <paramref name="forcePipe"/>).</summary>
+    static IWaker Create(bool forcePipe) => OperatingSystem.IsLinux() && !forcePipe ? new EventFdWaker() : new PipeWaker();
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Loop.Interop;
 
@@ -23,7 +24,8 @@ internal sealed unsafe class KqueuePoller : IPoller
     private readonly int _capacity;
     private readonly int _stride;
     private readonly Dictionary<int, IOEvents> _interest = new();
-    private byte* _buffer;
+    private readonly byte[] _buffer;
+    private readonly byte* _events;
 
     internal KqueuePoller(int capacity)
     {
@@ -31,7 +33,9 @@ internal sealed unsafe class KqueuePoller : IPoller
         _kq = _kqueue.Fd;
         _capacity = capacity;
         _stride = s_extendedLayout ? sizeof(Libc.KEvent64) : sizeof(Libc.KEvent);
-        _buffer = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * _stride));
+        // On the pinned object heap: it never moves, and needs no freeing.
+        _buffer = GC.AllocateArray<byte>(capacity * _stride, pinned: true);
+        _events = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_buffer));
     }
 
     public PollerBackend Backend => PollerBackend.Kqueue;
@@ -92,7 +96,7 @@ internal sealed unsafe class KqueuePoller : IPoller
         }
 
         int max = Math.Min(events.Length, _capacity);
-        int n = Libc.kevent(_kq, null, 0, _buffer, max, timeout);
+        int n = Libc.kevent(_kq, null, 0, _events, max, timeout);
         if (n < 0)
         {
             int errno = Libc.LastErrno;
@@ -106,7 +110,7 @@ internal sealed unsafe class KqueuePoller : IPoller
 
         for (int i = 0; i < n; i++)
         {
-            Libc.KEvent* ev = (Libc.KEvent*)(_buffer + (i * _stride));
+            Libc.KEvent* ev = (Libc.KEvent*)(_events + (i * _stride));
             IOEvents ready = IOEvents.None;
             if (ev->Filter == Libc.EVFILT_READ)
             {
@@ -131,15 +135,7 @@ internal sealed unsafe class KqueuePoller : IPoller
         return n;
     }
 
-    public void Dispose()
-    {
-        _kqueue.Dispose();
-        if (_buffer != null)
-        {
-            NativeMemory.Free(_buffer);
-            _buffer = null;
-        }
-    }
+    public void Dispose() => _kqueue.Dispose();
 
     private void Apply(int fd, IOEvents old, IOEvents wanted, ulong token)
     {

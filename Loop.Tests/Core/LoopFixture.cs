@@ -62,7 +62,8 @@ public abstract class LoopFixture(PollerBackend backend)
         }
     }
 
-    protected IOLoop NewLoop() => new(new IOLoopOptions { Backend = Backend, LoggerFactory = Log });
+    protected IOLoop NewLoop(bool forcePipeWaker = false) =>
+        new(new IOLoopOptions { Backend = Backend, LoggerFactory = Log, ForcePipeWaker = forcePipeWaker });
 
     /// <summary>Runs an async test body on the loop with the test timeout.</summary>
     protected void Run(Func<Task> body) => Loop.RunSync(body, TestTimeout);
