@@ -122,11 +122,22 @@ public sealed partial class IOLoop
         RemoveHandler(DescriptorOf(handle));
     }
 
-    /// <summary>Stops watching a registered socket. Unknown sockets are ignored, even if already disposed.</summary>
+    /// <summary>
+    /// Stops watching a registered socket. Unknown sockets are ignored. A socket disposed while
+    /// still registered is found by a scan of the registrations rather than by its number,
+    /// which the kernel may already have given to another descriptor.
+    /// </summary>
     public void RemoveHandler(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        for (int fd = 0; fd < _handlers.Length; fd++)
+        int fd = DescriptorOf(socket);
+        if (fd >= 0 && ReferenceEquals(Find(fd)?.Owner, socket))
+        {
+            RemoveHandler(fd);
+            return;
+        }
+
+        for (fd = 0; fd < _handlers.Length; fd++)
         {
             if (ReferenceEquals(_handlers[fd]?.Owner, socket))
             {

@@ -295,4 +295,14 @@ public sealed class IOLoopHandlerTests(PollerBackend backend) : LoopFixture(back
         Assert.That(Fds.IsOpen((int)pair.Left.Handle), Is.True);
         Assert.That(pair.Left.Available, Is.Zero);
     }
+
+    [Test]
+    public void RemoveHandler_SocketDisposedWhileRegistered_IsStillRemoved()
+    {
+        SocketPair pair = SocketPair.Create();
+        Loop.AddHandler(pair.Left, (_, _) => { }, IOEvents.Read);
+        pair.Dispose();
+        Loop.RemoveHandler(pair.Left);
+        Assert.That(Loop.HandlerCount, Is.Zero);
+    }
 }
