@@ -9,7 +9,7 @@ public sealed partial class IOLoop
     private const int CompactThreshold = 512;
 
     private readonly TimerHeap _timers = new();
-    private TimeoutHandle?[] _due = new TimeoutHandle?[64];
+    private List<TimeoutHandle>? _setAside;
     private int _cancelledTimers;
     private long _timerSequence;
 
@@ -96,51 +96,58 @@ public sealed partial class IOLoop
         return timeout;
     }
 
-    /// <summary>Runs every timer due at <paramref name="now"/>: all are taken off the heap before any runs.</summary>
+    /// <summary>
+    /// Runs every timer that was due at <paramref name="now"/> and already scheduled when the
+    /// pass began, in (deadline, sequence) order.
+    /// </summary>
+    /// <remarks>
+    /// Each timer runs as it comes off the heap. A timer newer than the pass (scheduled by a
+    /// timer that ran in it, with a deadline already past) is set aside and put back afterwards,
+    /// so it waits for the next pass (libuv's timer_no_double_call_once) and cannot starve the
+    /// older due timers behind it. The effect is that of collecting the due timers before
+    /// running any, as Tornado does, without walking the handles twice: with 200,000 due
+    /// timers, the second walk cost a cache miss per timer (TimerBenchmarks).
+    /// </remarks>
     private void RunDueTimers(long now)
     {
         TimerHeap heap = _timers;
-        int due = 0;
-        while (heap.Count > 0)
+        long newestInPass = _timerSequence;
+        while (heap.Count > 0 && heap.PeekDeadline() <= now)
         {
             TimeoutHandle top = heap.Peek();
-            if (top.Callback is null)
+            object? callback = top.Callback;
+            if (callback is null)
             {
                 heap.Pop();
                 _cancelledTimers--;
                 continue;
             }
 
-            if (top.DeadlineTicks > now)
-            {
-                break;
-            }
-
             heap.Pop();
-            if (due == _due.Length)
+            if (top.Sequence > newestInPass)
             {
-                Array.Resize(ref _due, due * 2);
-            }
-
-            _due[due++] = top;
-        }
-
-        for (int i = 0; i < due; i++)
-        {
-            TimeoutHandle timeout = _due[i]!;
-            _due[i] = null;
-
-            // A timer that ran before this one in the batch may have removed it.
-            object? callback = timeout.Callback;
-            if (callback is null)
-            {
+                (_setAside ??= new List<TimeoutHandle>()).Add(top);
                 continue;
             }
 
-            object? state = timeout.State;
-            timeout.Callback = null;
-            timeout.State = null;
+            object? state = top.State;
+            top.Callback = null;
+            top.State = null;
             InvokeCallback(callback, state);
+        }
+
+        if (_setAside is { Count: > 0 } setAside)
+        {
+            foreach (TimeoutHandle timeout in setAside)
+            {
+                // Removed while set aside: it was not counted as a cancelled heap entry.
+                if (timeout.Callback is not null)
+                {
+                    heap.Push(timeout);
+                }
+            }
+
+            setAside.Clear();
         }
     }
 

@@ -199,4 +199,53 @@ public sealed class IOLoopTimeoutTests(PollerBackend backend) : LoopFixture(back
         Assert.That(handle.Deadline - a, Is.InRange(99.0, 101.0));
         Loop.RemoveTimeout(handle);
     }
+
+    [Test]
+    public void Timer_ScheduledInThePastByDueTimer_WaitsForNextPassAndDoesNotStarveOlderDueTimers()
+    {
+        var order = new List<string>();
+        double when = Loop.Time();
+        int chain = 0;
+        Action? scheduleInPast = null;
+        scheduleInPast = () =>
+        {
+            order.Add($"past{chain}");
+
+            // Each run schedules another timer with a deadline before every pending one.
+            if (++chain < 3)
+            {
+                Loop.CallAt(when - 100, scheduleInPast!);
+            }
+        };
+        Loop.CallAt(when, () =>
+        {
+            order.Add("first");
+            Loop.CallAt(when - 100, scheduleInPast);
+        });
+        Loop.CallAt(when, () => order.Add("second"));
+
+        // One timer pass: both timers that were due at its start run, the new one waits.
+        Loop.RunOnce(TimeSpan.Zero);
+        Assert.That(order.Take(2), Is.EqualTo(new[] { "first", "second" }));
+        while (Loop.PendingTimeoutCount > 0)
+        {
+            Loop.RunOnce(TimeSpan.Zero);
+        }
+
+        Assert.That(order, Is.EqualTo(new[] { "first", "second", "past0", "past1", "past2" }));
+    }
+
+    [Test]
+    public void RemoveTimeout_OfTimerSetAsideInPass_IsHonoured()
+    {
+        bool ran = false;
+        double when = Loop.Time();
+        TimeoutHandle? late = null;
+        Loop.CallAt(when, () => late = Loop.CallAt(when - 100, () => ran = true));
+        Loop.CallAt(when, () => Loop.RemoveTimeout(late!));
+        Loop.RunOnce(TimeSpan.Zero);
+        Loop.RunOnce(TimeSpan.Zero);
+        Assert.That(ran, Is.False);
+        Assert.That(Loop.PendingTimeoutCount, Is.Zero);
+    }
 }
