@@ -156,7 +156,7 @@ public sealed partial class IOLoop
         ThrowIfClosed();
         var run = new SyncRun(this, func, cancellation);
         AddCallback(SyncRun.s_begin, run);
-        TimeoutHandle? timer = null;
+        TimeoutHandle timer = default;
         if (timeout is { } limit && limit != Timeout.InfiniteTimeSpan)
         {
             // The timer is scheduled from this thread before the loop runs, which is safe: the
@@ -171,10 +171,7 @@ public sealed partial class IOLoop
         finally
         {
             run.Done = true;
-            if (timer is not null)
-            {
-                RemoveTimeout(timer);
-            }
+            RemoveTimeout(timer);
         }
 
         run.SyncError?.Throw();

@@ -4,17 +4,13 @@ namespace Loop;
 
 public sealed partial class IOLoop
 {
-    // Heap compaction thresholds, as in Tornado: rebuild once more than this many cancelled
-    // timers sit in the heap and they are more than half of it.
-    private const int CompactThreshold = 512;
+    private readonly TimerTable _timers = new();
 
-    private readonly TimerHeap _timers = new();
-    private List<TimeoutHandle>? _setAside;
-    private int _cancelledTimers;
-    private long _timerSequence;
+    // Timers a pass took off the heap but must not run (see RunDueTimers); reused.
+    private readonly List<(int Slot, long Deadline)> _setAside = new();
 
     /// <summary>Timers scheduled and not yet run or removed. Loop thread only.</summary>
-    public int PendingTimeoutCount => _timers.Count - _cancelledTimers;
+    public int PendingTimeoutCount => _timers.LiveCount + _setAside.Count;
 
     /// <summary>
     /// Runs <paramref name="callback"/> on the loop thread once <paramref name="delay"/> has
@@ -27,7 +23,7 @@ public sealed partial class IOLoop
         return Schedule(MonotonicClock.Now + MonotonicClock.FromTimeSpan(delay), callback, null);
     }
 
-    /// <summary>Runs <c>callback(state)</c> once <paramref name="delay"/> has passed; allocates only the handle. Loop thread only.</summary>
+    /// <summary>Runs <c>callback(state)</c> once <paramref name="delay"/> has passed; allocates nothing. Loop thread only.</summary>
     public TimeoutHandle CallLater(TimeSpan delay, Action<object?> callback, object? state)
     {
         ArgumentNullException.ThrowIfNull(callback);
@@ -65,35 +61,29 @@ public sealed partial class IOLoop
 
     /// <summary>
     /// Cancels a pending timeout in O(1). A timeout removed by a callback that runs in the same
-    /// iteration, before it, does not run. Removing one that already ran, or was already
-    /// removed, does nothing. Loop thread only.
+    /// iteration, before it, does not run. Removing one that already ran, was already removed,
+    /// or <c>default</c>, does nothing. Loop thread only.
     /// </summary>
+    /// <exception cref="ArgumentException">The handle belongs to another loop.</exception>
     public void RemoveTimeout(TimeoutHandle timeout)
     {
-        ArgumentNullException.ThrowIfNull(timeout);
-        if (timeout.Callback is null)
+        if (timeout.Table is null)
         {
             return;
         }
 
-        timeout.Callback = null;
-        timeout.State = null;
-        if (timeout.InHeap)
+        if (!ReferenceEquals(timeout.Table, _timers))
         {
-            _cancelledTimers++;
-            if (_cancelledTimers > CompactThreshold && _cancelledTimers > _timers.Count >> 1)
-            {
-                _cancelledTimers -= _timers.Compact();
-            }
+            throw new ArgumentException("The timeout belongs to another IOLoop.", nameof(timeout));
         }
+
+        _timers.Remove(timeout);
     }
 
     private TimeoutHandle Schedule(long deadline, object callback, object? state)
     {
         ThrowIfClosed();
-        var timeout = new TimeoutHandle(deadline, ++_timerSequence, callback, state);
-        _timers.Push(timeout);
-        return timeout;
+        return _timers.Add(deadline, callback, state);
     }
 
     /// <summary>
@@ -105,70 +95,35 @@ public sealed partial class IOLoop
     /// timer that ran in it, with a deadline already past) is set aside and put back afterwards,
     /// so it waits for the next pass (libuv's timer_no_double_call_once) and cannot starve the
     /// older due timers behind it. The effect is that of collecting the due timers before
-    /// running any, as Tornado does, without walking the handles twice: with 200,000 due
-    /// timers, the second walk cost a cache miss per timer (TimerBenchmarks).
+    /// running any, as Tornado does, without a second walk over the timers.
     /// </remarks>
     private void RunDueTimers(long now)
     {
-        TimerHeap heap = _timers;
-        long newestInPass = _timerSequence;
-        while (heap.Count > 0 && heap.PeekDeadline() <= now)
+        TimerTable timers = _timers;
+        long newestInPass = timers.NewestSequence;
+        while (timers.TryTakeDue(now, out int slot, out long deadline))
         {
-            TimeoutHandle top = heap.Peek();
-            object? callback = top.Callback;
-            if (callback is null)
+            if (timers.SequenceOf(slot) > newestInPass)
             {
-                heap.Pop();
-                _cancelledTimers--;
+                _setAside.Add((slot, deadline));
                 continue;
             }
 
-            heap.Pop();
-            if (top.Sequence > newestInPass)
-            {
-                (_setAside ??= new List<TimeoutHandle>()).Add(top);
-                continue;
-            }
-
-            object? state = top.State;
-            top.Callback = null;
-            top.State = null;
+            object callback = timers.Release(slot, out object? state);
             InvokeCallback(callback, state);
         }
 
-        if (_setAside is { Count: > 0 } setAside)
+        if (_setAside.Count > 0)
         {
-            foreach (TimeoutHandle timeout in setAside)
+            foreach ((int slot, long deadline) in _setAside)
             {
-                // Removed while set aside: it was not counted as a cancelled heap entry.
-                if (timeout.Callback is not null)
-                {
-                    heap.Push(timeout);
-                }
+                timers.Restore(slot, deadline);
             }
 
-            setAside.Clear();
+            _setAside.Clear();
         }
     }
 
     /// <summary>The earliest live deadline, dropping cancelled timers that sit at the top.</summary>
-    private bool TryGetNextDeadline(out long deadline)
-    {
-        TimerHeap heap = _timers;
-        while (heap.Count > 0)
-        {
-            TimeoutHandle top = heap.Peek();
-            if (top.Callback is not null)
-            {
-                deadline = top.DeadlineTicks;
-                return true;
-            }
-
-            heap.Pop();
-            _cancelledTimers--;
-        }
-
-        deadline = 0;
-        return false;
-    }
+    private bool TryGetNextDeadline(out long deadline) => _timers.TryPeekDeadline(out deadline);
 }

@@ -200,7 +200,7 @@ public sealed partial class IOLoop : IDisposable
 
         CloseHandlers(allFds);
         _timers.Clear();
-        _cancelledTimers = 0;
+        _setAside.Clear();
         _local.Reset();
         _localRunning.Reset();
         _poller.Dispose();

@@ -21,7 +21,7 @@ public sealed class PeriodicCallback
     private readonly Func<Task>? _asyncAction;
     private readonly IOLoop? _requestedLoop;
     private IOLoop? _loop;
-    private TimeoutHandle? _timeout;
+    private TimeoutHandle _timeout;
     private bool _running;
 
     // Seconds on the loop's clock when the next call is due (Tornado's _next_timeout).
@@ -95,11 +95,8 @@ public sealed class PeriodicCallback
     public void Stop()
     {
         _running = false;
-        if (_timeout is not null)
-        {
-            _loop?.RemoveTimeout(_timeout);
-            _timeout = null;
-        }
+        _loop?.RemoveTimeout(_timeout);
+        _timeout = default;
     }
 
     /// <summary>
@@ -138,7 +135,7 @@ public sealed class PeriodicCallback
 
     private void Run()
     {
-        _timeout = null;
+        _timeout = default;
         if (!_running)
         {
             return;

@@ -89,7 +89,7 @@ public sealed class IOLoopAllocationTests(PollerBackend backend) : LoopFixture(b
     }
 
     [Test]
-    public void TimerFired_SteadyState_AllocatesOnlyTheHandle()
+    public void TimerScheduledAndFired_SteadyState_AllocatesNothing()
     {
         const int count = 10_000;
         var counter = new Counter();
@@ -107,21 +107,32 @@ public sealed class IOLoopAllocationTests(PollerBackend backend) : LoopFixture(b
         Cycle();
         long before = GC.GetAllocatedBytesForCurrentThread();
         Cycle();
+        Cycle();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        long handleSize = MeasureHandleSize();
 
-        Assert.That(counter.Value, Is.EqualTo(3 * count));
-        Assert.That(allocated, Is.EqualTo(count * handleSize), $"{allocated / (double)count:0.#} bytes per timer; a handle is {handleSize}");
+        Assert.That(counter.Value, Is.EqualTo(4 * count));
+        Assert.That(allocated, Is.Zero, $"{allocated} bytes for {2 * count} timers");
     }
 
-    private long MeasureHandleSize()
+    [Test]
+    public void TimerScheduledAndRemoved_SteadyState_AllocatesNothing()
     {
+        void Cycle()
+        {
+            for (int i = 0; i < 2000; i++)
+            {
+                Loop.RemoveTimeout(Loop.CallLater(TimeSpan.FromHours(1), s_count, null));
+            }
+
+            Loop.RunOnce(TimeSpan.Zero);
+        }
+
+        Cycle();
         long before = GC.GetAllocatedBytesForCurrentThread();
-        TimeoutHandle handle = Loop.CallLater(TimeSpan.FromHours(1), s_count, null);
-        long size = GC.GetAllocatedBytesForCurrentThread() - before;
-        Loop.RemoveTimeout(handle);
-        Loop.RunOnce(TimeSpan.Zero);
-        return size;
+        Cycle();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(allocated, Is.Zero, $"{allocated} bytes for 2000 timers scheduled and removed");
+        Assert.That(Loop.PendingTimeoutCount, Is.Zero);
     }
 
     private sealed class Counter

@@ -54,8 +54,8 @@ public sealed class IOLoopTimeoutTests(PollerBackend backend) : LoopFixture(back
             Loop.CallAt(Loop.Time(), () => ran = true),
             Loop.CallLater(TimeSpan.Zero, () => ran = true),
         ];
-        Assert.That(handles, Has.All.Not.Null);
         Assert.That(handles.All(h => h.IsPending), Is.True);
+        Assert.That(handles.Distinct().Count(), Is.EqualTo(4), "each call names its own timer");
         foreach (TimeoutHandle handle in handles)
         {
             Loop.RemoveTimeout(handle);
@@ -69,14 +69,14 @@ public sealed class IOLoopTimeoutTests(PollerBackend backend) : LoopFixture(back
     [Test]
     public void RemoveTimeout_AfterItFired_IsHarmless()
     {
-        TimeoutHandle? handle = null;
+        TimeoutHandle handle = default;
         Run(async () =>
         {
             var done = new TaskCompletionSource();
             handle = Loop.CallLater(TimeSpan.Zero, () => done.SetResult());
             await done.Task;
         });
-        Assert.That(handle!.IsPending, Is.False);
+        Assert.That(handle.IsPending, Is.False);
         Assert.DoesNotThrow(() => Loop.RemoveTimeout(handle));
         Assert.DoesNotThrow(() => Loop.RemoveTimeout(handle));
         Assert.That(Loop.PendingTimeoutCount, Is.Zero);
@@ -106,11 +106,11 @@ public sealed class IOLoopTimeoutTests(PollerBackend backend) : LoopFixture(back
         {
             var done = new TaskCompletionSource();
             double when = Loop.Time();
-            TimeoutHandle? second = null;
+            TimeoutHandle second = default;
             Loop.CallAt(when, () =>
             {
                 calls.Add(true);
-                Loop.RemoveTimeout(second!);
+                Loop.RemoveTimeout(second);
             });
             second = Loop.CallAt(when, () => calls.Add(false));
             Loop.CallAt(when, () => done.SetResult());
@@ -165,7 +165,7 @@ public sealed class IOLoopTimeoutTests(PollerBackend backend) : LoopFixture(back
         // RunOnce has two timer passes (before and after the wait); a timer that keeps adding
         // a zero-delay timer runs once in each, never in a tight loop within one pass.
         int runs = 0;
-        TimeoutHandle? pending = null;
+        TimeoutHandle pending = default;
         Action? tick = null;
         tick = () =>
         {
@@ -175,7 +175,7 @@ public sealed class IOLoopTimeoutTests(PollerBackend backend) : LoopFixture(back
         pending = Loop.CallLater(TimeSpan.Zero, tick);
         Loop.RunOnce(TimeSpan.Zero);
         Assert.That(runs, Is.EqualTo(2));
-        Loop.RemoveTimeout(pending!);
+        Loop.RemoveTimeout(pending);
     }
 
     [Test]
@@ -240,12 +240,46 @@ public sealed class IOLoopTimeoutTests(PollerBackend backend) : LoopFixture(back
     {
         bool ran = false;
         double when = Loop.Time();
-        TimeoutHandle? late = null;
+        TimeoutHandle late = default;
         Loop.CallAt(when, () => late = Loop.CallAt(when - 100, () => ran = true));
-        Loop.CallAt(when, () => Loop.RemoveTimeout(late!));
+        Loop.CallAt(when, () => Loop.RemoveTimeout(late));
         Loop.RunOnce(TimeSpan.Zero);
         Loop.RunOnce(TimeSpan.Zero);
         Assert.That(ran, Is.False);
         Assert.That(Loop.PendingTimeoutCount, Is.Zero);
+    }
+
+    [Test]
+    public void RemoveTimeout_StaleHandleAfterSlotReuse_DoesNotCancelNewerTimer()
+    {
+        bool newer = false;
+        TimeoutHandle old = Loop.CallLater(TimeSpan.Zero, () => { });
+        Loop.RunOnce(TimeSpan.Zero);
+        TimeoutHandle reused = Loop.CallLater(TimeSpan.Zero, () => newer = true);
+        Assert.That(reused.Slot, Is.EqualTo(old.Slot), "precondition: the freed slot is reused");
+        Loop.RemoveTimeout(old);
+        Assert.That(reused.IsPending, Is.True);
+        Loop.RunOnce(TimeSpan.Zero);
+        Assert.That(newer, Is.True);
+    }
+
+    [Test]
+    public void RemoveTimeout_DefaultHandle_DoesNothing_AndHandleOfOtherLoop_Throws()
+    {
+        Assert.That(default(TimeoutHandle).IsPending, Is.False);
+        Assert.DoesNotThrow(() => Loop.RemoveTimeout(default));
+        using IOLoop other = NewLoop();
+        TimeoutHandle foreign = other.CallLater(TimeSpan.FromHours(1), () => { });
+        Assert.Throws<ArgumentException>(() => Loop.RemoveTimeout(foreign));
+        other.RemoveTimeout(foreign);
+    }
+
+    [Test]
+    public void Close_MakesOutstandingHandlesNotPending()
+    {
+        SkipLeakCheck = true;
+        TimeoutHandle handle = Loop.CallLater(TimeSpan.FromHours(1), () => { });
+        Loop.Close();
+        Assert.That(handle.IsPending, Is.False);
     }
 }
