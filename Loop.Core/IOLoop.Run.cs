@@ -154,6 +154,9 @@ public sealed partial class IOLoop
         }
 
         ThrowIfClosed();
+
+        // A Stop() requested while the loop was idle belongs to an earlier Start, not to this call.
+        _stopRequested = false;
         var run = new SyncRun(this, func, cancellation);
         AddCallback(SyncRun.s_begin, run);
         TimeoutHandle timer = default;
@@ -302,6 +305,12 @@ public sealed partial class IOLoop
 
         private void Begin()
         {
+            // The RunSync call this belonged to has already returned; never start its work late.
+            if (Done)
+            {
+                return;
+            }
+
             try
             {
                 Task = _func(_cancellation?.Token ?? CancellationToken.None);

@@ -294,4 +294,19 @@ public sealed class IOLoopRunTests(PollerBackend backend) : LoopFixture(backend)
         });
         Assert.That(error, Is.TypeOf<InvalidOperationException>());
     }
+
+    [Test]
+    public void RunSync_AfterStopRequestedWhileIdle_StillRunsTheFunctionOnce()
+    {
+        int calls = 0;
+        Loop.Stop();
+        int result = Loop.RunSync(() =>
+        {
+            calls++;
+            return Task.FromResult(calls);
+        }, TestTimeout);
+        Loop.RunOnce(TimeSpan.Zero);
+        Assert.That(result, Is.EqualTo(1));
+        Assert.That(calls, Is.EqualTo(1));
+    }
 }
