@@ -124,7 +124,9 @@ public sealed class PeriodicCallback
 
     private void ScheduleNext()
     {
-        if (!_running)
+        // Already scheduled: Stop and Start were called while an async call was in flight, and
+        // Start scheduled the next call; the finishing call must not schedule a second one.
+        if (!_running || _timeout.IsPending)
         {
             return;
         }
