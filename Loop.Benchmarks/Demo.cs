@@ -5,109 +5,170 @@ using System.Text;
 
 namespace Loop.Benchmarks;
 
-/// <summary>A tour of the loop that finishes by itself in well under a second.</summary>
+/// <summary>
+/// A short tour of the loop for <c>make run</c>: socket handlers, a timer, a periodic callback,
+/// awaits inside RunSync and a cross-thread callback. It finishes by itself in well under a
+/// second (RunSync's timeout bounds it if something goes wrong) and exits 0 on success.
+/// </summary>
 internal static class Demo
 {
+    private static readonly string[] s_words = ["hello", "from", "the loop"];
+
+    private static readonly Stopwatch s_clock = new();
+
     public static int Run()
     {
-        using var loop = new IOLoop();
-        var clock = Stopwatch.StartNew();
-        void Say(string what) =>
-            Console.WriteLine($"[{clock.Elapsed.TotalMilliseconds,7:0.0} ms, thread {Environment.CurrentManagedThreadId,2}] {what}");
-
-        Say($"IOLoop on {loop.Backend} (backend descriptor {loop.BackendFileDescriptor})");
+        s_clock.Restart();
+        var loop = new IOLoop();
+        Say($"created an IOLoop on {loop.Backend}");
         (Socket client, Socket server) = ConnectedPair();
-        int echoed = 0;
-        int echoedBytes = 0;
+        try
+        {
+            bool allOnLoop = loop.RunSync(() => TourAsync(loop, client, server), timeout: TimeSpan.FromSeconds(10));
+            Say(allOnLoop
+                ? "RunSync returned: every await resumed on the loop thread"
+                : "RunSync returned, but an await resumed off the loop thread");
+            return allOnLoop ? 0 : 1;
+        }
+        catch (Exception e)
+        {
+            Say($"the demo failed: {e}");
+            return 1;
+        }
+        finally
+        {
+            // Handlers come off before the sockets close, as AddHandler(Socket, …) asks.
+            loop.RemoveHandler(client);
+            loop.RemoveHandler(server);
+            client.Dispose();
+            server.Dispose();
+            loop.Close();
+            Say($"loop closed (IsClosed = {loop.IsClosed})");
+        }
+    }
 
-        // The server side echoes whatever it reads, from a level-triggered read handler.
+    private static async Task<bool> TourAsync(IOLoop loop, Socket client, Socket server)
+    {
+        int loopThread = Environment.CurrentManagedThreadId;
+        bool allOnLoop = true;
+        void Resumed(string after)
+        {
+            bool onLoop = Environment.CurrentManagedThreadId == loopThread;
+            allOnLoop &= onLoop;
+            Say($"{after}: resumed on {(onLoop ? "the loop thread" : "ANOTHER THREAD")}");
+        }
+
+        Say("RunSync started the loop and called the async function on the loop thread");
+
+        // The server side echoes whatever it reads. Handlers are level-triggered: this one is
+        // called on every iteration while the socket has unread bytes.
         loop.AddHandler(server, (fd, events) =>
         {
             Span<byte> buffer = stackalloc byte[256];
             int n = server.Receive(buffer, SocketFlags.None, out SocketError error);
-            if (n > 0 && error == SocketError.Success)
+            if (n <= 0 || error != SocketError.Success)
             {
-                server.Send(buffer[..n]);
+                // End of stream or an error: stop watching rather than be called forever.
+                loop.RemoveHandler(server);
+                return;
+            }
+
+            Say($"  server handler (fd {fd}, {events}): echoing {n} bytes");
+            server.Send(buffer[..n]);
+        }, IOEvents.Read);
+
+        // The client side collects the echo until the whole message is back (TCP may split it).
+        var received = new StringBuilder();
+        int expected = 0;
+        TaskCompletionSource<string>? reply = null;
+        loop.AddHandler(client, (fd, events) =>
+        {
+            Span<byte> buffer = stackalloc byte[256];
+            int n = client.Receive(buffer, SocketFlags.None, out SocketError error);
+            if (n <= 0 || error != SocketError.Success)
+            {
+                loop.RemoveHandler(client);
+                reply?.TrySetException(new IOException($"The echo connection failed ({error})."));
+                return;
+            }
+
+            received.Append(Encoding.ASCII.GetString(buffer[..n]));
+            Say($"  client handler (fd {fd}, {events}): read {n} bytes");
+            if (received.Length >= expected)
+            {
+                reply?.TrySetResult(received.ToString());
             }
         }, IOEvents.Read);
 
-        string result = loop.RunSync(async () =>
+        foreach (string word in s_words)
         {
-            int loopThread = Environment.CurrentManagedThreadId;
-            Say("RunSync: the function runs on the loop thread");
+            received.Clear();
+            expected = word.Length;
 
-            var replies = new TaskCompletionSource();
-            loop.AddHandler(client, (fd, events) =>
+            // Asynchronous continuations: the awaiting code runs in a later loop callback, not
+            // inside the handler that completes the task (as with a Tornado Future).
+            reply = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            client.Send(Encoding.ASCII.GetBytes(word));
+            Say($"sent \"{word}\"");
+            string echo = await reply.Task;
+            Resumed($"echo \"{echo}\" came back; await");
+        }
+
+        // Task.Delay completes on a runtime timer thread; the loop's SynchronizationContext
+        // brings the continuation back to the loop.
+        await Task.Delay(10);
+        Resumed("await Task.Delay(10)");
+
+        var timer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        long scheduled = Stopwatch.GetTimestamp();
+        loop.CallLater(TimeSpan.FromMilliseconds(20), () =>
+        {
+            Say($"CallLater(20 ms) fired after {Stopwatch.GetElapsedTime(scheduled).TotalMilliseconds:0.0} ms");
+            timer.SetResult();
+        });
+        await timer.Task;
+
+        var ticked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int ticks = 0;
+        PeriodicCallback? periodic = null;
+        periodic = new PeriodicCallback(() =>
+        {
+            Say($"PeriodicCallback(10 ms): tick {++ticks}");
+            if (ticks == 3)
             {
-                Span<byte> buffer = stackalloc byte[256];
-                int n = client.Receive(buffer, SocketFlags.None, out _);
-                Say($"handler: fd {fd} is {events}, echo says \"{Encoding.ASCII.GetString(buffer[..n])}\"");
-                echoed++;
-
-                // TCP may merge the echoes, so count bytes rather than reads.
-                echoedBytes += n;
-                if (echoedBytes == "onetwothree".Length)
-                {
-                    loop.RemoveHandler(client);
-                    replies.SetResult();
-                }
-            }, IOEvents.Read);
-
-            foreach (string word in new[] { "one", "two", "three" })
-            {
-                client.Send(Encoding.ASCII.GetBytes(word));
-                await Task.Delay(5);
+                periodic!.Stop();
+                ticked.SetResult();
             }
+        }, TimeSpan.FromMilliseconds(10), loop: loop);
+        periodic.Start();
+        await ticked.Task;
+        Say($"PeriodicCallback stopped after {ticks} ticks (IsRunning = {periodic.IsRunning})");
 
-            await replies.Task;
-
-            var timer = new TaskCompletionSource();
-            loop.CallLater(TimeSpan.FromMilliseconds(20), () =>
+        var crossThread = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var worker = new Thread(() =>
+        {
+            Say("a worker thread calls AddCallback (thread-safe; it wakes the loop)");
+            loop.AddCallback(() =>
             {
-                Say("CallLater: a timer fired after 20 ms");
-                timer.SetResult();
+                Say("  the callback runs on the loop thread");
+                crossThread.SetResult();
             });
-            await timer.Task;
+        });
+        worker.Start();
+        await crossThread.Task;
+        Resumed("await of the cross-thread callback");
+        worker.Join();
 
-            var ticks = new TaskCompletionSource();
-            int count = 0;
-            PeriodicCallback? periodic = null;
-            periodic = new PeriodicCallback(() =>
-            {
-                Say($"PeriodicCallback: tick {++count}");
-                if (count == 3)
-                {
-                    periodic!.Stop();
-                    ticks.SetResult();
-                }
-            }, TimeSpan.FromMilliseconds(10), loop: loop);
-            periodic.Start();
-            await ticks.Task;
+        int pooled = await loop.RunInExecutor(() => Environment.CurrentManagedThreadId);
+        Resumed($"RunInExecutor ran blocking work on pool thread {pooled}; await");
 
-            var crossThread = new TaskCompletionSource();
-            new Thread(() =>
-            {
-                Say("another thread calls AddCallback");
-                loop.AddCallback(() =>
-                {
-                    Say("AddCallback: ran on the loop thread");
-                    crossThread.SetResult();
-                });
-            }).Start();
-            await crossThread.Task;
-
-            int worker = await loop.RunInExecutor(() => Environment.CurrentManagedThreadId);
-            Say($"RunInExecutor: work ran on thread {worker}; the await resumed on the loop thread");
-            return Environment.CurrentManagedThreadId == loopThread ? "every await came back to the loop thread" : "an await left the loop thread";
-        }, timeout: TimeSpan.FromSeconds(10));
-
-        loop.RemoveHandler(server);
-        client.Dispose();
-        server.Dispose();
-        Say($"done: {echoedBytes} bytes echoed in {echoed} reads, {result}");
-        return 0;
+        return allOnLoop;
     }
 
+    private static void Say(string what) =>
+        Console.WriteLine($"[{s_clock.Elapsed.TotalMilliseconds,6:0.0} ms, thread {Environment.CurrentManagedThreadId,2}] {what}");
+
+    /// <summary>Two connected, non-blocking loopback TCP sockets.</summary>
     private static (Socket Client, Socket Server) ConnectedPair()
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -116,6 +177,7 @@ internal static class Demo
         var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         client.Connect(listener.LocalEndPoint!);
         Socket server = listener.Accept();
+        server.NoDelay = true;
         client.Blocking = false;
         server.Blocking = false;
         return (client, server);

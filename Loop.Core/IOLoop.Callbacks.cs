@@ -201,7 +201,7 @@ public sealed partial class IOLoop
             InvokeCallback(callback, state);
         }
 
-        batch.Reset();
+        batch.ResetAfterTakingAll();
     }
 
     private void InvokeCallback(object callback, object? state)

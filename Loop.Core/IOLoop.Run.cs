@@ -221,13 +221,21 @@ public sealed partial class IOLoop
         {
             lock (_remoteLock)
             {
-                for (int i = 0; i < _local.Count; i++)
+                if (_remote.Count == 0)
                 {
-                    _local.Take(i, out object callback, out object? state);
-                    _remote.Enqueue(callback, state);
+                    // The common case for a host ticking RunOnce: hand the whole queue over.
+                    _local.SwapWithEmpty(ref _remote);
                 }
+                else
+                {
+                    for (int i = 0; i < _local.Count; i++)
+                    {
+                        _local.Take(i, out object callback, out object? state);
+                        _remote.Enqueue(callback, state);
+                    }
 
-                _local.Reset();
+                    _local.ResetAfterTakingAll();
+                }
             }
         }
 

@@ -57,7 +57,10 @@ internal struct CallbackQueue
         entry = default;
     }
 
-    /// <summary>Forgets every entry (after they were all taken, or to drop them).</summary>
+    /// <summary>Empties the queue after every entry was <see cref="Take"/>n (the slots are already clear).</summary>
+    internal void ResetAfterTakingAll() => _count = 0;
+
+    /// <summary>Forgets every entry, clearing the slots (to drop callbacks unrun).</summary>
     internal void Reset()
     {
         if (_count > 0)

@@ -192,5 +192,33 @@ public sealed class IOLoopCallbackTests(PollerBackend backend) : LoopFixture(bac
         Assert.That(ran, Is.True);
     }
 
+    [Test]
+    public void RunOnce_LeavesCallbacksQueuedOnBothQueues_AllRunOnceInTheNextTick()
+    {
+        var ran = new List<string>();
+        Loop.AddCallback(() =>
+        {
+            Loop.AddCallback(() => ran.Add("loop thread"));
+            var other = new Thread(() => Loop.AddCallback(() => ran.Add("other thread")));
+            other.Start();
+            other.Join();
+        });
+        Loop.RunOnce(TimeSpan.Zero);
+        Assert.That(ran, Is.Empty);
+        Assert.That(Loop.PendingCallbackCount, Is.EqualTo(2));
+        Loop.RunOnce(TimeSpan.Zero);
+        Assert.That(ran, Is.EquivalentTo(new[] { "loop thread", "other thread" }));
+    }
+
+    [Test]
+    public void RunOnce_LeavesLoopThreadCallbacksQueued_AnotherThreadCanRunThem()
+    {
+        bool ran = false;
+        Loop.AddCallback(() => Loop.AddCallback(() => ran = true));
+        Loop.RunOnce(TimeSpan.Zero);
+        Support.Fds.RunBounded(() => Loop.RunOnce(TimeSpan.Zero), TestTimeout);
+        Assert.That(ran, Is.True);
+    }
+
     private static void Fds_RunBounded(Action action) => Support.Fds.RunBounded(action, TestTimeout);
 }
