@@ -109,7 +109,7 @@ public sealed partial class IOLoop
             var finished = (Task<T>)t;
             if (finished.IsCompletedSuccessfully)
             {
-                completion.SetResult(finished.Result);
+                completion.SetResult(finished.Result); // Completed (checked above): no blocking.
             }
             else if (finished.IsCanceled)
             {

@@ -41,6 +41,7 @@ public sealed class PeriodicCallbackTests(PollerBackend backend) : LoopFixture(b
             {
                 started++;
                 maxInFlight = Math.Max(maxInFlight, started - finished);
+                // The behaviour under test: a call that outlasts the period (Tornado's test sleeps 25 ms too).
                 await Task.Delay(25);
                 finished++;
                 if (finished == 3)

@@ -22,7 +22,9 @@ public sealed class SynchronizationContextTests(PollerBackend backend) : LoopFix
         {
             int loop = Environment.CurrentManagedThreadId;
             int worker = await Task.Run(() => Environment.CurrentManagedThreadId);
-            await Task.Delay(1);
+            var fromPool = new TaskCompletionSource();
+            ThreadPool.QueueUserWorkItem(_ => fromPool.SetResult());
+            await fromPool.Task;
             return (loop, worker, after: Environment.CurrentManagedThreadId);
         });
         Assert.That(threads.worker, Is.Not.EqualTo(threads.loop));
