@@ -171,7 +171,8 @@ public sealed partial class IOLoop
         }
     }
 
-    private void RunCallbacks()
+    /// <summary>Runs the callbacks queued when the iteration began; returns how many ran.</summary>
+    private int RunCallbacks()
     {
         lock (_remoteLock)
         {
@@ -188,11 +189,10 @@ public sealed partial class IOLoop
 
         // Cross-thread callbacks first: ones added before the loop started were queued there by
         // the owning thread, so this keeps that thread's callbacks in order.
-        RunBatch(ref _remoteRunning);
-        RunBatch(ref _localRunning);
+        return RunBatch(ref _remoteRunning) + RunBatch(ref _localRunning);
     }
 
-    private void RunBatch(ref CallbackQueue batch)
+    private int RunBatch(ref CallbackQueue batch)
     {
         int count = batch.Count;
         for (int i = 0; i < count; i++)
@@ -202,6 +202,7 @@ public sealed partial class IOLoop
         }
 
         batch.ResetAfterTakingAll();
+        return count;
     }
 
     private void InvokeCallback(object callback, object? state)

@@ -43,7 +43,7 @@ public sealed partial class IOLoop
         {
             while (!_stopRequested)
             {
-                RunIteration(-1);
+                RunIteration(-1, waitOnlyIfIdle: false);
             }
         }
         finally
@@ -69,11 +69,14 @@ public sealed partial class IOLoop
 
     /// <summary>
     /// Runs one iteration on the calling thread and returns, for hosts that tick the loop from
-    /// their own main loop. It runs the callbacks that are queued, then the timers that are due,
-    /// then waits for I/O for at most <paramref name="maxWait"/> (less if a timer falls due
-    /// sooner, not at all if callbacks are waiting), calls the handlers of ready descriptors,
-    /// and finally runs timers that fell due during the wait. <c>RunOnce(TimeSpan.Zero)</c>
-    /// never blocks; <see cref="Timeout.InfiniteTimeSpan"/> waits until there is something to do.
+    /// their own main loop. It runs the callbacks that are queued and the timers that are due,
+    /// then looks for I/O and calls the handlers of ready descriptors. If no callback or timer
+    /// ran, it first waits for I/O for at most <paramref name="maxWait"/> (less if a timer falls
+    /// due sooner) and afterwards also runs the callbacks and timers that arrived during the
+    /// wait (callbacks from other threads, timers that fell due). So every call that waits
+    /// returns having done what it waited for, and a call that found work returns without
+    /// waiting. <c>RunOnce(TimeSpan.Zero)</c> never blocks; <see cref="Timeout.InfiniteTimeSpan"/>
+    /// waits until there is something to do.
     /// </summary>
     /// <returns>True if the loop still has handlers, timers or callbacks (libuv's <c>uv_run</c> result).</returns>
     /// <exception cref="InvalidOperationException">The loop is already running.</exception>
@@ -85,9 +88,10 @@ public sealed partial class IOLoop
         BeginRun();
         try
         {
-            RunIteration(waitMs);
-            if (!_stopRequested)
+            int ran = RunIteration(waitMs, waitOnlyIfIdle: true);
+            if (ran == 0 && !_stopRequested)
             {
+                RunCallbacks();
                 RunDueTimers(MonotonicClock.Now);
             }
         }
@@ -242,19 +246,23 @@ public sealed partial class IOLoop
         _running = false;
     }
 
-    private void RunIteration(int maxWaitMs)
+    /// <summary>One pass: callbacks, due timers, one wait in the poller, ready handlers.</summary>
+    /// <param name="maxWaitMs">The longest wait in the poller; -1 for no limit.</param>
+    /// <param name="waitOnlyIfIdle">Do not wait at all once callbacks or timers have run (RunOnce's contract).</param>
+    /// <returns>How many callbacks and timers ran before the wait.</returns>
+    private int RunIteration(int maxWaitMs, bool waitOnlyIfIdle)
     {
-        RunCallbacks();
-        RunDueTimers(MonotonicClock.Now);
+        int ran = RunCallbacks();
+        ran += RunDueTimers(MonotonicClock.Now);
         if (_stopRequested)
         {
-            return;
+            return ran;
         }
 
         int timeout = maxWaitMs;
-        if (_local.Count > 0)
+        if (_local.Count > 0 || (waitOnlyIfIdle && ran > 0))
         {
-            // A callback or timer queued more work: look at I/O without sleeping.
+            // More work is queued, or this tick already made progress: look at I/O without sleeping.
             timeout = 0;
         }
         else if (timeout != 0 && TryGetNextDeadline(out long deadline))
@@ -264,6 +272,7 @@ public sealed partial class IOLoop
         }
 
         Dispatch(Poll(timeout));
+        return ran;
     }
 
     /// <summary>Waits in the poller, retrying after EINTR with what is left of the timeout.</summary>

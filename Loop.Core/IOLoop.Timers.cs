@@ -88,7 +88,7 @@ public sealed partial class IOLoop
 
     /// <summary>
     /// Runs every timer that was due at <paramref name="now"/> and already scheduled when the
-    /// pass began, in (deadline, sequence) order.
+    /// pass began, in (deadline, sequence) order. Returns how many ran.
     /// </summary>
     /// <remarks>
     /// Each timer runs as it comes off the heap. A timer newer than the pass (scheduled by a
@@ -97,8 +97,9 @@ public sealed partial class IOLoop
     /// older due timers behind it. The effect is that of collecting the due timers before
     /// running any, as Tornado does, without a second walk over the timers.
     /// </remarks>
-    private void RunDueTimers(long now)
+    private int RunDueTimers(long now)
     {
+        int ran = 0;
         TimerTable timers = _timers;
         long newestInPass = timers.NewestSequence;
         while (timers.TryTakeDue(now, out int slot, out long deadline))
@@ -111,6 +112,7 @@ public sealed partial class IOLoop
 
             object callback = timers.Release(slot, out object? state);
             InvokeCallback(callback, state);
+            ran++;
         }
 
         if (_setAside.Count > 0)
@@ -122,6 +124,8 @@ public sealed partial class IOLoop
 
             _setAside.Clear();
         }
+
+        return ran;
     }
 
     /// <summary>The earliest live deadline, dropping cancelled timers that sit at the top.</summary>

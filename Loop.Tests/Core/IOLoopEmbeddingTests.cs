@@ -107,6 +107,42 @@ public sealed class IOLoopEmbeddingTests(PollerBackend backend) : LoopFixture(ba
     }
 
     [Test]
+    public void RunOnce_AfterRunningCallbacksOrTimers_ReturnsWithoutWaiting()
+    {
+        // Nothing else is pending: if RunOnce waited after doing work, it would sit out the
+        // full maxWait and the bound would fail the test.
+        bool ran = false;
+        Loop.AddCallback(() => ran = true);
+        Fds.RunBounded(() => Loop.RunOnce(TimeSpan.FromMinutes(5)), TestTimeout);
+        Assert.That(ran, Is.True);
+
+        bool fired = false;
+        Loop.CallAt(Loop.Time() - 1, () => fired = true);
+        Fds.RunBounded(() => Loop.RunOnce(TimeSpan.FromMinutes(5)), TestTimeout);
+        Assert.That(fired, Is.True);
+    }
+
+    [Test]
+    public void RunOnce_WokenByCallbackFromAnotherThread_RunsItBeforeReturning()
+    {
+        bool ran = false;
+        using var waiting = new ManualResetEventSlim();
+        var adder = new Thread(() =>
+        {
+            waiting.Wait(TestTimeout);
+            Loop.AddCallback(() => ran = true);
+        });
+        adder.Start();
+        Fds.RunBounded(() =>
+        {
+            waiting.Set();
+            Loop.RunOnce(TimeSpan.FromMinutes(5));
+        }, TestTimeout);
+        Assert.That(adder.Join(TestTimeout), Is.True);
+        Assert.That(ran, Is.True, "RunOnce returned from its wait without running the callback that woke it");
+    }
+
+    [Test]
     public void RunOnce_OnHostThread_InstallsLoopContextOnlyDuringTheCall()
     {
         SynchronizationContext? inside = null;

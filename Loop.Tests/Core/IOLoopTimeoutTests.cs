@@ -160,10 +160,10 @@ public sealed class IOLoopTimeoutTests(PollerBackend backend) : LoopFixture(back
     }
 
     [Test]
-    public void Timer_ReschedulingItselfWithZeroDelay_RunsOncePerTimerPassAndDoesNotStarveTheLoop()
+    public void Timer_ReschedulingItselfWithZeroDelay_RunsOncePerTickAndDoesNotStarveTheLoop()
     {
-        // RunOnce has two timer passes (before and after the wait); a timer that keeps adding
-        // a zero-delay timer runs once in each, never in a tight loop within one pass.
+        // A timer that keeps adding a zero-delay timer runs once per pass, never in a tight
+        // loop within one, and a tick that ran it returns without a second pass.
         int runs = 0;
         TimeoutHandle pending = default;
         Action? tick = null;
@@ -173,6 +173,8 @@ public sealed class IOLoopTimeoutTests(PollerBackend backend) : LoopFixture(back
             pending = Loop.CallLater(TimeSpan.Zero, tick!);
         };
         pending = Loop.CallLater(TimeSpan.Zero, tick);
+        Loop.RunOnce(TimeSpan.Zero);
+        Assert.That(runs, Is.EqualTo(1));
         Loop.RunOnce(TimeSpan.Zero);
         Assert.That(runs, Is.EqualTo(2));
         Loop.RemoveTimeout(pending);
