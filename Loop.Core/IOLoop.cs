@@ -73,7 +73,8 @@ public sealed partial class IOLoop : IDisposable
     {
         options ??= s_defaultOptions;
         ArgumentOutOfRangeException.ThrowIfLessThan(options.EventBufferSize, 1, nameof(options));
-        _logger = options.LoggerFactory?.CreateLogger("Loop.IOLoop") ?? NullLogger.Instance;
+        LoggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
+        _logger = LoggerFactory.CreateLogger("Loop.IOLoop");
         _executor = options.Executor;
         _events = new PollerEvent[options.EventBufferSize];
         _poller = CreatePoller(options.Backend, options.EventBufferSize);
@@ -115,6 +116,12 @@ public sealed partial class IOLoop : IDisposable
             return loop;
         }
     }
+
+    /// <summary>
+    /// Where this loop and everything built on it (streams, clients) log: the factory given in
+    /// <see cref="IOLoopOptions.LoggerFactory"/>, or one that discards everything.
+    /// </summary>
+    public ILoggerFactory LoggerFactory { get; }
 
     /// <summary>The kernel facility this loop waits on.</summary>
     public PollerBackend Backend => _poller.Backend;

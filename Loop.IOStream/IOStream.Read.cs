@@ -1,0 +1,699 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using Loop.Streams;
+
+namespace Loop;
+
+public partial class IOStream
+{
+    private readonly Pipe _pipe;
+    private readonly PipeReader _pipeReader;
+    private readonly PipeWriter _pipeWriter;
+    private readonly int _minimumReceive;
+    private StreamInput? _input;
+
+    // Bytes in the pipe that no reader has consumed yet.
+    private long _buffered;
+
+    // The one pending read (Tornado's _read_bytes, _read_delimiter, ... fields).
+    private ReadKind _readKind;
+    private int _readCount;
+    private bool _readPartial;
+    private ReadOnlyMemory<byte> _readDelimiter;
+    private Regex? _readRegex;
+    private int _readMaxBytes;
+    private Memory<byte> _readInto;
+    private int _readIntoFilled;
+    private Action<ReadOnlySequence<byte>>? _readChunk;
+    private long _readChunkRemaining;
+    private long _readChunkTotal;
+
+    // How far the buffer has been searched for the delimiter, so a long line is not rescanned.
+    private long _scanned;
+
+    private byte[]? _resultBytes;
+    private Exception? _resultError;
+
+    private LoopCompletion<byte[]>? _bytesCompletion;
+    private LoopCompletion<int>? _intCompletion;
+    private LoopCompletion<long>? _longCompletion;
+
+    private enum ReadKind : byte
+    {
+        None,
+        Bytes,
+        Until,
+        Regex,
+        Into,
+        UntilClose,
+        Chunks,
+
+        /// <summary>A read through <see cref="Input"/> is outstanding (read and not yet advanced).</summary>
+        Pipe,
+    }
+
+    private enum ReadStatus : byte
+    {
+        Pending,
+        Done,
+        Failed,
+    }
+
+    /// <summary>
+    /// The read buffer as a <see cref="PipeReader"/>, for parsers that work on
+    /// <see cref="ReadOnlySequence{T}"/> without copying. A <c>ReadAsync</c> counts as the one
+    /// pending read until it is answered by <c>AdvanceTo</c>. When the stream closes, the reader
+    /// reports <see cref="ReadResult.IsCompleted"/> after the buffered data (see <see cref="Error"/>
+    /// for why). <c>Complete</c> on it does not close the stream.
+    /// </summary>
+    public PipeReader Input => _input ??= new StreamInput(this);
+
+    /// <summary>Bytes received and not read yet.</summary>
+    public long BufferedByteCount => _buffered;
+
+    private protected int ReadAheadLimit => _readKind == ReadKind.None ? _options.EffectiveReadChunkSize : _options.MaxBufferSize;
+
+    /// <summary>
+    /// Reads up to and including <paramref name="delimiter"/>. With <paramref name="maxBytes"/>
+    /// above 0, if the delimiter does not end within that many bytes the read fails with
+    /// <see cref="UnsatisfiableReadException"/> and the stream is closed.
+    /// </summary>
+    /// <param name="delimiter">A non-empty byte sequence; it must not change while the read is pending.</param>
+    /// <param name="maxBytes">The most bytes the result may have, delimiter included; 0 for no limit but <see cref="IOStreamOptions.MaxBufferSize"/>.</param>
+    /// <returns>The bytes read, ending with the delimiter.</returns>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    public ValueTask<byte[]> ReadUntilAsync(ReadOnlyMemory<byte> delimiter, int maxBytes = 0)
+    {
+        if (delimiter.IsEmpty)
+        {
+            throw new ArgumentException("The delimiter must not be empty.", nameof(delimiter));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
+        BeginRead(ReadKind.Until);
+        _readDelimiter = delimiter;
+        _readMaxBytes = maxBytes;
+        return StartBytesRead();
+    }
+
+    /// <summary>
+    /// Reads up to and including the first match of <paramref name="regex"/>. The buffer is
+    /// matched as Latin-1 text, so each byte is one char (U+0000 to U+00FF). With
+    /// <paramref name="maxBytes"/> above 0, a match that ends past it, or no match within it,
+    /// fails the read with <see cref="UnsatisfiableReadException"/> and closes the stream.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    public ValueTask<byte[]> ReadUntilRegexAsync(Regex regex, int maxBytes = 0)
+    {
+        ArgumentNullException.ThrowIfNull(regex);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
+        BeginRead(ReadKind.Regex);
+        _readRegex = regex;
+        _readMaxBytes = maxBytes;
+        return StartBytesRead();
+    }
+
+    /// <summary>
+    /// Reads exactly <paramref name="count"/> bytes, or with <paramref name="partial"/> as soon as
+    /// at least one byte is there, at most <paramref name="count"/>. A count of 0 completes at once.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    public ValueTask<byte[]> ReadBytesAsync(int count, bool partial = false)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        BeginRead(ReadKind.Bytes);
+        _readCount = count;
+        _readPartial = partial;
+        return StartBytesRead();
+    }
+
+    /// <summary>
+    /// Reads everything until the peer closes the connection. If the stream is already closed,
+    /// returns what is buffered. Everything is held in memory, up to
+    /// <see cref="IOStreamOptions.MaxBufferSize"/>; for large bodies prefer
+    /// <see cref="ReadStreamingAsync"/> or <see cref="ReadBytesAsync"/> with partial reads.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    public ValueTask<byte[]> ReadUntilCloseAsync()
+    {
+        BeginRead(ReadKind.UntilClose);
+        return StartBytesRead();
+    }
+
+    /// <summary>
+    /// Fills <paramref name="destination"/>, or with <paramref name="partial"/> completes as soon
+    /// as at least one byte was copied. Returns the number of bytes copied.
+    /// </summary>
+    /// <param name="destination">Must stay valid and unused by others while the read is pending.</param>
+    /// <param name="partial">Complete with whatever is there rather than a full buffer.</param>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    public ValueTask<int> ReadIntoAsync(Memory<byte> destination, bool partial = false)
+    {
+        BeginRead(ReadKind.Into);
+        _readInto = destination;
+        _readIntoFilled = 0;
+        _readPartial = partial;
+        if (StartRead() is { } error)
+        {
+            return ValueTask.FromException<int>(error);
+        }
+
+        if (_readKind != ReadKind.None)
+        {
+            return (_intCompletion ??= new LoopCompletion<int>(_loop)).Start();
+        }
+
+        int filled = _readIntoFilled;
+        _readInto = default;
+        return new ValueTask<int>(filled);
+    }
+
+    /// <summary>
+    /// Hands each chunk of incoming data to <paramref name="onChunk"/> as it arrives, until
+    /// <paramref name="byteCount"/> bytes were delivered or, with -1, until the peer closes.
+    /// Returns the number of bytes delivered. The sequence passed to the callback is valid only
+    /// during the call. If the callback throws, the read fails with that exception and the stream
+    /// is closed. With a count, a close before it is reached fails the read with
+    /// <see cref="StreamClosedException"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another read is pending.</exception>
+    public ValueTask<long> ReadStreamingAsync(Action<ReadOnlySequence<byte>> onChunk, long byteCount = -1)
+    {
+        ArgumentNullException.ThrowIfNull(onChunk);
+        ArgumentOutOfRangeException.ThrowIfLessThan(byteCount, -1);
+        BeginRead(ReadKind.Chunks);
+        _readChunk = onChunk;
+        _readChunkRemaining = byteCount;
+        _readChunkTotal = 0;
+        if (StartRead() is { } error)
+        {
+            return ValueTask.FromException<long>(error);
+        }
+
+        if (_readKind != ReadKind.None)
+        {
+            return (_longCompletion ??= new LoopCompletion<long>(_loop)).Start();
+        }
+
+        _readChunk = null;
+        return new ValueTask<long>(_readChunkTotal);
+    }
+
+    private void BeginRead(ReadKind kind)
+    {
+        if (_readKind != ReadKind.None)
+        {
+            throw new InvalidOperationException(_readKind == ReadKind.Pipe
+                ? "A read through the stream's Input is outstanding; call AdvanceTo before starting another read."
+                : "Already reading: only one read may be pending on a stream at a time.");
+        }
+
+        _readKind = kind;
+        _scanned = 0;
+    }
+
+    private void EndRead()
+    {
+        _readKind = ReadKind.None;
+        _readDelimiter = default;
+        _readRegex = null;
+    }
+
+    private Exception TakeResultError()
+    {
+        Exception error = _resultError!;
+        _resultError = null;
+        return error;
+    }
+
+    private ValueTask<byte[]> StartBytesRead()
+    {
+        if (StartRead() is { } error)
+        {
+            return ValueTask.FromException<byte[]>(error);
+        }
+
+        if (_readKind != ReadKind.None)
+        {
+            return (_bytesCompletion ??= new LoopCompletion<byte[]>(_loop)).Start();
+        }
+
+        byte[] result = _resultBytes!;
+        _resultBytes = null;
+        return new ValueTask<byte[]>(result);
+    }
+
+    /// <summary>
+    /// Serves a read that was just begun from the buffer (Tornado's <c>_try_inline_read</c>).
+    /// Returns null with the read still set if it must wait, null with the read cleared if it is
+    /// done (results in their fields), or the error it failed with (read cleared, stream closed).
+    /// </summary>
+    private Exception? StartRead()
+    {
+        ReadStatus status = Satisfy(atClose: _closed);
+        Exception? error = status == ReadStatus.Failed ? TakeResultError() : null;
+        if (status == ReadStatus.Pending)
+        {
+            error = _closed ? StreamClosedException.For(_error) : BufferFullError();
+            if (error is null)
+            {
+                OnReadRoom();
+                return null;
+            }
+        }
+
+        EndRead();
+        if (error is not null)
+        {
+            CloseForReadError(error);
+        }
+        else
+        {
+            OnReadRoom();
+        }
+
+        return error;
+    }
+
+    /// <summary>One receive into the pipe, then the pending read gets its chance.</summary>
+    private void ReceiveIntoBuffer()
+    {
+        Memory<byte> memory = GetReceiveMemory();
+        int n = _socket.Receive(memory.Span, SocketFlags.None, out SocketError error);
+        if (error == SocketError.Success)
+        {
+            if (n == 0)
+            {
+                Close();
+                return;
+            }
+
+            CommitReceived(n);
+        }
+        else if (error is not (SocketError.WouldBlock or SocketError.Interrupted))
+        {
+            CloseWithSocketError(error, "read");
+        }
+    }
+
+    /// <summary>Room in the pipe for one receive of at most a read chunk.</summary>
+    private protected Memory<byte> GetReceiveMemory()
+    {
+        int chunk = _options.EffectiveReadChunkSize;
+        Memory<byte> memory = _pipeWriter.GetMemory(1);
+        if (memory.Length < _minimumReceive)
+        {
+            memory = _pipeWriter.GetMemory(chunk);
+        }
+
+        return memory.Length > chunk ? memory[..chunk] : memory;
+    }
+
+    /// <summary>Makes <paramref name="count"/> received bytes visible to readers and serves the pending read.</summary>
+    private protected void CommitReceived(int count)
+    {
+        _pipeWriter.Advance(count);
+        _buffered += count;
+
+        // No pause threshold is set, so the flush completes synchronously. It resumes a reader
+        // waiting on Input inline.
+        ValueTask<FlushResult> flush = _pipeWriter.FlushAsync();
+        if (!flush.IsCompletedSuccessfully)
+        {
+            throw new InvalidOperationException("The stream's pipe did not complete a flush synchronously.");
+        }
+
+        if (_closed)
+        {
+            return;
+        }
+
+        ProcessRead();
+    }
+
+    /// <summary>Tries to satisfy the pending read with what is buffered; completes it if done.</summary>
+    private void ProcessRead()
+    {
+        if (_readKind is ReadKind.None or ReadKind.Pipe)
+        {
+            return;
+        }
+
+        ReadStatus status = Satisfy(atClose: false);
+        Exception? error = status == ReadStatus.Failed ? TakeResultError() : null;
+        if (status == ReadStatus.Pending)
+        {
+            error = BufferFullError();
+            if (error is null)
+            {
+                return;
+            }
+        }
+
+        ReadKind kind = _readKind;
+        EndRead();
+        if (error is not null)
+        {
+            CloseForReadError(error);
+        }
+
+        Deliver(kind, error);
+        OnReadRoom();
+    }
+
+    /// <summary>
+    /// A read that needs its whole result buffered cannot be satisfied once the buffer is full
+    /// (Tornado's "Reached maximum read buffer size").
+    /// </summary>
+    private StreamBufferFullException? BufferFullError()
+    {
+        if (_buffered < _options.MaxBufferSize || _readKind is ReadKind.Into or ReadKind.Chunks || (_readKind == ReadKind.Bytes && _readPartial))
+        {
+            return null;
+        }
+
+        return new StreamBufferFullException($"Reached maximum read buffer size ({_options.MaxBufferSize} bytes)");
+    }
+
+    /// <summary>A failed read closes the stream: the data can no longer be framed.</summary>
+    private void CloseForReadError(Exception error)
+    {
+        if (_closed)
+        {
+            return;
+        }
+
+        if (error is UnsatisfiableReadException)
+        {
+            StreamLog.UnsatisfiableRead(_logger, error.Message);
+        }
+        else if (error is StreamBufferFullException)
+        {
+            StreamLog.ReadBufferFull(_logger, _options.MaxBufferSize);
+        }
+
+        Close(error);
+    }
+
+    /// <summary>Hands the result of a read of <paramref name="kind"/> to its awaiter. The read state was cleared first, so the awaiter may start the next read.</summary>
+    private void Deliver(ReadKind kind, Exception? error)
+    {
+        switch (kind)
+        {
+            case ReadKind.Into:
+                {
+                    int filled = _readIntoFilled;
+                    _readInto = default;
+                    if (error is null)
+                    {
+                        _intCompletion!.SetResult(filled);
+                    }
+                    else
+                    {
+                        _intCompletion!.SetException(error);
+                    }
+
+                    break;
+                }
+
+            case ReadKind.Chunks:
+                {
+                    long total = _readChunkTotal;
+                    _readChunk = null;
+                    if (error is null)
+                    {
+                        _longCompletion!.SetResult(total);
+                    }
+                    else
+                    {
+                        _longCompletion!.SetException(error);
+                    }
+
+                    break;
+                }
+
+            default:
+                {
+                    byte[]? result = _resultBytes;
+                    _resultBytes = null;
+                    if (error is null)
+                    {
+                        _bytesCompletion!.SetResult(result!);
+                    }
+                    else
+                    {
+                        _bytesCompletion!.SetException(error);
+                    }
+
+                    break;
+                }
+        }
+    }
+
+    /// <summary>At close: a pending read the buffer satisfies completes; any other fails.</summary>
+    private void CompleteReadAtClose()
+    {
+        if (_readKind is ReadKind.None or ReadKind.Pipe)
+        {
+            return;
+        }
+
+        ReadStatus status = Satisfy(atClose: true);
+        Exception? error = status switch
+        {
+            ReadStatus.Failed => TakeResultError(),
+            ReadStatus.Pending => StreamClosedException.For(_error),
+            _ => null,
+        };
+        ReadKind kind = _readKind;
+        EndRead();
+        Deliver(kind, error);
+    }
+
+    /// <summary>
+    /// Takes what the pending read needs from the buffer. Results go to <see cref="_resultBytes"/>,
+    /// <see cref="_readIntoFilled"/> or <see cref="_readChunkTotal"/>; a failure to
+    /// <see cref="_resultError"/>.
+    /// </summary>
+    private ReadStatus Satisfy(bool atClose)
+    {
+        if (_inputCompleted)
+        {
+            _resultError = new InvalidOperationException("The stream's Input was completed; the buffer can no longer be read.");
+            return ReadStatus.Failed;
+        }
+
+        _pipeReader.TryRead(out ReadResult readResult);
+        ReadOnlySequence<byte> buffer = readResult.Buffer;
+        long consumed = 0;
+        ReadStatus status = ReadStatus.Pending;
+        switch (_readKind)
+        {
+            case ReadKind.Bytes:
+                if (buffer.Length >= _readCount)
+                {
+                    consumed = Take(buffer, _readCount);
+                    status = ReadStatus.Done;
+                }
+                else if (_readPartial && buffer.Length > 0)
+                {
+                    consumed = Take(buffer, buffer.Length);
+                    status = ReadStatus.Done;
+                }
+
+                break;
+
+            case ReadKind.Until:
+                status = SatisfyDelimiter(buffer, ref consumed);
+                break;
+
+            case ReadKind.Regex:
+                status = SatisfyRegex(buffer, ref consumed);
+                break;
+
+            case ReadKind.UntilClose:
+                if (atClose)
+                {
+                    consumed = Take(buffer, buffer.Length);
+                    status = ReadStatus.Done;
+                }
+
+                break;
+
+            case ReadKind.Into:
+                {
+                    int n = (int)Math.Min(buffer.Length, _readInto.Length - _readIntoFilled);
+                    buffer.Slice(0, n).CopyTo(_readInto.Span[_readIntoFilled..]);
+                    _readIntoFilled += n;
+                    consumed = n;
+                    if (_readIntoFilled == _readInto.Length || (_readPartial && _readIntoFilled > 0))
+                    {
+                        status = ReadStatus.Done;
+                    }
+
+                    break;
+                }
+
+            case ReadKind.Chunks:
+                {
+                    long n = _readChunkRemaining < 0 ? buffer.Length : Math.Min(buffer.Length, _readChunkRemaining);
+                    if (n > 0)
+                    {
+                        try
+                        {
+                            _readChunk!(buffer.Slice(0, n));
+                        }
+                        catch (Exception e)
+                        {
+                            // The chunk counts as consumed; the read fails with the callback's exception.
+                            _pipeReader.AdvanceTo(buffer.GetPosition(n));
+                            _buffered -= n;
+                            _resultError = e;
+                            return ReadStatus.Failed;
+                        }
+
+                        consumed = n;
+                        _readChunkTotal += n;
+                        if (_readChunkRemaining > 0)
+                        {
+                            _readChunkRemaining -= n;
+                        }
+                    }
+
+                    if (_readChunkRemaining == 0 || (atClose && _readChunkRemaining < 0))
+                    {
+                        status = ReadStatus.Done;
+                    }
+
+                    break;
+                }
+        }
+
+        _pipeReader.AdvanceTo(buffer.GetPosition(consumed));
+        _buffered -= consumed;
+        return status;
+    }
+
+    private long Take(in ReadOnlySequence<byte> buffer, long count)
+    {
+        _resultBytes = count == 0 ? [] : buffer.Slice(0, count).ToArray();
+        return count;
+    }
+
+    private ReadStatus SatisfyDelimiter(in ReadOnlySequence<byte> buffer, ref long consumed)
+    {
+        ReadOnlySpan<byte> delimiter = _readDelimiter.Span;
+        long position = -1;
+        if (buffer.Length >= delimiter.Length)
+        {
+            if (buffer.IsSingleSegment)
+            {
+                int found = buffer.FirstSpan[(int)_scanned..].IndexOf(delimiter);
+                position = found < 0 ? -1 : _scanned + found;
+            }
+            else
+            {
+                var reader = new SequenceReader<byte>(buffer);
+                reader.Advance(_scanned);
+                if (reader.TryReadTo(out ReadOnlySequence<byte> _, delimiter, advancePastDelimiter: false))
+                {
+                    position = reader.Consumed;
+                }
+            }
+
+            if (position < 0)
+            {
+                _scanned = buffer.Length - delimiter.Length + 1;
+            }
+        }
+
+        if (position >= 0)
+        {
+            long end = position + delimiter.Length;
+            if (_readMaxBytes > 0 && end > _readMaxBytes)
+            {
+                return Unsatisfiable(delimiter.Length <= 32 ? $"delimiter {Describe(delimiter)} not found within {_readMaxBytes} bytes" : $"delimiter not found within {_readMaxBytes} bytes");
+            }
+
+            consumed = Take(buffer, end);
+            return ReadStatus.Done;
+        }
+
+        if (_readMaxBytes > 0 && buffer.Length > _readMaxBytes)
+        {
+            return Unsatisfiable($"delimiter {Describe(delimiter)} not found within {_readMaxBytes} bytes");
+        }
+
+        return ReadStatus.Pending;
+    }
+
+    private ReadStatus SatisfyRegex(in ReadOnlySequence<byte> buffer, ref long consumed)
+    {
+        long end = -1;
+        if (buffer.Length > 0)
+        {
+            int length = checked((int)buffer.Length);
+            char[] chars = ArrayPool<char>.Shared.Rent(length);
+            try
+            {
+                Encoding.Latin1.GetChars(buffer, chars);
+                foreach (ValueMatch match in _readRegex!.EnumerateMatches(chars.AsSpan(0, length)))
+                {
+                    end = match.Index + match.Length;
+                    break;
+                }
+            }
+            finally
+            {
+                ArrayPool<char>.Shared.Return(chars);
+            }
+        }
+
+        if (end >= 0)
+        {
+            if (_readMaxBytes > 0 && end > _readMaxBytes)
+            {
+                return Unsatisfiable($"pattern {_readRegex} not found within {_readMaxBytes} bytes");
+            }
+
+            consumed = Take(buffer, end);
+            return ReadStatus.Done;
+        }
+
+        if (_readMaxBytes > 0 && buffer.Length > _readMaxBytes)
+        {
+            return Unsatisfiable($"pattern {_readRegex} not found within {_readMaxBytes} bytes");
+        }
+
+        return ReadStatus.Pending;
+    }
+
+    private ReadStatus Unsatisfiable(string message)
+    {
+        _resultError = new UnsatisfiableReadException(message);
+        return ReadStatus.Failed;
+    }
+
+    private static string Describe(ReadOnlySpan<byte> bytes)
+    {
+        var text = new StringBuilder("b'");
+        foreach (byte b in bytes)
+        {
+            text.Append(b switch
+            {
+                (byte)'\r' => "\\r",
+                (byte)'\n' => "\\n",
+                (byte)'\t' => "\\t",
+                (byte)'\\' => "\\\\",
+                (byte)'\'' => "\\'",
+                >= 0x20 and < 0x7F => ((char)b).ToString(),
+                _ => $"\\x{b:x2}",
+            });
+        }
+
+        return text.Append('\'').ToString();
+    }
+}

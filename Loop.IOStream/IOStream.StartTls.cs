@@ -1,0 +1,77 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Security;
+using System.Net.Sockets;
+
+namespace Loop;
+
+public partial class IOStream
+{
+    /// <summary>
+    /// Upgrades this plain stream to TLS as a client (STARTTLS) and returns the new stream once
+    /// the handshake is done. This stream is closed without closing the socket, and its close
+    /// callback moves to the new stream, as do its buffer limits. Bytes already received and not
+    /// read are handed to the TLS layer.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The stream is not idle (a read or write is pending, or it is not connected).</exception>
+    /// <exception cref="TlsHandshakeException">(In the task.) The handshake failed; the new stream is closed.</exception>
+    public async ValueTask<SslIOStream> StartTlsAsync(TlsClientOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        SslIOStream tls = DetachForTls();
+        await tls.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+        return tls;
+    }
+
+    /// <summary>
+    /// Upgrades this plain stream to TLS as the server side of STARTTLS, as
+    /// <see cref="StartTlsAsync(TlsClientOptions, CancellationToken)"/> does for a client.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The stream is not idle.</exception>
+    /// <exception cref="TlsHandshakeException">(In the task.) The handshake failed; the new stream is closed.</exception>
+    public async ValueTask<SslIOStream> StartTlsAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        SslIOStream tls = DetachForTls();
+        await tls.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+        return tls;
+    }
+
+    private SslIOStream DetachForTls()
+    {
+        if (this is SslIOStream)
+        {
+            throw new InvalidOperationException("The stream already speaks TLS.");
+        }
+
+        if (_closed || !_connected || _readKind != ReadKind.None || !_writeBuffer.IsEmpty || _writeHead is not null)
+        {
+            throw new InvalidOperationException("IOStream is not idle; cannot convert to TLS.");
+        }
+
+        if (_registered)
+        {
+            _registered = false;
+            _loop.RemoveHandler(_fd);
+        }
+
+        byte[]? leftover = null;
+        if (_buffered > 0 && _pipeReader.TryRead(out ReadResult result))
+        {
+            leftover = result.Buffer.ToArray();
+            _pipeReader.AdvanceTo(result.Buffer.End);
+            _buffered = 0;
+        }
+
+        Action? closeCallback = _closeCallback;
+        _closeCallback = null;
+        _closed = true;
+        _pipeWriter.Complete();
+        _writeBuffer.Clear();
+
+        Socket socket = _socket;
+        var tls = new SslIOStream(socket, _options, _loop, leftover);
+        tls.SetCloseCallback(closeCallback);
+        return tls;
+    }
+}
