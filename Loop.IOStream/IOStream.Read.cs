@@ -486,8 +486,8 @@ public partial class IOStream
             return ReadStatus.Failed;
         }
 
-        _pipeReader.TryRead(out ReadResult readResult);
-        ReadOnlySequence<byte> buffer = readResult.Buffer;
+        bool haveBuffer = _pipeReader.TryRead(out ReadResult readResult);
+        ReadOnlySequence<byte> buffer = haveBuffer ? readResult.Buffer : default;
         long consumed = 0;
         ReadStatus status = ReadStatus.Pending;
         switch (_readKind)
@@ -572,8 +572,12 @@ public partial class IOStream
                 }
         }
 
-        _pipeReader.AdvanceTo(buffer.GetPosition(consumed));
-        _buffered -= consumed;
+        if (haveBuffer)
+        {
+            _pipeReader.AdvanceTo(buffer.GetPosition(consumed));
+            _buffered -= consumed;
+        }
+
         return status;
     }
 

@@ -264,20 +264,20 @@ public partial class IOStream
         }
     }
 
-    internal Memory<byte> OutputGetMemory(int sizeHint) => _writeBuffer.GetMemory(sizeHint);
+    internal virtual Memory<byte> OutputGetMemory(int sizeHint) => _writeBuffer.GetMemory(sizeHint);
 
-    internal void OutputAdvance(int count)
+    internal virtual void OutputAdvance(int count)
     {
         _writeBuffer.Advance(count);
         _writeQueued += count;
         _outputUnflushed += count;
     }
 
-    private long _outputUnflushed;
+    private protected long _outputUnflushed;
 
     internal long OutputUnflushed => _outputUnflushed;
 
-    internal ValueTask<FlushResult> OutputFlushAsync()
+    internal virtual ValueTask<FlushResult> OutputFlushAsync()
     {
         if (_closed)
         {
@@ -296,6 +296,17 @@ public partial class IOStream
             return ValueTask.FromException<FlushResult>(StreamClosedException.For(_error));
         }
 
+        if (_writeSent >= _writeQueued)
+        {
+            return new ValueTask<FlushResult>(FlushResults.Ok);
+        }
+
+        return EnqueueWriteCompletion().Start();
+    }
+
+    /// <summary>A flush result task for everything accepted so far having been sent.</summary>
+    private protected ValueTask<FlushResult> WhenSentAsFlush()
+    {
         if (_writeSent >= _writeQueued)
         {
             return new ValueTask<FlushResult>(FlushResults.Ok);

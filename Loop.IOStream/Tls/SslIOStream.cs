@@ -43,6 +43,9 @@ public sealed class SslIOStream : IOStream
     private bool _pumpPaused;
     private List<(byte[] Data, LoopCompletion<FlushResult> Completion)>? _earlyWrites;
 
+    // Plaintext written through Output and not flushed yet; encrypted on flush.
+    private WriteBuffer? _plainOutput;
+
     /// <summary>
     /// Wraps <paramref name="socket"/> (connected or not), which the stream now owns. Nothing is
     /// sent until <see cref="ConnectAsync(EndPoint, TlsClientOptions, CancellationToken)"/>,
@@ -193,7 +196,76 @@ public sealed class SslIOStream : IOStream
     private void CancelFromAnyThread() =>
         _loop.AddCallback(static state => ((SslIOStream)state!).Close(new OperationCanceledException("The operation was cancelled.")), this);
 
+    internal override Memory<byte> OutputGetMemory(int sizeHint) => (_plainOutput ??= new WriteBuffer()).GetMemory(sizeHint);
+
+    internal override void OutputAdvance(int count)
+    {
+        (_plainOutput ??= new WriteBuffer()).Advance(count);
+        _outputUnflushed += count;
+    }
+
+    internal override ValueTask<FlushResult> OutputFlushAsync()
+    {
+        if (IsClosed)
+        {
+            return ValueTask.FromException<FlushResult>(StreamClosedException.For(Error));
+        }
+
+        ValueTask encrypted = EncryptPlainOutput();
+        if (!encrypted.IsCompleted)
+        {
+            // Before the handshake the plaintext waits with the other early writes.
+            return AwaitAsFlush(encrypted);
+        }
+
+        if (encrypted.IsFaulted)
+        {
+            return ValueTask.FromException<FlushResult>(StreamClosedException.For(Error));
+        }
+
+        return WhenSentAsFlush();
+
+        static async ValueTask<FlushResult> AwaitAsFlush(ValueTask pending)
+        {
+            await pending.ConfigureAwait(false);
+            return default;
+        }
+    }
+
+    /// <summary>Sends what was written through Output and not flushed, ahead of any later write, as the plain stream does.</summary>
+    private ValueTask EncryptPlainOutput()
+    {
+        WriteBuffer? plain = _plainOutput;
+        _outputUnflushed = 0;
+        if (plain is null || plain.IsEmpty)
+        {
+            return default;
+        }
+
+        byte[] data = new byte[plain.Length];
+        int offset = 0;
+        while (!plain.IsEmpty)
+        {
+            ReadOnlySpan<byte> first = plain.First;
+            first.CopyTo(data.AsSpan(offset));
+            offset += first.Length;
+            plain.Consume(first.Length);
+        }
+
+        return WriteEncrypted(data);
+    }
+
     private protected override ValueTask WriteCore(ReadOnlyMemory<byte> data)
+    {
+        if (_plainOutput is { IsEmpty: false })
+        {
+            _ = EncryptPlainOutput();
+        }
+
+        return WriteEncrypted(data);
+    }
+
+    private ValueTask WriteEncrypted(ReadOnlyMemory<byte> data)
     {
         if (!_handshakeDone)
         {
@@ -287,8 +359,17 @@ public sealed class SslIOStream : IOStream
 
     private protected override void CloseTransport()
     {
-        _ssl.Dispose();
         base.CloseTransport();
+        _plainOutput?.Clear();
+        try
+        {
+            _ssl.Dispose();
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // The socket is already closed; SslStream may object to being disposed with a read in
+            // flight, and there is nothing left to release.
+        }
     }
 
     private protected override void OnClosed()

@@ -37,28 +37,12 @@ public abstract class LoopFixture(PollerBackend backend)
     {
         try
         {
-            if (!Loop.IsClosed && !SkipLeakCheck)
-            {
-                Assert.Multiple(() =>
-                {
-                    Assert.That(Loop.HandlerCount, Is.Zero, "handlers left registered");
-                    Assert.That(Loop.PendingTimeoutCount, Is.Zero, "timers left pending");
-                    Assert.That(Loop.PendingCallbackCount, Is.Zero, "callbacks left queued");
-                });
-            }
-
-            Assert.That(Log.Unexpected.Select(e => $"{e.Level} {e.EventId.Id}: {e.Message} {e.Exception}"), Is.Empty, "unexpected log entries");
+            LoopChecks.AssertCleanAndClose(Loop, Log, SkipLeakCheck);
         }
         finally
         {
-            int backendFd = Loop.IsClosed ? -1 : Loop.BackendFileDescriptor;
-            Loop.Close(allFds: true);
             Loop.Dispose();
             Log.Dispose();
-            if (backendFd >= 0)
-            {
-                Assert.That(Fds.IsOpen(backendFd), Is.False, "the poller's descriptor is still open after Close");
-            }
         }
     }
 
