@@ -69,11 +69,18 @@ public partial class IOStream
             return;
         }
 
-        OnConnected();
-        if (_connectPending && !_closed)
+        // The connect completes before the writes made while connecting (Tornado's order).
+        _connecting = false;
+        _connected = true;
+        if (_connectPending)
         {
             _connectPending = false;
             _connectCompletion!.SetResult(true);
+        }
+
+        if (!_closed)
+        {
+            OnConnected();
         }
     }
 

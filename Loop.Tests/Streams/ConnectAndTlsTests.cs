@@ -1,0 +1,297 @@
+using System.Net;
+using System.Net.Sockets;
+using Loop.Tests.Support;
+
+namespace Loop.Tests.Streams;
+
+/// <summary>Connecting (IOStream.ConnectAsync, TcpConnector) and TLS verification (iostream_test.py TestIOStreamMixin, StartTLS, CheckHostname).</summary>
+[TestFixture(PollerBackend.Epoll, StreamKind.Plain)]
+public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) : StreamFixture(backend, kind)
+{
+    [Test]
+    public void ConnectAsync_RefusedPort_FailsWithStreamClosedAndRunsCloseCallback() => Run(async () =>
+    {
+        (Socket holder, int port) = RefusingPort();
+        using (holder)
+        {
+            global::Loop.IOStream stream = Track(new global::Loop.IOStream(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), loop: Loop));
+            var closed = new TaskCompletionSource();
+            stream.SetCloseCallback(closed.SetResult);
+            StreamClosedException error = await AsyncAssert.ThrowsAsync<StreamClosedException>(async () => await stream.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)));
+            Assert.That(error.InnerException, Is.TypeOf<SocketException>().With.Property("SocketErrorCode").EqualTo(SocketError.ConnectionRefused));
+            Assert.That(stream.Error, Is.SameAs(error.InnerException));
+            await closed.Task;
+        }
+    });
+
+    [Test]
+    public void WriteAsync_BeforeConnectCompletes_IsSentOnceConnected() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        global::Loop.IOStream stream = Track(new global::Loop.IOStream(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), loop: Loop));
+        var order = new List<string>();
+        Task connect = stream.ConnectAsync(listener.LocalEndPoint!).AsTask().ContinueWith(_ => order.Add("connect"), TaskContinuationOptions.ExecuteSynchronously);
+        Task write = stream.WriteAsync(Bytes("ping")).AsTask().ContinueWith(_ => order.Add("write"), TaskContinuationOptions.ExecuteSynchronously);
+        Socket accepted = await listener.AcceptAsync();
+        global::Loop.IOStream server = Track(new global::Loop.IOStream(accepted, loop: Loop));
+        Assert.That(Text(await server.ReadBytesAsync(4)), Is.EqualTo("ping"));
+        await Task.WhenAll(connect, write);
+        Assert.That(order, Is.EqualTo(new[] { "connect", "write" }));
+    });
+
+    [Test]
+    public void PeerReset_FailsPendingReadWithConnectionResetInside() => Run(async () =>
+    {
+        (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync();
+        ValueTask<byte[]> read = client.ReadBytesAsync(10);
+        server.Socket.LingerState = new LingerOption(true, 0);
+        server.Close();
+        StreamClosedException error = await AsyncAssert.ThrowsAsync<StreamClosedException>(async () => await read);
+        Assert.That(error.InnerException, Is.TypeOf<SocketException>().With.Property("SocketErrorCode").EqualTo(SocketError.ConnectionReset));
+    });
+
+    [Test]
+    public void TcpConnector_Connects_AndSetsSourcePort() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var connector = new TcpConnector(loop: Loop);
+        (Socket holder, int sourcePort) = RefusingPort();
+        holder.Dispose();
+        global::Loop.IOStream stream = Track(await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { SourceAddress = IPAddress.Loopback, SourcePort = sourcePort }));
+        Socket accepted = await listener.AcceptAsync();
+        Track(new global::Loop.IOStream(accepted, loop: Loop));
+        Assert.That(((IPEndPoint)accepted.RemoteEndPoint!).Port, Is.EqualTo(sourcePort));
+        Assert.That(stream.IsConnected, Is.True);
+    });
+
+    [Test]
+    public void TcpConnector_RefusedEverywhere_RaisesTheLastError() => Run(async () =>
+    {
+        (Socket holder, int port) = RefusingPort();
+        using (holder)
+        {
+            var connector = new TcpConnector(loop: Loop);
+            StreamClosedException error = await AsyncAssert.ThrowsAsync<StreamClosedException>(async () => await connector.ConnectAsync("127.0.0.1", port));
+            Assert.That(error.InnerException, Is.TypeOf<SocketException>());
+            Assert.That(error.Message, Does.Contain($"127.0.0.1:{port}"));
+        }
+    });
+
+    [Test]
+    public void TcpConnector_ServerNeverAccepts_TimesOut() => Run(async () =>
+    {
+        // A full accept queue makes Linux drop further SYNs, so the connect hangs.
+        using Socket listener = Listen(backlog: 0);
+        var fillers = new List<Socket>();
+        try
+        {
+            var connector = new TcpConnector(loop: Loop);
+            for (int i = 0; i < 4; i++)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+                fillers.Add(filler);
+                try
+                {
+                    filler.Connect(listener.LocalEndPoint!);
+                }
+                catch (SocketException)
+                {
+                    // In progress, or already dropped: either way the queue is full.
+                }
+            }
+
+            int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+            TimeoutException error = await AsyncAssert.ThrowsAsync<TimeoutException>(async () =>
+                await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { Timeout = TimeSpan.FromMilliseconds(200) }));
+            Assert.That(error.Message, Does.Contain("Timeout while connecting"));
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    });
+
+    [Test]
+    public void TcpConnector_TlsHandshakeNeverAnswered_TimesOut() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        Task<Socket> accept = listener.AcceptAsync();
+        var connector = new TcpConnector(loop: Loop);
+        await AsyncAssert.ThrowsAsync<TimeoutException>(async () =>
+            await connector.ConnectAsync("localhost", port, new TcpConnectOptions { Timeout = TimeSpan.FromMilliseconds(300), Tls = TestCertificates.TrustingClient() }));
+        (await accept).Dispose();
+    });
+
+    [Test]
+    public void TcpConnector_FirstFamilyRefuses_TriesTheOtherAtOnce() => Run(async () =>
+    {
+        using Socket listener6 = Listen(family: AddressFamily.InterNetworkV6);
+        int port = ((IPEndPoint)listener6.LocalEndPoint!).Port;
+        (Socket holder, int refused) = RefusingPort();
+        using (holder)
+        {
+            var resolver = new FixedResolver(new IPEndPoint(IPAddress.Loopback, refused), new IPEndPoint(IPAddress.IPv6Loopback, port));
+            var connector = new TcpConnector(resolver, Loop);
+            global::Loop.IOStream stream = Track(await connector.ConnectAsync("dual.test", 0, new TcpConnectOptions { FallbackDelay = TimeSpan.FromSeconds(30) }));
+            Assert.That(stream.Socket.AddressFamily, Is.EqualTo(AddressFamily.InterNetworkV6));
+            (await listener6.AcceptAsync()).Dispose();
+        }
+    });
+
+    [Test]
+    public void TcpConnector_FirstFamilyHangs_TriesTheOtherAfterTheFallbackDelay() => Run(async () =>
+    {
+        using Socket listener = Listen(backlog: 0);
+        var fillers = new List<Socket>();
+        using Socket listener6 = Listen(family: AddressFamily.InterNetworkV6);
+        try
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+                fillers.Add(filler);
+                try
+                {
+                    filler.Connect(listener.LocalEndPoint!);
+                }
+                catch (SocketException)
+                {
+                    // In progress, or already dropped.
+                }
+            }
+
+            var resolver = new FixedResolver((IPEndPoint)listener.LocalEndPoint!, (IPEndPoint)listener6.LocalEndPoint!);
+            var connector = new TcpConnector(resolver, Loop);
+            global::Loop.IOStream stream = Track(await connector.ConnectAsync("dual.test", 0, new TcpConnectOptions { FallbackDelay = TimeSpan.FromMilliseconds(50), Timeout = TimeSpan.FromSeconds(10) }));
+            Assert.That(stream.Socket.AddressFamily, Is.EqualTo(AddressFamily.InterNetworkV6));
+            (await listener6.AcceptAsync()).Dispose();
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    });
+
+    [Test]
+    public void TcpConnector_UnknownNetworkInterface_FailsClearly() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var connector = new TcpConnector(loop: Loop);
+        IOException error = await AsyncAssert.ThrowsAsync<IOException>(async () =>
+            await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { NetworkInterface = "nosuchif0" }));
+        Assert.That(error.Message, Does.Contain("network interface 'nosuchif0'"));
+    });
+
+    [Test]
+    public void TcpConnector_NetworkInterfaceAsAddress_BindsTheSource() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var connector = new TcpConnector(loop: Loop);
+        Track(await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { NetworkInterface = "127.0.0.1" }));
+        (await listener.AcceptAsync()).Dispose();
+    });
+
+    [Test]
+    public void Tls_TrustedCertificateForTheHost_Connects() => Run(async () =>
+    {
+        using TlsServer server = TlsServer.Start(TestCertificates.Server);
+        var connector = new TcpConnector(loop: Loop);
+        var stream = (SslIOStream)Track(await connector.ConnectAsync("localhost", server.Port, new TcpConnectOptions { Tls = TestCertificates.TrustingClient() }));
+        Assert.That(stream.IsHandshakeComplete, Is.True);
+        await stream.WriteAsync(Bytes("ping\n"));
+        Assert.That(Text(await stream.ReadUntilAsync(Bytes("\n"))), Is.EqualTo("ping\n"));
+    });
+
+    [Test]
+    public void Tls_CaFromPemFileAndAlpn_Connects() => Run(async () =>
+    {
+        using TlsServer server = TlsServer.Start(TestCertificates.Server);
+        string caFile = TestCertificates.WriteAuthorityPem();
+        try
+        {
+            var connector = new TcpConnector(loop: Loop);
+            var options = new TlsClientOptions { CaCertificatesFile = caFile, ApplicationProtocols = [System.Net.Security.SslApplicationProtocol.Http11] };
+            var stream = (SslIOStream)Track(await connector.ConnectAsync("localhost", server.Port, new TcpConnectOptions { Tls = options }));
+            Assert.That(stream.NegotiatedApplicationProtocol, Is.EqualTo(System.Net.Security.SslApplicationProtocol.Http11));
+        }
+        finally
+        {
+            File.Delete(caFile);
+        }
+    });
+
+    [TestCase("bar.example.com", TlsFailureReason.NameMismatch, "does not match host name 'bar.example.com'")]
+    [TestCase("localhost", TlsFailureReason.Expired, "expired")]
+    public void Tls_BadCertificate_FailsWithTheReason(string serverName, TlsFailureReason reason, string text) => Run(async () =>
+    {
+        using TlsServer server = TlsServer.Start(reason == TlsFailureReason.Expired ? TestCertificates.Expired : TestCertificates.Server);
+        var connector = new TcpConnector(loop: Loop);
+        TlsHandshakeException error = await AsyncAssert.ThrowsAsync<TlsHandshakeException>(async () =>
+            await connector.ConnectAsync("127.0.0.1", server.Port, new TcpConnectOptions { Tls = TestCertificates.TrustingClient(serverName) }));
+        Assert.That(error.Reason, Is.EqualTo(reason));
+        Assert.That(error.Message, Does.Contain(text));
+    });
+
+    [Test]
+    public void Tls_SelfSignedCertificate_FailsAsUntrusted() => Run(async () =>
+    {
+        using TlsServer server = TlsServer.Start(TestCertificates.SelfSigned);
+        var connector = new TcpConnector(loop: Loop);
+        TlsHandshakeException error = await AsyncAssert.ThrowsAsync<TlsHandshakeException>(async () =>
+            await connector.ConnectAsync("localhost", server.Port, new TcpConnectOptions { Tls = new TlsClientOptions() }));
+        Assert.That(error.Reason, Is.EqualTo(TlsFailureReason.UntrustedRoot));
+        Assert.That(error.Message, Does.Contain("not trusted"));
+    });
+
+    [Test]
+    public void Tls_ValidationOffOrNameCheckOff_Connects() => Run(async () =>
+    {
+        using TlsServer server = TlsServer.Start(TestCertificates.SelfSigned);
+        using TlsServer server2 = TlsServer.Start(TestCertificates.Server);
+        var connector = new TcpConnector(loop: Loop);
+        Track(await connector.ConnectAsync("localhost", server.Port, new TcpConnectOptions { Tls = new TlsClientOptions { ValidateCertificate = false } }));
+        var noNameCheck = new TlsClientOptions { ServerName = "bar.example.com", CaCertificates = TestCertificates.AuthorityCollection, CheckCertificateName = false };
+        Track(await connector.ConnectAsync("127.0.0.1", server2.Port, new TcpConnectOptions { Tls = noNameCheck }));
+    });
+
+    [Test]
+    public void StartTlsAsync_AfterPlaintextExchange_BothSidesKeepTalking() => Run(async () =>
+    {
+        (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync();
+        await server.WriteAsync(Bytes("220 ready\r\n"));
+        Assert.That(Text(await client.ReadUntilAsync(Bytes("\r\n"))), Is.EqualTo("220 ready\r\n"));
+        await client.WriteAsync(Bytes("STARTTLS\r\n"));
+        Assert.That(Text(await server.ReadUntilAsync(Bytes("\r\n"))), Is.EqualTo("STARTTLS\r\n"));
+        await server.WriteAsync(Bytes("220 go ahead\r\n"));
+        Assert.That(Text(await client.ReadUntilAsync(Bytes("\r\n"))), Is.EqualTo("220 go ahead\r\n"));
+
+        Task<SslIOStream> serverTls = server.StartTlsAsync(TestCertificates.ServerOptions()).AsTask();
+        SslIOStream clientTls = Track(await client.StartTlsAsync(TestCertificates.TrustingClient()));
+        SslIOStream serverSide = Track(await serverTls);
+        Assert.That(client.IsClosed, Is.True);
+        await clientTls.WriteAsync(Bytes("EHLO example.com\r\n"));
+        Assert.That(Text(await serverSide.ReadUntilAsync(Bytes("\r\n"))), Is.EqualTo("EHLO example.com\r\n"));
+        await serverSide.WriteAsync(Bytes("250 hello\r\n"));
+        Assert.That(Text(await clientTls.ReadUntilAsync(Bytes("\r\n"))), Is.EqualTo("250 hello\r\n"));
+    });
+
+    [Test]
+    public void StartTlsAsync_WithReadPending_IsRefused() => Run(async () =>
+    {
+        (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync();
+        ValueTask<byte[]> read = client.ReadBytesAsync(1);
+        Assert.That(() => client.StartTlsAsync(TestCertificates.TrustingClient()), Throws.InvalidOperationException.With.Message.Contains("not idle"));
+        await server.WriteAsync(Bytes("x"));
+        await read;
+    });
+
+    private sealed class FixedResolver(params IPEndPoint[] endpoints) : IResolver
+    {
+        public ValueTask<IPEndPoint[]> ResolveAsync(string host, int port, AddressFamily family = AddressFamily.Unspecified, CancellationToken cancellationToken = default) =>
+            new(endpoints);
+    }
+}

@@ -1,0 +1,82 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Loop.Tests.Support;
+
+/// <summary>
+/// A TLS echo server on 127.0.0.1 on the thread pool (.NET's own SslStream), presenting a chosen
+/// certificate: the independent peer the loop's TLS client is tested against.
+/// </summary>
+public sealed class TlsServer : IDisposable
+{
+    private readonly Socket _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly X509Certificate2 _certificate;
+
+    private TlsServer(X509Certificate2 certificate)
+    {
+        _certificate = certificate;
+        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(16);
+        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+    }
+
+    public int Port { get; }
+
+    public static TlsServer Start(X509Certificate2 certificate)
+    {
+        var server = new TlsServer(certificate);
+        _ = Task.Run(server.AcceptLoopAsync);
+        return server;
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Dispose();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptAsync(_stop.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => EchoAsync(socket));
+        }
+    }
+
+    private async Task EchoAsync(Socket socket)
+    {
+        using var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = _certificate,
+                ApplicationProtocols = [SslApplicationProtocol.Http11],
+            }, _stop.Token);
+            var buffer = new byte[4096];
+            int n;
+            while ((n = await ssl.ReadAsync(buffer, _stop.Token)) > 0)
+            {
+                await ssl.WriteAsync(buffer.AsMemory(0, n), _stop.Token);
+            }
+        }
+        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client rejected the certificate or went away: that is what these tests provoke.
+        }
+    }
+}
