@@ -273,8 +273,10 @@ public class StreamBenchmarks
                     remaining -= _socket.Receive(_sink);
                 }
 
-                _sunk?.TrySetResult();
+                // Cleared before completing: the benchmark thread sets the next one as soon as this completes.
+                TaskCompletionSource? sunk = _sunk;
                 _sunk = null;
+                sunk?.TrySetResult();
             }
         }
     }

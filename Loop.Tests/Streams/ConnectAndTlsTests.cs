@@ -81,25 +81,12 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     [Test]
     public void TcpConnector_ServerNeverAccepts_TimesOut() => Run(async () =>
     {
-        // A full accept queue makes Linux drop further SYNs, so the connect hangs.
         using Socket listener = Listen(backlog: 0);
         var fillers = new List<Socket>();
         try
         {
             var connector = new TcpConnector(loop: Loop);
-            for (int i = 0; i < 4; i++)
-            {
-                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
-                fillers.Add(filler);
-                try
-                {
-                    filler.Connect(listener.LocalEndPoint!);
-                }
-                catch (SocketException)
-                {
-                    // In progress, or already dropped: either way the queue is full.
-                }
-            }
+            FillAcceptQueue(listener, fillers);
 
             int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
             TimeoutException error = await AsyncAssert.ThrowsAsync<TimeoutException>(async () =>
@@ -148,19 +135,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
         using Socket listener6 = Listen(family: AddressFamily.InterNetworkV6);
         try
         {
-            for (int i = 0; i < 4; i++)
-            {
-                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
-                fillers.Add(filler);
-                try
-                {
-                    filler.Connect(listener.LocalEndPoint!);
-                }
-                catch (SocketException)
-                {
-                    // In progress, or already dropped.
-                }
-            }
+            FillAcceptQueue(listener, fillers);
 
             var resolver = new FixedResolver((IPEndPoint)listener.LocalEndPoint!, (IPEndPoint)listener6.LocalEndPoint!);
             var connector = new TcpConnector(resolver, Loop);
@@ -288,6 +263,24 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
         await server.WriteAsync(Bytes("x"));
         await read;
     });
+
+    /// <summary>Connects until the listener's accept queue is full; Linux then drops further SYNs, so a connect hangs.</summary>
+    private static void FillAcceptQueue(Socket listener, List<Socket> fillers)
+    {
+        for (int i = 0; i < 4; i++)
+        {
+            var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            fillers.Add(filler);
+            try
+            {
+                filler.Connect(listener.LocalEndPoint!);
+            }
+            catch (SocketException)
+            {
+                // In progress, or already dropped: either way the queue fills.
+            }
+        }
+    }
 
     private sealed class FixedResolver(params IPEndPoint[] endpoints) : IResolver
     {
