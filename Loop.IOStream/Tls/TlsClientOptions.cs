@@ -9,7 +9,7 @@ namespace Loop;
 /// defaults verify the certificate chain against the system's roots and the host name against
 /// <see cref="ServerName"/>, as Tornado does since 4.2.
 /// </summary>
-public sealed class TlsClientOptions
+public sealed record TlsClientOptions
 {
     /// <summary>
     /// The name sent as SNI and checked against the certificate. <see cref="TcpConnector"/> and
@@ -54,19 +54,5 @@ public sealed class TlsClientOptions
     public SslClientAuthenticationOptions? BaseOptions { get; init; }
 
     /// <summary>Returns a copy with <see cref="ServerName"/> set to <paramref name="host"/> if it had none.</summary>
-    public TlsClientOptions WithDefaultServerName(string host) =>
-        ServerName is not null ? this : new TlsClientOptions
-        {
-            ServerName = host,
-            ValidateCertificate = ValidateCertificate,
-            CheckCertificateName = CheckCertificateName,
-            CaCertificatesFile = CaCertificatesFile,
-            CaCertificates = CaCertificates,
-            ClientCertificateFile = ClientCertificateFile,
-            ClientKeyFile = ClientKeyFile,
-            ClientCertificate = ClientCertificate,
-            ApplicationProtocols = ApplicationProtocols,
-            EnabledProtocols = EnabledProtocols,
-            BaseOptions = BaseOptions,
-        };
+    public TlsClientOptions WithDefaultServerName(string host) => ServerName is not null ? this : this with { ServerName = host };
 }

@@ -5,6 +5,19 @@ public static class Fds
 {
     public static bool IsOpen(int fd) => File.Exists($"/proc/self/fd/{fd}") || Directory.Exists($"/proc/self/fd/{fd}");
 
+    /// <summary>What the descriptor refers to (its /proc link, e.g. <c>anon_inode:[eventpoll]</c> or <c>socket:[1234]</c>), or null if closed.</summary>
+    public static string? Target(int fd)
+    {
+        try
+        {
+            return new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Runs <paramref name="action"/> on a new thread and fails if it has not finished in <paramref name="limit"/>.</summary>
     public static void RunBounded(Action action, TimeSpan limit)
     {
