@@ -34,6 +34,9 @@ public partial class IOStream
     // How far the buffer has been searched for the delimiter, so a long line is not rescanned.
     private long _scanned;
 
+    // Set while a read being started makes room for data: that read is settled by StartRead.
+    private bool _startingRead;
+
     private byte[]? _resultBytes;
     private Exception? _resultError;
 
@@ -253,14 +256,40 @@ public partial class IOStream
     /// </summary>
     private Exception? StartRead()
     {
-        ReadStatus status = Satisfy(atClose: _closed);
-        Exception? error = status == ReadStatus.Failed ? TakeResultError() : null;
-        if (status == ReadStatus.Pending)
+        ReadStatus status;
+        Exception? error;
+        while (true)
         {
+            status = Satisfy(atClose: _closed);
+            error = status == ReadStatus.Failed ? TakeResultError() : null;
+            if (status != ReadStatus.Pending)
+            {
+                break;
+            }
+
             error = _closed ? StreamClosedException.For(_error) : BufferFullError();
-            if (error is null)
+            if (error is not null)
+            {
+                break;
+            }
+
+            // Making room may receive at once (a TLS stream's pump resumes inline and can find
+            // decrypted data waiting) or even close. The read must not be completed from in
+            // there: its awaiter does not exist yet. So it is only looked at again here.
+            long buffered = _buffered;
+            bool closed = _closed;
+            _startingRead = true;
+            try
             {
                 OnReadRoom();
+            }
+            finally
+            {
+                _startingRead = false;
+            }
+
+            if (_buffered == buffered && _closed == closed)
+            {
                 return null;
             }
         }
@@ -337,7 +366,7 @@ public partial class IOStream
     /// <summary>Tries to satisfy the pending read with what is buffered; completes it if done.</summary>
     private void ProcessRead()
     {
-        if (_readKind is ReadKind.None or ReadKind.Pipe)
+        if (_readKind is ReadKind.None or ReadKind.Pipe || _startingRead)
         {
             return;
         }
@@ -456,7 +485,7 @@ public partial class IOStream
     /// <summary>At close: a pending read the buffer satisfies completes; any other fails.</summary>
     private void CompleteReadAtClose()
     {
-        if (_readKind is ReadKind.None or ReadKind.Pipe)
+        if (_readKind is ReadKind.None or ReadKind.Pipe || _startingRead)
         {
             return;
         }

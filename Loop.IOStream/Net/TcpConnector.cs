@@ -130,16 +130,25 @@ public sealed class TcpConnector
                 return;
             }
 
-            if (endpoints.Length == 0)
-            {
-                Fail(new ResolveException(_host, $"Could not resolve host '{_host}': no address."));
-                return;
-            }
-
-            AddressFamily primaryFamily = endpoints[0].AddressFamily;
+            // A resolver may ignore the family it was asked for (an application's own, a fixed
+            // map): without IPv6 allowed, its IPv6 answers are dropped here.
+            AddressFamily? primaryFamily = null;
             foreach (IPEndPoint endpoint in endpoints)
             {
+                if (!_options.AllowIpv6 && endpoint.AddressFamily == AddressFamily.InterNetworkV6)
+                {
+                    continue;
+                }
+
+                primaryFamily ??= endpoint.AddressFamily;
                 (endpoint.AddressFamily == primaryFamily ? _primary : _secondary).Enqueue(endpoint);
+            }
+
+            if (primaryFamily is null)
+            {
+                string what = endpoints.Length == 0 ? "no address" : "only IPv6 addresses, and IPv6 is not allowed";
+                Fail(new ResolveException(_host, $"Could not resolve host '{_host}': {what}."));
+                return;
             }
 
             if (!TryNext(_primary))

@@ -171,6 +171,110 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    public void TcpConnector_NetworkInterfaceByName_BindsTheSocketToIt() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var connector = new TcpConnector(loop: Loop);
+        global::Loop.IOStream stream = Track(await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { NetworkInterface = "lo" }));
+        var device = new byte[32];
+        int length = stream.Socket.GetRawSocketOption(1 /* SOL_SOCKET */, 25 /* SO_BINDTODEVICE */, device);
+        Assert.That(System.Text.Encoding.ASCII.GetString(device, 0, length).TrimEnd('\0'), Is.EqualTo("lo"));
+        (await listener.AcceptAsync()).Dispose();
+    });
+
+    [Test]
+    public void TcpConnector_Ipv6NotAllowed_SkipsIpv6AddressesEvenWhenTheResolverGivesThem() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        using Socket listener6 = Listen(family: AddressFamily.InterNetworkV6);
+        var resolver = new FixedResolver((IPEndPoint)listener6.LocalEndPoint!, (IPEndPoint)listener.LocalEndPoint!);
+        var connector = new TcpConnector(resolver, Loop);
+        global::Loop.IOStream stream = Track(await connector.ConnectAsync("dual.test", 0, new TcpConnectOptions { AllowIpv6 = false }));
+        Assert.That(stream.Socket.AddressFamily, Is.EqualTo(AddressFamily.InterNetwork));
+        (await listener.AcceptAsync()).Dispose();
+    });
+
+    [Test]
+    public void TcpConnector_Ipv6NotAllowed_OnlyIpv6Addresses_FailsToResolve() => Run(async () =>
+    {
+        var connector = new TcpConnector(new FixedResolver(new IPEndPoint(IPAddress.IPv6Loopback, 1)), Loop);
+        ResolveException error = await AsyncAssert.ThrowsAsync<ResolveException>(async () =>
+            await connector.ConnectAsync("v6only.test", 0, new TcpConnectOptions { AllowIpv6 = false }));
+        Assert.That(error.Message, Does.Contain("IPv6 is not allowed"));
+    });
+
+    [Test]
+    public void DefaultResolver_Ipv6NotAllowed_AsksForIpv4Only() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var connector = new TcpConnector(loop: Loop);
+        global::Loop.IOStream stream = Track(await connector.ConnectAsync("localhost", port, new TcpConnectOptions { AllowIpv6 = false }));
+        Assert.That(stream.Socket.AddressFamily, Is.EqualTo(AddressFamily.InterNetwork));
+        (await listener.AcceptAsync()).Dispose();
+    });
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Tls_ClientCertificateFromPem_IsPresentedToAServerThatRequiresOne(bool combinedFile) => Run(async () =>
+    {
+        using TlsServer server = TlsServer.Start(TestCertificates.Server, requireClientCertificate: true);
+        (string certificateFile, string? keyFile) = TestCertificates.WriteClientPem(combinedFile);
+        try
+        {
+            var connector = new TcpConnector(loop: Loop);
+            TlsClientOptions options = TestCertificates.TrustingClient() with { ClientCertificateFile = certificateFile, ClientKeyFile = keyFile };
+            global::Loop.IOStream stream = Track(await connector.ConnectAsync("localhost", server.Port, new TcpConnectOptions { Tls = options }));
+            await stream.WriteAsync(Bytes("ping\n"));
+            Assert.That(Text(await stream.ReadUntilAsync(Bytes("\n"))), Is.EqualTo("ping\n"));
+            Assert.That(server.ClientSubjects, Is.EqualTo(new[] { "CN=Loop Test Client" }));
+        }
+        finally
+        {
+            File.Delete(certificateFile);
+            if (keyFile is not null)
+            {
+                File.Delete(keyFile);
+            }
+        }
+    });
+
+    [Test]
+    public void Tls_NoClientCertificate_AServerThatRequiresOne_EndsTheConnection() => Run(async () =>
+    {
+        using TlsServer server = TlsServer.Start(TestCertificates.Server, requireClientCertificate: true);
+        var connector = new TcpConnector(loop: Loop);
+        Exception? error = null;
+        try
+        {
+            // Under TLS 1.3 the client's handshake ends before the server has judged its
+            // (missing) certificate, so the refusal may only arrive with the first read.
+            global::Loop.IOStream stream = Track(await connector.ConnectAsync("localhost", server.Port, new TcpConnectOptions { Tls = TestCertificates.TrustingClient() }));
+            await stream.WriteAsync(Bytes("ping\n"));
+            await stream.ReadUntilAsync(Bytes("\n"));
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+
+        Assert.That(error, Is.InstanceOf<TlsHandshakeException>().Or.InstanceOf<StreamClosedException>());
+        Assert.That(server.ClientSubjects, Is.Empty);
+    });
+
+    [Test]
+    public void Tls_ClientCertificateFileMissing_IsAnArgumentError() => Run(async () =>
+    {
+        using TlsServer server = TlsServer.Start(TestCertificates.Server, requireClientCertificate: true);
+        var connector = new TcpConnector(loop: Loop);
+        TlsClientOptions options = TestCertificates.TrustingClient() with { ClientCertificateFile = "/nonexistent/client.pem" };
+        ArgumentException error = await AsyncAssert.ThrowsAsync<ArgumentException>(async () =>
+            await connector.ConnectAsync("localhost", server.Port, new TcpConnectOptions { Tls = options }));
+        Assert.That(error.Message, Does.Contain("Cannot load the client certificate from '/nonexistent/client.pem'"));
+    });
+
+    [Test]
     public void Tls_TrustedCertificateForTheHost_Connects() => Run(async () =>
     {
         using TlsServer server = TlsServer.Start(TestCertificates.Server);

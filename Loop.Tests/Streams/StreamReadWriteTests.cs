@@ -70,6 +70,29 @@ public sealed class StreamReadWriteTests(PollerBackend backend, StreamKind kind)
         Assert.That((await line).Length, Is.EqualTo((4096 * 1024) + 2));
     });
 
+    [TestCase("\r\n\r\n", 3)]
+    [TestCase("\r\n\r\n", 1)]
+    [TestCase("abcab", 2)]
+    public void ReadUntilAsync_OneByteAtATime_FindsADelimiterSplitAcrossReads(string delimiter, int chunkSize) => Run(async () =>
+    {
+        // Tiny read chunks make every receive a byte or three, whatever TCP coalesces, so the
+        // delimiter search runs again on each; "abcab" overlaps itself, so a partial match at the
+        // end of what was scanned must be looked at again.
+        (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync(new IOStreamOptions { ReadChunkSize = chunkSize });
+        string head = "GET / HTTP/1.1" + "abca" + "ab" + "\r\n\r" + delimiter;
+        string tail = "tail";
+        ValueTask<byte[]> line = client.ReadUntilAsync(Bytes(delimiter), maxBytes: 64);
+        foreach (byte b in Bytes(head + tail))
+        {
+            await server.WriteAsync(new[] { b });
+            await Task.Yield();
+        }
+
+        int end = (head + tail).IndexOf(delimiter, StringComparison.Ordinal) + delimiter.Length;
+        Assert.That(Text(await line), Is.EqualTo((head + tail)[..end]));
+        Assert.That(Text(await client.ReadBytesAsync(head.Length + tail.Length - end)), Is.EqualTo((head + tail)[end..]));
+    });
+
     [Test]
     public void ReadUntilAsync_DelimiterArrivesWithClose_Resolves() => Run(async () =>
     {

@@ -21,6 +21,9 @@ public static class TestCertificates
 
     public static X509Certificate2 SelfSigned => s_set.Value.SelfSigned;
 
+    /// <summary>A client certificate (CN=Loop Test Client, client-auth usage) the test CA signed.</summary>
+    public static X509Certificate2 Client => s_set.Value.Client;
+
     public static X509Certificate2Collection AuthorityCollection => [Authority];
 
     public static SslServerAuthenticationOptions ServerOptions(X509Certificate2? certificate = null) => new()
@@ -44,6 +47,28 @@ public static class TestCertificates
         return path;
     }
 
+    /// <summary>
+    /// Writes the client certificate and its key as PEM to temporary files: two files, or one
+    /// holding both when <paramref name="combined"/>. Returns the paths (the key path is null
+    /// when combined); the caller deletes them.
+    /// </summary>
+    public static (string CertificateFile, string? KeyFile) WriteClientPem(bool combined)
+    {
+        string certificate = Client.ExportCertificatePem();
+        string key = Client.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem();
+        string certificateFile = Path.Combine(Path.GetTempPath(), $"loop-test-client-{Guid.NewGuid():N}.pem");
+        if (combined)
+        {
+            File.WriteAllText(certificateFile, certificate + "\n" + key);
+            return (certificateFile, null);
+        }
+
+        string keyFile = Path.Combine(Path.GetTempPath(), $"loop-test-client-key-{Guid.NewGuid():N}.pem");
+        File.WriteAllText(certificateFile, certificate);
+        File.WriteAllText(keyFile, key);
+        return (certificateFile, keyFile);
+    }
+
     private static Set Create()
     {
         DateTimeOffset now = DateTimeOffset.UtcNow;
@@ -57,11 +82,19 @@ public static class TestCertificates
         X509Certificate2 server = Issue(authority, "localhost", now.AddDays(-1), now.AddDays(30), serial: 1);
         X509Certificate2 expired = Issue(authority, "localhost", now.AddDays(-30), now.AddDays(-1), serial: 2);
 
+        using var clientKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var clientRequest = new CertificateRequest("CN=Loop Test Client", clientKey, HashAlgorithmName.SHA256);
+        clientRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+        clientRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, false));
+        clientRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        using X509Certificate2 clientPublic = clientRequest.Create(authority, now.AddDays(-1), now.AddDays(30), [3, 0x42, 0x17]);
+        X509Certificate2 client = clientPublic.CopyWithPrivateKey(clientKey);
+
         using var selfKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var selfRequest = new CertificateRequest("CN=localhost", selfKey, HashAlgorithmName.SHA256);
         AddServerExtensions(selfRequest);
         X509Certificate2 selfSigned = selfRequest.CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
-        return new Set(authority, server, expired, selfSigned);
+        return new Set(authority, server, expired, selfSigned, client);
     }
 
     private static X509Certificate2 Issue(X509Certificate2 authority, string name, DateTimeOffset notBefore, DateTimeOffset notAfter, byte serial)
@@ -85,5 +118,5 @@ public static class TestCertificates
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
     }
 
-    private sealed record Set(X509Certificate2 Authority, X509Certificate2 Server, X509Certificate2 Expired, X509Certificate2 SelfSigned);
+    private sealed record Set(X509Certificate2 Authority, X509Certificate2 Server, X509Certificate2 Expired, X509Certificate2 SelfSigned, X509Certificate2 Client);
 }

@@ -14,10 +14,12 @@ public sealed class TlsServer : IDisposable
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly X509Certificate2 _certificate;
+    private readonly bool _requireClientCertificate;
 
-    private TlsServer(X509Certificate2 certificate)
+    private TlsServer(X509Certificate2 certificate, bool requireClientCertificate)
     {
         _certificate = certificate;
+        _requireClientCertificate = requireClientCertificate;
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(16);
@@ -26,9 +28,16 @@ public sealed class TlsServer : IDisposable
 
     public int Port { get; }
 
-    public static TlsServer Start(X509Certificate2 certificate)
+    /// <summary>Subjects of the client certificates the server accepted, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> ClientSubjects { get; } = new();
+
+    /// <summary>
+    /// Starts the server. With <paramref name="requireClientCertificate"/> a client must present a
+    /// certificate the test CA issued, or the handshake fails on the server's side.
+    /// </summary>
+    public static TlsServer Start(X509Certificate2 certificate, bool requireClientCertificate = false)
     {
-        var server = new TlsServer(certificate);
+        var server = new TlsServer(certificate, requireClientCertificate);
         _ = Task.Run(server.AcceptLoopAsync);
         return server;
     }
@@ -57,6 +66,17 @@ public sealed class TlsServer : IDisposable
         }
     }
 
+    private bool AcceptClientFromTestAuthority(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (certificate is null || certificate.Issuer != TestCertificates.Authority.Subject)
+        {
+            return false;
+        }
+
+        ClientSubjects.Enqueue(certificate.Subject);
+        return true;
+    }
+
     private async Task EchoAsync(Socket socket)
     {
         using var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
@@ -66,6 +86,8 @@ public sealed class TlsServer : IDisposable
             {
                 ServerCertificate = _certificate,
                 ApplicationProtocols = [SslApplicationProtocol.Http11],
+                ClientCertificateRequired = _requireClientCertificate,
+                RemoteCertificateValidationCallback = _requireClientCertificate ? AcceptClientFromTestAuthority : null,
             }, _stop.Token);
             var buffer = new byte[4096];
             int n;
