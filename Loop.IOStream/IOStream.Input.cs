@@ -141,5 +141,18 @@ public partial class IOStream
         return result;
     }
 
-    private void CancelInputFromAnyThread() => _loop.AddCallback(static state => ((IOStream)state!).InputCancelPendingRead(), this);
+    private void CancelInputFromAnyThread() => _loop.AddCallback(static state => ((IOStream)state!).CancelInputReadIfItsTokenFired(), this);
+
+    /// <summary>
+    /// The token of an Input read fired: cancel that read if it is still the one pending. By the
+    /// time this runs on the loop the read may have completed and another begun, with a token of
+    /// its own that must not be touched.
+    /// </summary>
+    private void CancelInputReadIfItsTokenFired()
+    {
+        if (_readKind == ReadKind.Pipe && _inputToken.IsCancellationRequested)
+        {
+            _pipeReader.CancelPendingRead();
+        }
+    }
 }

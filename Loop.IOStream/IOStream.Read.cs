@@ -37,6 +37,9 @@ public partial class IOStream
     // Set while a read being started makes room for data: that read is settled by StartRead.
     private bool _startingRead;
 
+    // Set while a streaming read's callback runs: a Close from inside it leaves the read to Satisfy's caller.
+    private bool _inChunkCallback;
+
     private byte[]? _resultBytes;
     private Exception? _resultError;
 
@@ -107,6 +110,8 @@ public partial class IOStream
     /// matched as Latin-1 text, so each byte is one char (U+0000 to U+00FF). With
     /// <paramref name="maxBytes"/> above 0, a match that ends past it, or no match within it,
     /// fails the read with <see cref="UnsatisfiableReadException"/> and closes the stream.
+    /// The pattern is matched again over the buffered bytes each time more arrive, so give a
+    /// <paramref name="maxBytes"/> when the peer is not trusted: it bounds that work.
     /// </summary>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
     public ValueTask<byte[]> ReadUntilRegexAsync(Regex regex, int maxBytes = 0)
@@ -260,11 +265,18 @@ public partial class IOStream
         Exception? error;
         while (true)
         {
-            status = Satisfy(atClose: _closed);
+            bool closedBefore = _closed;
+            status = Satisfy(atClose: closedBefore);
             error = status == ReadStatus.Failed ? TakeResultError() : null;
             if (status != ReadStatus.Pending)
             {
                 break;
+            }
+
+            if (_closed && !closedBefore)
+            {
+                // A chunk callback closed the stream: look again with the rules for a closed stream.
+                continue;
             }
 
             error = _closed ? StreamClosedException.For(_error) : BufferFullError();
@@ -372,6 +384,13 @@ public partial class IOStream
         }
 
         ReadStatus status = Satisfy(atClose: false);
+        if (status == ReadStatus.Pending && _closed)
+        {
+            // A chunk callback closed the stream: settle the read as a close would have.
+            CompleteReadAtClose();
+            return;
+        }
+
         Exception? error = status == ReadStatus.Failed ? TakeResultError() : null;
         if (status == ReadStatus.Pending)
         {
@@ -485,7 +504,7 @@ public partial class IOStream
     /// <summary>At close: a pending read the buffer satisfies completes; any other fails.</summary>
     private void CompleteReadAtClose()
     {
-        if (_readKind is ReadKind.None or ReadKind.Pipe || _startingRead)
+        if (_readKind is ReadKind.None or ReadKind.Pipe || _startingRead || _inChunkCallback)
         {
             return;
         }
@@ -573,6 +592,7 @@ public partial class IOStream
                     {
                         try
                         {
+                            _inChunkCallback = true;
                             _readChunk!(buffer.Slice(0, n));
                         }
                         catch (Exception e)
@@ -582,6 +602,10 @@ public partial class IOStream
                             _buffered -= n;
                             _resultError = e;
                             return ReadStatus.Failed;
+                        }
+                        finally
+                        {
+                            _inChunkCallback = false;
                         }
 
                         consumed = n;
@@ -668,11 +692,15 @@ public partial class IOStream
         long end = -1;
         if (buffer.Length > 0)
         {
-            int length = checked((int)buffer.Length);
+            // A match must end within maxBytes, so nothing past it needs decoding or matching:
+            // that bounds the work of each look (the whole buffer is looked at again on every
+            // receive, since a pattern cannot resume where it stopped).
+            ReadOnlySequence<byte> window = _readMaxBytes > 0 && buffer.Length > _readMaxBytes ? buffer.Slice(0, _readMaxBytes) : buffer;
+            int length = checked((int)window.Length);
             char[] chars = ArrayPool<char>.Shared.Rent(length);
             try
             {
-                Encoding.Latin1.GetChars(buffer, chars);
+                Encoding.Latin1.GetChars(window, chars);
                 foreach (ValueMatch match in _readRegex!.EnumerateMatches(chars.AsSpan(0, length)))
                 {
                     end = match.Index + match.Length;

@@ -19,7 +19,18 @@ public partial class IOStream
     {
         ArgumentNullException.ThrowIfNull(options);
         SslIOStream tls = DetachForTls();
-        await tls.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await tls.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Options that cannot be loaded fail before the handshake starts: the new stream
+            // owns the socket now, so it must be closed here or the descriptor would leak.
+            tls.Close(e);
+            throw;
+        }
+
         return tls;
     }
 
@@ -33,7 +44,18 @@ public partial class IOStream
     {
         ArgumentNullException.ThrowIfNull(options);
         SslIOStream tls = DetachForTls();
-        await tls.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await tls.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Options that cannot be loaded fail before the handshake starts: the new stream
+            // owns the socket now, so it must be closed here or the descriptor would leak.
+            tls.Close(e);
+            throw;
+        }
+
         return tls;
     }
 

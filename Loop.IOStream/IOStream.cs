@@ -46,6 +46,9 @@ public partial class IOStream : IDisposable
     private readonly IOHandler _handler;
 
     private bool _registered;
+
+    // The poller reported a bare hang-up while reading was paused (see HandleEvents).
+    private bool _hungUp;
     private IOEvents _interest;
     private bool _connecting;
     private bool _connected;
@@ -192,11 +195,23 @@ public partial class IOStream : IDisposable
             connect.SetException(StreamClosedException.For(_error));
         }
 
-        CompleteReadAtClose();
-        FailWritesAtClose();
-        _writeBuffer.Clear();
-        OnClosed();
-        ScheduleCloseCallback();
+        try
+        {
+            CompleteReadAtClose();
+        }
+        finally
+        {
+            try
+            {
+                FailWritesAtClose();
+                _writeBuffer.Clear();
+                OnClosed();
+            }
+            finally
+            {
+                ScheduleCloseCallback();
+            }
+        }
     }
 
     /// <summary>Closes the stream (<see cref="Close"/>).</summary>
@@ -280,11 +295,18 @@ public partial class IOStream : IDisposable
         if ((events & IOEvents.Error) != 0 && !reading)
         {
             // Not reading (the buffer is full or a TLS layer is not asking), so a level-triggered
-            // error or hang-up would repeat forever: close with whatever the socket reports. Data
-            // already buffered stays readable.
+            // error or hang-up would repeat forever. A real error closes the stream (data already
+            // buffered stays readable). A bare hang-up (a Unix socket's peer closed; SO_ERROR is
+            // 0) may still have data queued in the kernel: stop watching until reading resumes,
+            // and the read then finds the data and the end of the stream.
             var soError = (SocketError)(int)_socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!;
-            CloseWithSocketError(soError == SocketError.Success ? SocketError.ConnectionReset : soError, "poll");
-            return;
+            if (soError != SocketError.Success)
+            {
+                CloseWithSocketError(soError, "poll");
+                return;
+            }
+
+            _hungUp = true;
         }
 
         UpdateInterest();
@@ -315,6 +337,20 @@ public partial class IOStream : IDisposable
             }
         }
 
+        if (_hungUp && want == IOEvents.None)
+        {
+            // The hang-up would be reported again at once even with no events asked for: stop
+            // watching until there is something to read or write (a write then fails with EPIPE).
+            if (_registered)
+            {
+                _registered = false;
+                _interest = IOEvents.None;
+                _loop.RemoveHandler(_fd);
+            }
+
+            return;
+        }
+
         if (!_registered)
         {
             if (want == IOEvents.None)
@@ -322,7 +358,7 @@ public partial class IOStream : IDisposable
                 return;
             }
 
-            _loop.AddHandler(_fd, _handler, want);
+            _loop.AddHandler(_socket, _handler, want);
             _registered = true;
             _interest = want;
         }

@@ -189,8 +189,10 @@ public sealed class TcpConnector
                 {
                     stream = CreateStream(endpoint.AddressFamily);
                 }
-                catch (Exception e) when (e is SocketException or IOException or PlatformNotSupportedException)
+                catch (Exception e)
                 {
+                    // A socket that cannot be made or bound for this family (or options the
+                    // stream refuses): the next address may do, else this is the error reported.
                     _lastError = e;
                     continue;
                 }
@@ -209,7 +211,7 @@ public sealed class TcpConnector
             {
                 await stream.ConnectAsync(endpoint).ConfigureAwait(true);
             }
-            catch (Exception e) when (e is StreamClosedException or SocketException)
+            catch (Exception e)
             {
                 _attempts.Remove(stream);
                 stream.Close();
@@ -218,7 +220,9 @@ public sealed class TcpConnector
                     return;
                 }
 
-                _lastError = new StreamClosedException($"Could not connect to {endpoint}: {(e.InnerException ?? e).Message}", e.InnerException ?? e);
+                _lastError = e is StreamClosedException or SocketException
+                    ? new StreamClosedException($"Could not connect to {endpoint}: {(e.InnerException ?? e).Message}", e.InnerException ?? e)
+                    : e;
                 if (!TryNext(queue))
                 {
                     if (queue == _primary)
@@ -249,7 +253,7 @@ public sealed class TcpConnector
                 {
                     await ssl.AuthenticateAsClientAsync(tls.WithDefaultServerName(_host), CancellationToken.None).ConfigureAwait(true);
                 }
-                catch (Exception e) when (e is TlsHandshakeException or StreamClosedException or ArgumentException or OperationCanceledException)
+                catch (Exception e)
                 {
                     Fail(e);
                     return;

@@ -14,6 +14,7 @@ internal sealed class LoopCompletion<T> : IValueTaskSource<T>, IValueTaskSource
 {
     private readonly SynchronizationContext _loopContext;
     private ManualResetValueTaskSourceCore<T> _core;
+    private bool _outstanding;
 
     public LoopCompletion(IOLoop loop)
     {
@@ -33,12 +34,14 @@ internal sealed class LoopCompletion<T> : IValueTaskSource<T>, IValueTaskSource
     public ValueTask<T> Start()
     {
         _core.Reset();
+        _outstanding = true;
         return new ValueTask<T>(this, _core.Version);
     }
 
     public ValueTask StartNonGeneric()
     {
         _core.Reset();
+        _outstanding = true;
         return new ValueTask(this, _core.Version);
     }
 
@@ -48,13 +51,21 @@ internal sealed class LoopCompletion<T> : IValueTaskSource<T>, IValueTaskSource
 
     public T GetResult(short token)
     {
+        // Only the first GetResult of a finished operation, asked with its own token, gives the
+        // completion back: a misused value task (awaited twice, or read before it finished) must
+        // not put it in the pool while it is still queued, or twice.
+        bool consumed = _outstanding && token == _core.Version && _core.GetStatus(token) != ValueTaskSourceStatus.Pending;
         try
         {
             return _core.GetResult(token);
         }
         finally
         {
-            OnConsumed?.Invoke(this);
+            if (consumed)
+            {
+                _outstanding = false;
+                OnConsumed?.Invoke(this);
+            }
         }
     }
 

@@ -72,8 +72,10 @@ internal sealed class WriteBuffer
     public void Advance(int count)
     {
         _leased = false;
-        if (count == 0)
+        if (count == 0 || _count == 0)
         {
+            // Nothing written, or the buffer was cleared (the stream closed) while the memory was
+            // out: the bytes have nowhere to go.
             return;
         }
 
@@ -125,11 +127,21 @@ internal sealed class WriteBuffer
         }
     }
 
-    /// <summary>Returns every array to the pool.</summary>
+    /// <summary>
+    /// Returns every array to the pool, except a tail that <see cref="GetMemory"/> handed out and
+    /// that was not advanced yet: its holder may still write into it, so it is left to the GC.
+    /// </summary>
     public void Clear()
     {
         while (_count > 0)
         {
+            if (_leased && _count == 1)
+            {
+                _segments[_head] = default;
+                _count = 0;
+                break;
+            }
+
             ReleaseHead();
         }
 

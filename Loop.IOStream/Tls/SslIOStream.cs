@@ -41,6 +41,10 @@ public sealed class SslIOStream : IOStream
     private bool _handshakeStarted;
     private bool _handshakeDone;
     private bool _pumpPaused;
+
+    // Receives made straight from the transport's read since the last readable event.
+    private const int EagerReceiveBudget = 16;
+    private int _eagerReceives;
     private List<(byte[] Data, LoopCompletion<FlushResult> Completion)>? _earlyWrites;
 
     // Plaintext written through Output and not flushed yet; encrypted on flush.
@@ -157,6 +161,13 @@ public sealed class SslIOStream : IOStream
             Exception failure = MapHandshakeFailure(e, validation, cancellationToken);
             Close(failure as TlsHandshakeException ?? Error ?? failure);
             throw failure;
+        }
+        catch (Exception e)
+        {
+            // Anything else SslStream may throw (an unsupported protocol, a crypto failure):
+            // the half-made session is of no use.
+            Close(e);
+            throw;
         }
 
         if (IsClosed)
@@ -323,6 +334,7 @@ public sealed class SslIOStream : IOStream
 
     private protected override void OnSocketReadable()
     {
+        _eagerReceives = 0;
         if (!_rawReadPending)
         {
             return;
@@ -459,8 +471,12 @@ public sealed class SslIOStream : IOStream
             return Error is null ? new ValueTask<int>(0) : ValueTask.FromException<int>(new IOException("The connection was closed.", Error));
         }
 
-        if (IsConnected)
+        // Receive at once while this turn's budget lasts, so a busy connection does not wait a
+        // poll per record; past it, wait for the poller like everyone else, so one fast TLS
+        // peer cannot hold the loop (the budget is renewed by each readable event).
+        if (IsConnected && _eagerReceives < EagerReceiveBudget)
         {
+            _eagerReceives++;
             int n = _socket.Receive(buffer.Span, SocketFlags.None, out SocketError error);
             if (error == SocketError.Success)
             {

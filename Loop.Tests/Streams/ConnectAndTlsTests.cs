@@ -51,6 +51,85 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    public void UnixSocket_PeerClosesWhileReadingIsPaused_DataStillQueuedIsDelivered() => Run(async () =>
+    {
+        // A Unix socket reports a hang-up as soon as the peer closes, even to a stream that is not
+        // reading: that must not throw away what the kernel still holds.
+        string path = Path.Combine(Path.GetTempPath(), $"loop-test-{Guid.NewGuid():N}.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(path));
+            listener.Listen(1);
+            var left = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            left.Connect(new UnixDomainSocketEndPoint(path));
+            using Socket right = listener.Accept();
+            left.Blocking = false;
+            global::Loop.IOStream client = Track(new global::Loop.IOStream(left, new IOStreamOptions { ReadChunkSize = 1024 }, Loop));
+            var payload = new byte[100_000];
+            Random.Shared.NextBytes(payload);
+            right.Send(payload);
+            right.Close();
+
+            Assert.That(await client.ReadBytesAsync(10), Is.EqualTo(payload[..10]));
+
+            // Idle, with a read-ahead chunk buffered: give the poller turns to report the hang-up.
+            for (int i = 0; i < 20; i++)
+            {
+                await Task.Yield();
+            }
+
+            Assert.That(client.IsClosed, Is.False);
+            Assert.That(await client.ReadUntilCloseAsync(), Is.EqualTo(payload[10..]));
+            Assert.That(client.Error, Is.Null);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    });
+
+    [Test]
+    public void LoopClosedWithAllFds_ThenTheStreamCloses_DoesNotCloseTheNumberAgain()
+    {
+        var pair = SocketPair.Create();
+        global::Loop.IOStream client = Track(new global::Loop.IOStream(pair.Left, loop: Loop));
+        global::Loop.IOStream server = Track(new global::Loop.IOStream(pair.Right, loop: Loop));
+
+        // Tornado's shutdown idiom: the loop closes what it watches. It must do so through the
+        // sockets, so that the streams' own close later finds them disposed and leaves the
+        // descriptor numbers alone: by then they may belong to someone else.
+        Loop.Close(allFds: true);
+        Assert.That(client.Socket.SafeHandle.IsClosed, Is.True);
+        using var reuser = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        client.Close();
+        server.Close();
+        Assert.DoesNotThrow(() => reuser.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
+    }
+
+    [Test]
+    public void TcpConnector_StreamOptionsRefused_FailsInsteadOfHanging() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var connector = new TcpConnector(loop: Loop);
+        await AsyncAssert.ThrowsAsync<ArgumentOutOfRangeException>(async () =>
+            await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { StreamOptions = new IOStreamOptions { MaxBufferSize = 1 } }));
+    });
+
+    [Test]
+    public void StartTlsAsync_OptionsThatCannotLoad_ClosesTheSocketAndRunsTheCloseCallback() => Run(async () =>
+    {
+        (global::Loop.IOStream client, _) = await MakePairAsync();
+        var closed = new TaskCompletionSource();
+        client.SetCloseCallback(closed.SetResult);
+        await AsyncAssert.ThrowsAsync<ArgumentException>(async () =>
+            await client.StartTlsAsync(new TlsClientOptions { ServerName = "localhost", CaCertificatesFile = "/nonexistent/ca.pem" }));
+        await closed.Task;
+        Assert.That(client.Socket.SafeHandle.IsClosed, Is.True);
+    });
+
+    [Test]
     public void TcpConnector_Connects_AndSetsSourcePort() => Run(async () =>
     {
         using Socket listener = Listen();

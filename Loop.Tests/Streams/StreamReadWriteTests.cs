@@ -459,6 +459,48 @@ public sealed class StreamReadWriteTests(PollerBackend backend, StreamKind kind)
         Assert.That(chunks, Is.GreaterThan(1));
     });
 
+    [TestCase(-1L)]
+    [TestCase(100L)]
+    public void ReadStreamingAsync_CallbackClosesTheStream_SettlesEverything(long byteCount) => Run(async () =>
+    {
+        (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync();
+        var closed = new TaskCompletionSource();
+        client.SetCloseCallback(closed.SetResult);
+        long seen = 0;
+        ValueTask<long> read = client.ReadStreamingAsync(chunk =>
+        {
+            seen += chunk.Length;
+            client.Close();
+        }, byteCount);
+        await server.WriteAsync(Bytes("abc"));
+        if (byteCount < 0)
+        {
+            // Reading until the close: the close the callback made ends it with what was delivered.
+            Assert.That(await read, Is.EqualTo(seen));
+        }
+        else
+        {
+            await AsyncAssert.ThrowsAsync<StreamClosedException>(async () => await read);
+        }
+
+        await closed.Task;
+        Assert.That(seen, Is.GreaterThan(0));
+    });
+
+    [Test]
+    public void Output_MemoryHeldWhenTheStreamCloses_AdvanceAndFlushReportTheClose() => Run(async () =>
+    {
+        (global::Loop.IOStream client, _) = await MakePairAsync();
+        System.IO.Pipelines.PipeWriter output = client.Output;
+        Memory<byte> memory = output.GetMemory(100);
+        client.Close();
+
+        // The memory stays the holder's (it was not given back to the pool under it).
+        "late"u8.CopyTo(memory.Span);
+        output.Advance(4);
+        await AsyncAssert.ThrowsAsync<StreamClosedException>(async () => await output.FlushAsync());
+    });
+
     [Test]
     public void ReadStreamingAsync_CallbackThrows_FailsTheReadAndClosesTheStream() => Run(async () =>
     {
