@@ -214,6 +214,11 @@ public partial class IOStream : IDisposable
         }
     }
 
+    /// <summary>The stream's internal state in one line, for a test or a log that must say why something waits.</summary>
+    internal virtual string DescribeState() =>
+        $"fd={_fd} closed={_closed} error={_error?.GetType().Name} connected={_connected} registered={_registered} interest={_interest} " +
+        $"hungUp={_hungUp} read={_readKind} buffered={_buffered} writeBuffered={_writeBuffer.Length}";
+
     /// <summary>Closes the stream (<see cref="Close"/>).</summary>
     public void Dispose()
     {

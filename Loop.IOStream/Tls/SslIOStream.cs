@@ -45,6 +45,9 @@ public sealed class SslIOStream : IOStream
     // Receives made straight from the transport's read since the last readable event.
     private const int EagerReceiveBudget = 16;
     private int _eagerReceives;
+
+    // The pump's task, kept for DescribeState (it ends by closing the stream, never by throwing).
+    private Task? _pump;
     private List<(byte[] Data, LoopCompletion<FlushResult> Completion)>? _earlyWrites;
 
     // Plaintext written through Output and not flushed yet; encrypted on flush.
@@ -179,7 +182,7 @@ public sealed class SslIOStream : IOStream
         SendEarlyWrites();
         if (!IsClosed)
         {
-            _ = PumpAsync();
+            _pump = PumpAsync();
         }
     }
 
@@ -331,6 +334,9 @@ public sealed class SslIOStream : IOStream
     }
 
     private protected override bool WantsSocketRead => IsConnected && _rawReadPending;
+
+    internal override string DescribeState() =>
+        base.DescribeState() + $" handshakeDone={_handshakeDone} rawReadPending={_rawReadPending} pumpPaused={_pumpPaused} eagerReceives={_eagerReceives} earlyWrites={_earlyWrites?.Count ?? 0} pump={_pump?.Status}";
 
     private protected override void OnSocketReadable()
     {

@@ -40,6 +40,15 @@ public abstract class StreamFixture(PollerBackend backend, StreamKind kind)
     [TearDown]
     public void CloseStreamsAndCheck()
     {
+        if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
+        {
+            // What each stream was waiting for, before the teardown closes them.
+            foreach (global::Loop.IOStream stream in _streams)
+            {
+                TestContext.Out.WriteLine($"{stream.GetType().Name}: {stream.DescribeState()}");
+            }
+        }
+
         foreach (global::Loop.IOStream stream in _streams)
         {
             stream.Close();
