@@ -269,6 +269,18 @@ public sealed partial class IOLoop
         _handlerCount = 0;
     }
 
+    /// <summary>The registered descriptors and their handlers, for diagnostics (a test saying what is still watched).</summary>
+    internal IEnumerable<(int Fd, IOHandler Handler, IOEvents Events)> EnumerateHandlers()
+    {
+        for (int fd = 0; fd < _handlers.Length; fd++)
+        {
+            if (_handlers[fd] is { } registration)
+            {
+                yield return (fd, registration.Handler, registration.Events);
+            }
+        }
+    }
+
     private static void ReleaseOwnerRef(Registration registration)
     {
         if (registration.AddedRef && registration.Owner is SafeHandle handle)

@@ -47,6 +47,13 @@ public abstract class StreamFixture(PollerBackend backend, StreamKind kind)
             {
                 TestContext.Out.WriteLine($"{stream.GetType().Name}: {stream.DescribeState()}");
             }
+
+            // Streams the test never got hold of (a handshake that did not finish) are still watched.
+            foreach ((int fd, IOHandler handler, IOEvents events) in Loop.EnumerateHandlers())
+            {
+                string what = handler.Target is global::Loop.IOStream stream && !_streams.Contains(stream) ? $"untracked {stream.GetType().Name}: {stream.DescribeState()}" : handler.Method.Name;
+                TestContext.Out.WriteLine($"watched fd {fd} for {events}: {what}");
+            }
         }
 
         foreach (global::Loop.IOStream stream in _streams)
