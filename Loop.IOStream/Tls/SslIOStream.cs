@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
@@ -48,6 +49,9 @@ public sealed class SslIOStream : IOStream
 
     // The pump's task, kept for DescribeState (it ends by closing the stream, never by throwing).
     private Task? _pump;
+
+    // Transport calls SslStream made from a thread other than the loop's (marshalled to the loop).
+    private int _offLoopCalls;
     private List<(byte[] Data, LoopCompletion<FlushResult> Completion)>? _earlyWrites;
 
     // Plaintext written through Output and not flushed yet; encrypted on flush.
@@ -336,7 +340,7 @@ public sealed class SslIOStream : IOStream
     private protected override bool WantsSocketRead => IsConnected && _rawReadPending;
 
     internal override string DescribeState() =>
-        base.DescribeState() + $" handshakeDone={_handshakeDone} rawReadPending={_rawReadPending} pumpPaused={_pumpPaused} eagerReceives={_eagerReceives} earlyWrites={_earlyWrites?.Count ?? 0} pump={_pump?.Status}";
+        base.DescribeState() + $" handshakeDone={_handshakeDone} rawReadPending={_rawReadPending} pumpPaused={_pumpPaused} eagerReceives={_eagerReceives} earlyWrites={_earlyWrites?.Count ?? 0} pump={_pump?.Status} offLoopCalls={_offLoopCalls}";
 
     private protected override void OnSocketReadable()
     {
@@ -500,6 +504,62 @@ public sealed class SslIOStream : IOStream
         _rawReadBuffer = buffer;
         UpdateInterest();
         return _rawRead.Start();
+    }
+
+    /// <summary>
+    /// The transport's read when SslStream calls it from another thread (its own continuations
+    /// can resume on the thread pool, for instance after work it hands off during a handshake):
+    /// the read is made on the loop, where the stream's state lives.
+    /// </summary>
+    internal Task<int> OffLoopReadAsync(Memory<byte> buffer)
+    {
+        Interlocked.Increment(ref _offLoopCalls);
+        var completion = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop.AddCallback(() =>
+        {
+            ValueTask<int> read = TransportReadAsync(buffer);
+            if (read.IsCompleted)
+            {
+                SetFrom(completion, read);
+                return;
+            }
+
+            ValueTaskAwaiter<int> awaiter = read.GetAwaiter();
+            awaiter.UnsafeOnCompleted(() => SetFrom(completion, read));
+        });
+        return completion.Task;
+
+        static void SetFrom(TaskCompletionSource<int> completion, ValueTask<int> read)
+        {
+            try
+            {
+                completion.TrySetResult(read.Result);
+            }
+            catch (Exception e)
+            {
+                completion.TrySetException(e);
+            }
+        }
+    }
+
+    /// <summary>The transport's write from another thread: made on the loop, in order with the loop's own.</summary>
+    internal Task OffLoopWriteAsync(byte[] data)
+    {
+        Interlocked.Increment(ref _offLoopCalls);
+        var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop.AddCallback(() =>
+        {
+            try
+            {
+                TransportWrite(data);
+                completion.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                completion.TrySetException(e);
+            }
+        });
+        return completion.Task;
     }
 
     /// <summary>The transport's write: straight into the socket's write buffer, never waiting.</summary>

@@ -21,29 +21,42 @@ internal sealed class TlsTransport(SslIOStream owner) : Stream
         set => throw new NotSupportedException();
     }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => owner.TransportReadAsync(buffer);
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        owner.Loop.IsOnLoopThread ? owner.TransportReadAsync(buffer) : new ValueTask<int>(owner.OffLoopReadAsync(buffer));
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        owner.TransportReadAsync(buffer.AsMemory(offset, count)).AsTask();
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override int Read(byte[] buffer, int offset, int count) =>
         throw new NotSupportedException("A synchronous read would block the loop.");
 
-    public override void Write(byte[] buffer, int offset, int count) => owner.TransportWrite(buffer.AsSpan(offset, count));
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
-    public override void Write(ReadOnlySpan<byte> buffer) => owner.TransportWrite(buffer);
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        if (owner.Loop.IsOnLoopThread)
+        {
+            owner.TransportWrite(buffer);
+        }
+        else
+        {
+            _ = owner.OffLoopWriteAsync(buffer.ToArray());
+        }
+    }
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (!owner.Loop.IsOnLoopThread)
+        {
+            return new ValueTask(owner.OffLoopWriteAsync(buffer.ToArray()));
+        }
+
         owner.TransportWrite(buffer.Span);
         return default;
     }
 
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        owner.TransportWrite(buffer.AsSpan(offset, count));
-        return Task.CompletedTask;
-    }
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override void Flush()
     {
