@@ -159,22 +159,31 @@ public sealed class SslIOStream : IOStream
         using CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
             ? cancellationToken.UnsafeRegister(static state => ((SslIOStream)state!).CancelFromAnyThread(), this)
             : default;
+        Exception? failed = null;
         try
         {
             await handshake.ConfigureAwait(false);
         }
-        catch (Exception e) when (e is AuthenticationException or IOException)
+        catch (Exception e)
         {
-            Exception failure = MapHandshakeFailure(e, validation, cancellationToken);
+            failed = e;
+        }
+
+        // SslStream may have finished on a thread-pool thread; the rest runs on the loop.
+        await new LoopReturn(_loop);
+        if (failed is AuthenticationException or IOException)
+        {
+            Exception failure = MapHandshakeFailure(failed, validation, cancellationToken);
             Close(failure as TlsHandshakeException ?? Error ?? failure);
             throw failure;
         }
-        catch (Exception e)
+
+        if (failed is not null)
         {
             // Anything else SslStream may throw (an unsupported protocol, a crypto failure):
             // the half-made session is of no use.
-            Close(e);
-            throw;
+            Close(failed);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed);
         }
 
         if (IsClosed)
@@ -439,6 +448,9 @@ public sealed class SslIOStream : IOStream
                 }
 
                 int n = await _ssl.ReadAsync(GetReceiveMemory()).ConfigureAwait(false);
+
+                // SslStream's read may complete on the thread pool; the buffer is the loop's.
+                await new LoopReturn(_loop);
                 if (IsClosed)
                 {
                     return;
@@ -514,7 +526,9 @@ public sealed class SslIOStream : IOStream
     internal Task<int> OffLoopReadAsync(Memory<byte> buffer)
     {
         Interlocked.Increment(ref _offLoopCalls);
-        var completion = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Completed on the loop thread, and without RunContinuationsAsynchronously: SslStream's
+        // continuation then runs there, and the stream's reads come back onto the loop.
+        var completion = new TaskCompletionSource<int>();
         _loop.AddCallback(() =>
         {
             ValueTask<int> read = TransportReadAsync(buffer);
@@ -546,7 +560,7 @@ public sealed class SslIOStream : IOStream
     internal Task OffLoopWriteAsync(byte[] data)
     {
         Interlocked.Increment(ref _offLoopCalls);
-        var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var completion = new TaskCompletionSource();
         _loop.AddCallback(() =>
         {
             try
