@@ -214,6 +214,9 @@ public partial class IOStream : IDisposable
         }
     }
 
+    /// <summary>Whether the stream is closed, readable from another thread (a stale false only means a needless post to the loop).</summary>
+    internal bool IsClosedFromAnyThread => Volatile.Read(ref _closed);
+
     /// <summary>The stream's internal state in one line, for a test or a log that must say why something waits.</summary>
     internal virtual string DescribeState() =>
         $"fd={_fd} closed={_closed} error={_error?.GetType().Name} connected={_connected} registered={_registered} interest={_interest} " +

@@ -526,6 +526,12 @@ public sealed class SslIOStream : IOStream
     internal Task<int> OffLoopReadAsync(Memory<byte> buffer)
     {
         Interlocked.Increment(ref _offLoopCalls);
+        if (IsClosedFromAnyThread)
+        {
+            // Nothing to read any more, and nothing to post to a loop that may be gone.
+            return Task.FromException<int>(new IOException("The connection was closed.", Error));
+        }
+
         // Completed on the loop thread, and without RunContinuationsAsynchronously: SslStream's
         // continuation then runs there, and the stream's reads come back onto the loop.
         var completion = new TaskCompletionSource<int>();
@@ -560,6 +566,11 @@ public sealed class SslIOStream : IOStream
     internal Task OffLoopWriteAsync(byte[] data)
     {
         Interlocked.Increment(ref _offLoopCalls);
+        if (IsClosedFromAnyThread)
+        {
+            return Task.FromException(new IOException("The connection was closed.", Error));
+        }
+
         var completion = new TaskCompletionSource();
         _loop.AddCallback(() =>
         {

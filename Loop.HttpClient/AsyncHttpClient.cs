@@ -1,0 +1,522 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+
+namespace Loop.Http;
+
+/// <summary>
+/// A non-blocking HTTP client on an <see cref="IOLoop"/> (Tornado's <c>AsyncHTTPClient</c>).
+/// <see cref="Create"/> gives the implementation chosen with <see cref="Configure{T}"/>
+/// (<see cref="SimpleAsyncHttpClient"/> unless configured otherwise), one instance per loop
+/// unless <c>forceInstance</c> is set. At most <see cref="MaxClients"/> requests run at once;
+/// the others wait in FIFO order, and the wait counts against their timeouts.
+/// </summary>
+/// <remarks>
+/// Requests run on the client's loop. <see cref="FetchAsync(HttpRequest, bool, CancellationToken)"/>
+/// may be called from any thread: from another one, the fetch is handed to the loop and the task
+/// completes off it. <see cref="Close"/> frees every connection, timer and handler the client holds.
+/// </remarks>
+public abstract class AsyncHttpClient : IDisposable
+{
+    private static readonly Lock s_configLock = new();
+    private static readonly ConditionalWeakTable<IOLoop, AsyncHttpClient> s_instances = [];
+
+    [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)]
+    private static Type s_implementation = typeof(SimpleAsyncHttpClient);
+    private static AsyncHttpClientSettings? s_configured;
+
+    private readonly LinkedList<QueuedFetch> _queue = new();
+    private readonly bool _cached;
+    private int _active;
+    private bool _closed;
+
+    /// <summary>Creates a client on <paramref name="loop"/>; implementations are made by <see cref="Create"/> and need this constructor's shape.</summary>
+    protected AsyncHttpClient(IOLoop loop, AsyncHttpClientSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(loop);
+        ArgumentNullException.ThrowIfNull(settings);
+        Loop = loop;
+        Settings = settings;
+        MaxClients = settings.MaxClients ?? AsyncHttpClientSettings.DefaultMaxClients;
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxClients, 1, nameof(settings));
+        Logger = loop.LoggerFactory.CreateLogger("Loop.Http.AsyncHttpClient");
+        _cached = t_creatingCached;
+    }
+
+    /// <summary>The implementation <see cref="Create"/> makes.</summary>
+    [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)]
+    public static Type ConfiguredType
+    {
+        get
+        {
+            lock (s_configLock)
+            {
+                return s_implementation;
+            }
+        }
+    }
+
+    /// <summary>The loop the client runs on.</summary>
+    public IOLoop Loop { get; }
+
+    /// <summary>What the client was built with (configured settings merged with those given to <see cref="Create"/>).</summary>
+    public AsyncHttpClientSettings Settings { get; }
+
+    /// <summary>The most requests in flight at once.</summary>
+    public int MaxClients { get; }
+
+    /// <summary>Values for the options a request leaves unset.</summary>
+    public HttpFetchOptions? Defaults => Settings.Defaults;
+
+    /// <summary>Requests holding a slot now (connecting, sending or receiving).</summary>
+    public int ActiveCount => _active;
+
+    /// <summary>Requests waiting for a slot.</summary>
+    public int QueuedCount => _queue.Count;
+
+    /// <summary>Whether <see cref="Close"/> was called.</summary>
+    public bool IsClosed => _closed;
+
+    /// <summary>The client's logger (category <c>Loop.Http.AsyncHttpClient</c>).</summary>
+    protected ILogger Logger { get; }
+
+    [ThreadStatic]
+    private static bool t_creatingCached;
+
+    /// <summary>
+    /// Chooses the implementation <see cref="Create"/> makes, and settings for every instance made
+    /// after this (those given to <see cref="Create"/> win over these). Instances already made are
+    /// not changed.
+    /// </summary>
+    /// <typeparam name="T">A subclass with a public <c>(IOLoop, AsyncHttpClientSettings)</c> constructor.</typeparam>
+    public static void Configure<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] T>(AsyncHttpClientSettings? settings = null)
+        where T : AsyncHttpClient => Configure(typeof(T), settings);
+
+    /// <summary>As <see cref="Configure{T}"/>, with the implementation given as a type (null: <see cref="SimpleAsyncHttpClient"/>).</summary>
+    public static void Configure([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] Type? implementation, AsyncHttpClientSettings? settings = null)
+    {
+        implementation ??= typeof(SimpleAsyncHttpClient);
+        if (!implementation.IsSubclassOf(typeof(AsyncHttpClient)) || implementation.IsAbstract)
+        {
+            throw new ArgumentException($"{implementation} is not a concrete subclass of {nameof(AsyncHttpClient)}.", nameof(implementation));
+        }
+
+        if (implementation.GetConstructor([typeof(IOLoop), typeof(AsyncHttpClientSettings)]) is null)
+        {
+            throw new ArgumentException($"{implementation} has no public ({nameof(IOLoop)}, {nameof(AsyncHttpClientSettings)}) constructor.", nameof(implementation));
+        }
+
+        lock (s_configLock)
+        {
+            s_implementation = implementation;
+            s_configured = settings;
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Configure{T}"/>, with the implementation named by its assembly-qualified type
+    /// name (Tornado's <c>configure("tornado.curl_httpclient.CurlAsyncHTTPClient")</c>), for
+    /// example <c>"Loop.Curl.CurlAsyncHttpClient, Loop.Curl"</c>; null for the simple client.
+    /// </summary>
+    /// <exception cref="ArgumentException">No such type, or not an implementation.</exception>
+    [RequiresUnreferencedCode("The type is looked up by name; trimming may have removed it or its constructor.")]
+    public static void Configure(string? typeName, AsyncHttpClientSettings? settings = null)
+    {
+        Type? type = typeName is null ? typeof(SimpleAsyncHttpClient) : Type.GetType(typeName, throwOnError: false);
+        if (type is null)
+        {
+            throw new ArgumentException($"No type named '{typeName}' could be loaded.", nameof(typeName));
+        }
+
+        Configure(type, settings);
+    }
+
+    /// <summary>
+    /// The client for <paramref name="loop"/> (the current loop when null): the same instance each
+    /// time for one loop, made on first use with the configured settings, unless
+    /// <paramref name="forceInstance"/>, which makes a new one with <paramref name="settings"/>
+    /// over the configured ones. Settings given for a cached instance that already exists are ignored,
+    /// as Tornado does; prefer <see cref="Configure{T}"/>.
+    /// </summary>
+    public static AsyncHttpClient Create(IOLoop? loop = null, bool forceInstance = false, AsyncHttpClientSettings? settings = null)
+    {
+        loop ??= IOLoop.Current;
+        Type type;
+        AsyncHttpClientSettings effective;
+        lock (s_configLock)
+        {
+            type = s_implementation;
+            effective = (settings ?? new AsyncHttpClientSettings()).Over(s_configured);
+            if (!forceInstance && s_instances.TryGetValue(loop, out AsyncHttpClient? cached) && !cached._closed)
+            {
+                return cached;
+            }
+        }
+
+        AsyncHttpClient client = Instantiate(type, loop, effective, cache: !forceInstance);
+        if (forceInstance)
+        {
+            return client;
+        }
+
+        lock (s_configLock)
+        {
+            if (s_instances.TryGetValue(loop, out AsyncHttpClient? raced) && !raced._closed)
+            {
+                client.Close();
+                return raced;
+            }
+
+            s_instances.AddOrUpdate(loop, client);
+        }
+
+        return client;
+    }
+
+    /// <summary>Fetches <paramref name="url"/> with a GET and the client's defaults.</summary>
+    /// <inheritdoc cref="FetchAsync(HttpRequest, bool, CancellationToken)"/>
+    public Task<HttpResponse> FetchAsync(string url, bool raiseError = true, CancellationToken cancellationToken = default) =>
+        FetchAsync(new HttpRequest(url), raiseError, cancellationToken);
+
+    /// <summary>
+    /// Fetches <paramref name="request"/>. With <paramref name="raiseError"/> the task fails with
+    /// an <see cref="HttpClientError"/> for a non-2xx response (its <see cref="HttpClientError.Response"/>
+    /// holds it) or for a failure before any response (code 599, the cause inside). Without it a
+    /// response always comes back, with <see cref="HttpResponse.Error"/> set in those cases.
+    /// Cancelling <paramref name="cancellationToken"/> aborts the transfer, frees its connection
+    /// and cancels the task.
+    /// </summary>
+    /// <exception cref="ArgumentException">The request is invalid (a CR or LF in the method, URL or a header; a body where the method forbids one, or none where it needs one; an unsupported scheme or auth mode). Thrown at the call, whatever <paramref name="raiseError"/> says.</exception>
+    /// <exception cref="ObjectDisposedException">The client was closed.</exception>
+    public Task<HttpResponse> FetchAsync(HttpRequest request, bool raiseError = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_closed, this);
+        HttpRequest effective = request.WithDefaults(Settings.Defaults);
+        Validate(effective);
+        var fetch = new FetchState(request, effective, raiseError, cancellationToken, Loop.Time());
+        if (Loop.IsOnLoopThread)
+        {
+            return RunFetchAsync(fetch);
+        }
+
+        // Another thread: run on the loop, and complete the caller's task off it.
+        var completion = new TaskCompletionSource<HttpResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Loop.AddCallback(() => RunFetchAsync(fetch).ContinueWith(
+            static (task, state) => ((TaskCompletionSource<HttpResponse>)state!).SetFromTask(task),
+            completion,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default));
+        return completion.Task;
+    }
+
+    /// <summary>Frees every connection, timer and handler; queued and running fetches fail. Later fetches throw <see cref="ObjectDisposedException"/>. The per-loop instance is forgotten, so <see cref="Create"/> makes a new one.</summary>
+    public void Close()
+    {
+        if (_closed)
+        {
+            return;
+        }
+
+        _closed = true;
+        if (_cached)
+        {
+            lock (s_configLock)
+            {
+                if (s_instances.TryGetValue(Loop, out AsyncHttpClient? cached) && ReferenceEquals(cached, this))
+                {
+                    s_instances.Remove(Loop);
+                }
+            }
+        }
+
+        if (Loop.IsOnLoopThread || !Loop.IsRunning)
+        {
+            CloseOnLoop();
+        }
+        else
+        {
+            Loop.AddCallback(CloseOnLoop);
+        }
+    }
+
+    /// <summary>Closes the client (<see cref="Close"/>).</summary>
+    public void Dispose()
+    {
+        Close();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>
+    /// Runs one fetch to its end, redirects included, and returns the final response (a non-2xx
+    /// one too: the base class turns it into an error when asked). Failures before a response
+    /// throw; anything that is not an <see cref="HttpClientError"/> becomes a 599 one.
+    /// </summary>
+    private protected abstract Task<HttpResponse> FetchCoreAsync(FetchState fetch);
+
+    /// <summary>Frees the implementation's connections and handles (on the loop thread, after queued fetches failed).</summary>
+    private protected abstract void CloseCore();
+
+    /// <summary>Checks what only this implementation refuses (an auth mode it lacks); the base class has checked the rest.</summary>
+    private protected virtual void ValidateForImplementation(HttpRequest request)
+    {
+    }
+
+    /// <summary>
+    /// Waits for a slot among <see cref="MaxClients"/>; fails with "Timeout in request queue" at
+    /// the queue deadline (the connect or request timeout, whichever is sooner, from the start of
+    /// the fetch) and with <see cref="OperationCanceledException"/> on cancellation.
+    /// </summary>
+    private protected ValueTask AcquireSlotAsync(FetchState fetch)
+    {
+        if (_closed)
+        {
+            throw new ObjectDisposedException(GetType().Name);
+        }
+
+        if (_active < MaxClients && _queue.Count == 0)
+        {
+            _active++;
+            return ValueTask.CompletedTask;
+        }
+
+        var queued = new QueuedFetch(this, fetch);
+        queued.Node = _queue.AddLast(queued);
+        double deadline = fetch.QueueDeadline;
+        if (!double.IsPositiveInfinity(deadline))
+        {
+            queued.Timer = Loop.CallAt(deadline, static state => ((QueuedFetch)state!).Fail(new HttpTimeoutError("Timeout in request queue")), queued);
+        }
+
+        if (fetch.CancellationToken.CanBeCanceled)
+        {
+            queued.Registration = fetch.CancellationToken.UnsafeRegister(
+                static state => ((QueuedFetch)state!).Owner.Loop.AddCallback(static s => ((QueuedFetch)s!).Fail(new OperationCanceledException(((QueuedFetch)s!).Fetch.CancellationToken)), state),
+                queued);
+        }
+
+        return new ValueTask(queued.Completion.Task);
+    }
+
+    /// <summary>Gives the slot back and hands it to the first queued fetch, if any.</summary>
+    private protected void ReleaseSlot()
+    {
+        _active--;
+        while (_active < MaxClients && _queue.First is { } first && !_closed)
+        {
+            _active++;
+            first.Value.Grant();
+        }
+    }
+
+    private static AsyncHttpClient Instantiate([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] Type type, IOLoop loop, AsyncHttpClientSettings settings, bool cache)
+    {
+        t_creatingCached = cache;
+        try
+        {
+            return (AsyncHttpClient)Activator.CreateInstance(type, loop, settings)!;
+        }
+        catch (System.Reflection.TargetInvocationException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
+            throw;
+        }
+        finally
+        {
+            t_creatingCached = false;
+        }
+    }
+
+    private void Validate(HttpRequest request)
+    {
+        if (!Uri.TryCreate(request.Url, UriKind.Absolute, out Uri? uri) || uri.Scheme is not ("http" or "https"))
+        {
+            throw new ArgumentException($"Unsupported URL '{request.Url}': an absolute http or https URL is needed.", nameof(request));
+        }
+
+        HttpSyntax.CheckNoLineBreak(request.Url, "URL");
+        if (request.Method.Length == 0 || !HttpSyntax.IsToken(request.Method))
+        {
+            throw new ArgumentException($"Invalid method '{request.Method}'.", nameof(request));
+        }
+
+        bool nonstandard = request.AllowNonstandardMethods == true;
+        if (!nonstandard && !HttpRequest.StandardMethods.Contains(request.Method))
+        {
+            throw new ArgumentException($"Unknown method '{request.Method}' (set AllowNonstandardMethods to send it).", nameof(request));
+        }
+
+        foreach (KeyValuePair<string, string> field in request.Headers)
+        {
+            if (!HttpSyntax.IsToken(field.Key))
+            {
+                HttpSyntax.CheckNoLineBreak(field.Key, "header name");
+                throw new ArgumentException($"Invalid header name '{field.Key}'.", nameof(request));
+            }
+
+            HttpSyntax.CheckNoLineBreak(field.Value, $"the value of header '{field.Key}'");
+        }
+
+        if (request.Body is not null && request.BodyProducer is not null)
+        {
+            throw new ArgumentException("Body and BodyProducer cannot both be set.", nameof(request));
+        }
+
+        if (!nonstandard)
+        {
+            bool expected = request.Method is "POST" or "PATCH" or "PUT";
+            bool present = request.Body is not null || request.BodyProducer is not null;
+            if (expected != present)
+            {
+                throw new ArgumentException($"Body must {(expected ? "not " : string.Empty)}be null for method {request.Method} (unless AllowNonstandardMethods is true).", nameof(request));
+            }
+        }
+
+        if (request.UserAgent is { } agent)
+        {
+            HttpSyntax.CheckNoLineBreak(agent, "UserAgent");
+        }
+
+        ValidateForImplementation(request);
+    }
+
+    private async Task<HttpResponse> RunFetchAsync(FetchState fetch)
+    {
+        HttpResponse response;
+        try
+        {
+            response = await FetchCoreAsync(fetch).ConfigureAwait(true);
+        }
+        catch (OperationCanceledException) when (fetch.CancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            HttpClientError error = e as HttpClientError ?? new HttpClientError(599, e.Message, innerException: e);
+            if (fetch.RaiseError)
+            {
+                throw error;
+            }
+
+            response = new HttpResponse(fetch.Original, 599, error.Message, error: error, requestTime: fetch.Elapsed(), startTime: fetch.StartTime, timeInfo: fetch.TimeInfo);
+            error.Response ??= response;
+            return response;
+        }
+
+        if (fetch.RaiseError && response.Error is not null)
+        {
+            throw response.Error;
+        }
+
+        return response;
+    }
+
+    private void CloseOnLoop()
+    {
+        while (_queue.First is { } first)
+        {
+            first.Value.Fail(new ObjectDisposedException(GetType().Name, "The client was closed."));
+        }
+
+        CloseCore();
+    }
+
+    /// <summary>A fetch waiting for a slot.</summary>
+    private sealed class QueuedFetch(AsyncHttpClient owner, FetchState fetch)
+    {
+        public readonly AsyncHttpClient Owner = owner;
+        public readonly FetchState Fetch = fetch;
+        public readonly TaskCompletionSource Completion = new();
+        public LinkedListNode<QueuedFetch>? Node;
+        public TimeoutHandle Timer;
+        public CancellationTokenRegistration Registration;
+        private readonly double _queuedAt = owner.Loop.Time();
+
+        public void Grant()
+        {
+            Leave();
+            Completion.TrySetResult();
+        }
+
+        public void Fail(Exception error)
+        {
+            if (Node is null)
+            {
+                return;
+            }
+
+            Leave();
+            Completion.TrySetException(error);
+        }
+
+        private void Leave()
+        {
+            if (Node is not null)
+            {
+                Owner._queue.Remove(Node);
+                Node = null;
+            }
+
+            Owner.Loop.RemoveTimeout(Timer);
+            Registration.Dispose();
+            Fetch.AddQueueTime(Owner.Loop.Time() - _queuedAt);
+        }
+    }
+}
+
+/// <summary>One fetch as the clients see it: the caller's request, the effective one, the deadlines and timings.</summary>
+internal sealed class FetchState
+{
+    private readonly Dictionary<string, TimeSpan> _timeInfo = new() { ["queue"] = TimeSpan.Zero };
+    private readonly long _startTimestamp = Stopwatch.GetTimestamp();
+
+    public FetchState(HttpRequest original, HttpRequest effective, bool raiseError, CancellationToken cancellationToken, double now)
+    {
+        Original = original;
+        Request = effective;
+        RaiseError = raiseError;
+        CancellationToken = cancellationToken;
+        StartTime = DateTimeOffset.UtcNow;
+        StartedAt = now;
+        TimeSpan request = effective.RequestTimeout!.Value;
+        TimeSpan connect = effective.ConnectTimeout!.Value;
+        Deadline = request > TimeSpan.Zero ? now + request.TotalSeconds : double.PositiveInfinity;
+        double connectDeadline = connect > TimeSpan.Zero ? now + connect.TotalSeconds : double.PositiveInfinity;
+        QueueDeadline = Math.Min(Deadline, connectDeadline);
+    }
+
+    /// <summary>The request as the caller gave it (what the response's Request is).</summary>
+    public HttpRequest Original { get; }
+
+    /// <summary>The request of the current hop, defaults filled in (a redirect replaces it).</summary>
+    public HttpRequest Request { get; set; }
+
+    public bool RaiseError { get; }
+
+    public CancellationToken CancellationToken { get; }
+
+    public DateTimeOffset StartTime { get; }
+
+    /// <summary>Loop time (seconds) when the fetch was called.</summary>
+    public double StartedAt { get; }
+
+    /// <summary>Loop time by which the whole fetch must end (+∞: no limit).</summary>
+    public double Deadline { get; }
+
+    /// <summary>Loop time by which a queued fetch must have a slot.</summary>
+    public double QueueDeadline { get; }
+
+    public TimeSpan QueueTime => _timeInfo["queue"];
+
+    public IReadOnlyDictionary<string, TimeSpan> TimeInfo => _timeInfo;
+
+    public void AddQueueTime(double seconds) => _timeInfo["queue"] += TimeSpan.FromSeconds(Math.Max(0, seconds));
+
+    public void SetTime(string name, TimeSpan value) => _timeInfo[name] = value;
+
+    /// <summary>Time since the call, less the time spent queued.</summary>
+    public TimeSpan Elapsed() => Stopwatch.GetElapsedTime(_startTimestamp) - QueueTime;
+}

@@ -1,0 +1,241 @@
+using System.Collections;
+using System.Text;
+
+namespace Loop.Http;
+
+/// <summary>
+/// HTTP headers as Tornado's <c>HTTPHeaders</c>: names compare case-insensitively, a name may
+/// have several values, and the order in which fields were added is kept (it is the order they
+/// go on the wire). The indexer joins several values with <c>", "</c>, which is what a repeated
+/// field means (RFC 9110 §5.3), except for <c>Set-Cookie</c>, whose values cannot be joined: use
+/// <see cref="GetAll"/> for it.
+/// </summary>
+/// <remarks>Not thread-safe. A request's headers are copied when it is fetched, so the caller's instance is never changed.</remarks>
+public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
+{
+    private readonly List<KeyValuePair<string, string>> _fields;
+
+    /// <summary>Creates an empty header set.</summary>
+    public HttpHeaders()
+    {
+        _fields = [];
+    }
+
+    /// <summary>Creates a header set holding <paramref name="fields"/> in order (a dictionary, or pairs with repeated names).</summary>
+    public HttpHeaders(IEnumerable<KeyValuePair<string, string>> fields)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
+        _fields = [];
+        foreach (KeyValuePair<string, string> field in fields)
+        {
+            Add(field.Key, field.Value);
+        }
+    }
+
+    /// <summary>The number of fields (a name with two values counts twice).</summary>
+    public int Count => _fields.Count;
+
+    /// <summary>The distinct names, in the order they were first added.</summary>
+    public IEnumerable<string> Names
+    {
+        get
+        {
+            for (int i = 0; i < _fields.Count; i++)
+            {
+                string name = _fields[i].Key;
+                if (IndexOf(name) == i)
+                {
+                    yield return name;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gets every value of <paramref name="name"/> joined with <c>", "</c> (the first value only
+    /// for <c>Set-Cookie</c>), or sets <paramref name="name"/> to this single value, replacing any.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">Getting a name that is not present.</exception>
+    public string this[string name]
+    {
+        get => TryGetValue(name, out string? value) ? value : throw new KeyNotFoundException($"No header named '{name}'.");
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            int first = IndexOf(name);
+            if (first < 0)
+            {
+                _fields.Add(new(name, value));
+                return;
+            }
+
+            _fields[first] = new(_fields[first].Key, value);
+            for (int i = _fields.Count - 1; i > first; i--)
+            {
+                if (string.Equals(_fields[i].Key, name, StringComparison.OrdinalIgnoreCase))
+                {
+                    _fields.RemoveAt(i);
+                }
+            }
+        }
+    }
+
+    /// <summary>Parses a header block (<c>Name: value</c> lines separated by CRLF or LF), unfolding obs-fold continuation lines.</summary>
+    /// <exception cref="FormatException">A line has no colon, or a continuation line comes first.</exception>
+    public static HttpHeaders Parse(string block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        var headers = new HttpHeaders();
+        foreach (string line in block.Split('\n'))
+        {
+            headers.ParseLine(line.EndsWith('\r') ? line[..^1] : line);
+        }
+
+        return headers;
+    }
+
+    /// <summary>
+    /// Adds one line of a header block: <c>Name: value</c>, or a continuation (starting with a
+    /// space or tab) of the previous field's value. An empty line (or a bare CRLF) is ignored, so
+    /// every line a <see cref="HttpFetchOptions.HeaderCallback"/> receives can be fed here.
+    /// </summary>
+    /// <exception cref="FormatException">The line has no colon, or is a continuation with nothing before it.</exception>
+    public void ParseLine(string line)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        line = line.TrimEnd('\r', '\n');
+        if (line.Length == 0)
+        {
+            return;
+        }
+
+        if (line[0] is ' ' or '\t')
+        {
+            if (_fields.Count == 0)
+            {
+                throw new FormatException("A header continuation line came before any header.");
+            }
+
+            AppendToLast(line.Trim(' ', '\t'));
+            return;
+        }
+
+        int colon = line.IndexOf(':');
+        if (colon <= 0)
+        {
+            throw new FormatException($"No colon in header line: {line}");
+        }
+
+        Add(line[..colon], line[(colon + 1)..].Trim(' ', '\t'));
+    }
+
+    /// <summary>Adds a value for <paramref name="name"/>, keeping those it already has.</summary>
+    public void Add(string name, string value)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(value);
+        _fields.Add(new(name, value));
+    }
+
+    /// <summary>Every value of <paramref name="name"/> in order; empty if there is none.</summary>
+    public IReadOnlyList<string> GetAll(string name)
+    {
+        List<string>? values = null;
+        foreach (KeyValuePair<string, string> field in _fields)
+        {
+            if (string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                (values ??= []).Add(field.Value);
+            }
+        }
+
+        return values ?? (IReadOnlyList<string>)[];
+    }
+
+    /// <summary>The value as the indexer gives it, if <paramref name="name"/> is present.</summary>
+    public bool TryGetValue(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value)
+    {
+        value = null;
+        StringBuilder? joined = null;
+        foreach (KeyValuePair<string, string> field in _fields)
+        {
+            if (!string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (value is null)
+            {
+                value = field.Value;
+                if (string.Equals(name, "Set-Cookie", StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+            else
+            {
+                (joined ??= new StringBuilder(value)).Append(", ").Append(field.Value);
+            }
+        }
+
+        if (joined is not null)
+        {
+            value = joined.ToString();
+        }
+
+        return value is not null;
+    }
+
+    /// <summary>The value of <paramref name="name"/> as the indexer gives it, or null.</summary>
+    public string? Get(string name) => TryGetValue(name, out string? value) ? value : null;
+
+    /// <summary>Whether <paramref name="name"/> has at least one value.</summary>
+    public bool Contains(string name) => IndexOf(name) >= 0;
+
+    /// <summary>Removes every value of <paramref name="name"/>; returns whether there was one.</summary>
+    public bool Remove(string name) =>
+        _fields.RemoveAll(field => string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase)) > 0;
+
+    /// <summary>A copy that can be changed without changing this one.</summary>
+    public HttpHeaders Copy() => new(_fields);
+
+    /// <summary>The fields in order, a repeated name once per value.</summary>
+    public IEnumerator<KeyValuePair<string, string>> GetEnumerator() => _fields.GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>The fields as <c>Name: value</c> lines, each ending with CRLF.</summary>
+    public override string ToString()
+    {
+        var text = new StringBuilder();
+        foreach (KeyValuePair<string, string> field in _fields)
+        {
+            text.Append(field.Key).Append(": ").Append(field.Value).Append("\r\n");
+        }
+
+        return text.ToString();
+    }
+
+    internal int IndexOf(string name)
+    {
+        for (int i = 0; i < _fields.Count; i++)
+        {
+            if (string.Equals(_fields[i].Key, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>Adds a field parsed from a response, without re-checking it.</summary>
+    internal void AddParsed(string name, string value) => _fields.Add(new(name, value));
+
+    /// <summary>Appends a continuation to the last field parsed from a response.</summary>
+    internal void AppendToLast(string more)
+    {
+        KeyValuePair<string, string> last = _fields[^1];
+        _fields[^1] = new(last.Key, last.Value.Length == 0 ? more : last.Value + " " + more);
+    }
+}

@@ -1,0 +1,78 @@
+using System.Text;
+
+namespace Loop.Http;
+
+/// <summary>
+/// An HTTP request to fetch (Tornado's <c>HTTPRequest</c>): the URL, method, headers and body,
+/// and the <see cref="HttpFetchOptions">options</see> that a client's defaults can fill. The
+/// client copies it before use, so a request (and its headers) can be fetched again, and
+/// <see cref="HttpResponse.Request"/> is this same object.
+/// </summary>
+public sealed record HttpRequest : HttpFetchOptions
+{
+    /// <summary>Methods allowed without <see cref="HttpFetchOptions.AllowNonstandardMethods"/>.</summary>
+    public static readonly IReadOnlySet<string> StandardMethods = new HashSet<string>(StringComparer.Ordinal) { "GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS" };
+
+    private HttpHeaders _headers = new();
+
+    /// <summary>Creates a request for <paramref name="url"/> (absolute http or https).</summary>
+    /// <param name="url">The URL to fetch; user information in it (<c>user:pass@</c>) is sent as basic authentication.</param>
+    /// <param name="method">The method, upper case as sent.</param>
+    /// <param name="headers">Headers to send; null for none.</param>
+    /// <param name="body">The body; null for none.</param>
+    public HttpRequest(string url, string method = "GET", HttpHeaders? headers = null, byte[]? body = null)
+    {
+        Url = url;
+        Method = method;
+        Headers = headers ?? new HttpHeaders();
+        Body = body;
+    }
+
+    /// <summary>Creates a request with a text body, sent as UTF-8 (Tornado's rule for a <c>str</c> body).</summary>
+    public HttpRequest(string url, string method, HttpHeaders? headers, string body)
+        : this(url, method, headers, Encoding.UTF8.GetBytes(body ?? throw new ArgumentNullException(nameof(body))))
+    {
+    }
+
+    /// <summary>The absolute URL to fetch.</summary>
+    public string Url { get; set; }
+
+    /// <summary>The method, for example <c>GET</c> or <c>POST</c>.</summary>
+    public string Method { get; set; }
+
+    /// <summary>The headers to send. Setting null leaves an empty set.</summary>
+    public HttpHeaders Headers
+    {
+        get => _headers;
+        set => _headers = value ?? new HttpHeaders();
+    }
+
+    /// <summary>The body, or null for none. POST, PUT and PATCH need one; the other standard methods must have none (unless <see cref="HttpFetchOptions.AllowNonstandardMethods"/>).</summary>
+    public byte[]? Body { get; set; }
+
+    /// <summary>
+    /// Produces the body while the request is sent, instead of <see cref="Body"/>: it is called
+    /// with a write function and its task ends the body. Each write completes when the data has
+    /// been handed to the connection (flow control). Without a <c>Content-Length</c> header the
+    /// body is sent chunked. The simple client only.
+    /// </summary>
+    public Func<Func<ReadOnlyMemory<byte>, ValueTask>, Task>? BodyProducer { get; set; }
+
+    /// <summary>Sets <see cref="Body"/> to <paramref name="text"/> encoded as UTF-8.</summary>
+    public void SetBody(string text) => Body = Encoding.UTF8.GetBytes(text ?? throw new ArgumentNullException(nameof(text)));
+
+    /// <summary>The request's method and URL (no credentials, no body).</summary>
+    public override string ToString() => $"HttpRequest({Method} {Url})";
+
+    /// <summary>
+    /// A copy with every unset option taken from <paramref name="defaults"/>, then from Tornado's
+    /// defaults, and headers of its own; the original is not changed.
+    /// </summary>
+    internal HttpRequest WithDefaults(HttpFetchOptions? defaults)
+    {
+        HttpRequest copy = this with { };
+        copy._headers = _headers.Copy();
+        copy.FillFrom(defaults);
+        return copy;
+    }
+}

@@ -1,0 +1,409 @@
+using System.IO.Compression;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Loop.Http;
+using Loop.Tests.Support;
+
+namespace Loop.Tests.Http;
+
+/// <summary>Tornado's HTTPClientCommonTestCase (httpclient_test.py), written once for every client implementation.</summary>
+[TestFixture(typeof(SimpleAsyncHttpClient))]
+public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(clientType)
+{
+    [Test]
+    public void HelloWorld_ReturnsTheBodyAndSendsTheQuery() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/hello");
+        Assert.That(response.Code, Is.EqualTo(200));
+        Assert.That(response.Headers["Content-Type"], Is.EqualTo("text/plain"));
+        Assert.That(Text(response), Is.EqualTo("Hello world!"));
+        Assert.That(response.RequestTime, Is.GreaterThanOrEqualTo(TimeSpan.Zero));
+        Assert.That(response.Error, Is.Null);
+        Assert.That(Text(await FetchAsync("/hello?name=Ben")), Is.EqualTo("Hello Ben!"));
+    });
+
+    [Test]
+    public void StreamingCallback_GetsTheBody_AndTheResponseBodyStaysEmpty() => Run(async () =>
+    {
+        var chunks = new List<string>();
+        HttpResponse response = await FetchAsync("/hello", new HttpRequest("x") { StreamingCallback = data => chunks.Add(Encoding.ASCII.GetString(data.Span)) });
+        Assert.That(string.Concat(chunks), Is.EqualTo("Hello world!"));
+        Assert.That(response.Body, Is.Empty);
+    });
+
+    [Test]
+    public void Post_FormBody_GetsTheDefaultContentType() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/post", new HttpRequest("x", "POST", null, "arg1=foo&arg2=bar"));
+        Assert.That(Text(response), Is.EqualTo("Post arg1: foo, arg2: bar"));
+    });
+
+    [Test]
+    public void Chunked_IsJoined_AndStreamedOneCallPerChunk() => Run(async () =>
+    {
+        Assert.That(Text(await FetchAsync("/chunk")), Is.EqualTo("asdfqwer"));
+        var chunks = new List<string>();
+        HttpResponse streamed = await FetchAsync("/chunk", new HttpRequest("x") { StreamingCallback = data => chunks.Add(Encoding.ASCII.GetString(data.Span)) });
+        Assert.That(chunks, Is.EqualTo(new[] { "asdf", "qwer" }));
+        Assert.That(streamed.Body, Is.Empty);
+    });
+
+    [Test]
+    public void Chunked_LastChunksArriveWithTheClose_StillComplete() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n1\r\n1\r\n2\r\n0\r\n\r\n");
+        HttpResponse response = await Client.FetchAsync(raw.Url(), raiseError: false);
+        Assert.That(response.Error, Is.Null);
+        Assert.That(Text(response), Is.EqualTo("12"));
+    });
+
+    [TestCase("Aladdin", "open sesame", "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")]
+    [TestCase("test", "123£", "Basic dGVzdDoxMjPCow==")]
+    [TestCase("jose\u0301", "s\u0259cr\u0259t", "Basic am9zw6k6c8mZY3LJmXQ=")]
+    public void BasicAuth_SendsNormalizedUtf8Credentials(string user, string password, string expected) => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/auth", new HttpRequest("x") { AuthUsername = user, AuthPassword = password, AuthMode = HttpAuthMode.Basic });
+        Assert.That(Text(response), Is.EqualTo(expected));
+    });
+
+    [Test]
+    public void CredentialsInTheUrl_AreSentAsBasicAuth() => Run(async () =>
+    {
+        HttpResponse response = await Client.FetchAsync($"http://me:secret@127.0.0.1:{Server.Port}/auth");
+        Assert.That(Text(response), Is.EqualTo("Basic " + Convert.ToBase64String("me:secret"u8.ToArray())));
+    });
+
+    [Test]
+    public void FollowRedirects_Off_ReturnsThe3xx_On_FollowsTheChain() => Run(async () =>
+    {
+        HttpResponse stopped = await FetchAsync("/countdown/2", new HttpRequest("x") { FollowRedirects = false });
+        Assert.That(stopped.Code, Is.EqualTo(302));
+        Assert.That(stopped.Headers["Location"], Does.EndWith("/countdown/1"));
+        Assert.That(stopped.Error, Is.TypeOf<HttpClientError>().With.Property("Code").EqualTo(302));
+
+        HttpResponse followed = await FetchAsync("/countdown/2");
+        Assert.That(followed.Code, Is.EqualTo(200));
+        Assert.That(followed.EffectiveUrl, Does.EndWith("/countdown/0"));
+        Assert.That(Text(followed), Is.EqualTo("Zero"));
+    });
+
+    [Test]
+    public void Redirect_WithoutLocation_IsReturnedAsItIs() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/redirect?status=301");
+        Assert.That(response.Code, Is.EqualTo(301));
+    });
+
+    [Test]
+    public void Redirect307_Put_IsRepeatedWithItsBody() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/redirect?status=307&url=/put", new HttpRequest("x", "PUT", null, "hello"));
+        Assert.That(Text(response), Is.EqualTo("Put body: hello"));
+        response.Rethrow();
+
+        HttpResponse empty = await FetchAsync("/redirect?status=307&url=/put", new HttpRequest("x", "PUT") { AllowNonstandardMethods = true });
+        Assert.That(Text(empty), Is.EqualTo("Put body: "));
+    });
+
+    [TestCase(301, "POST", "GET")]
+    [TestCase(302, "POST", "GET")]
+    [TestCase(303, "POST", "GET")]
+    [TestCase(301, "GET", "GET")]
+    [TestCase(302, "PUT", "PUT")]
+    [TestCase(302, "DELETE", "DELETE")]
+    [TestCase(302, "OPTIONS", "OPTIONS")]
+    [TestCase(303, "PUT", "GET")]
+    [TestCase(303, "HEAD", "HEAD")]
+    [TestCase(307, "POST", "POST")]
+    [TestCase(308, "POST", "POST")]
+    [TestCase(308, "PATCH", "PATCH")]
+    public void MethodAfterRedirect_FollowsRfc9110(int status, string method, string expected) => Run(async () =>
+    {
+        byte[]? body = method is "POST" or "PUT" or "PATCH" ? [] : null;
+        HttpResponse response = await FetchAsync($"/redirect?status={status}&url=/all_methods", new HttpRequest("x", method, null, body));
+        Assert.That(response.Code, Is.EqualTo(200));
+        Assert.That(response.Headers["method"], Is.EqualTo(expected));
+        if (expected == "HEAD")
+        {
+            Assert.That(response.Body, Is.Empty);
+        }
+    });
+
+    [Test]
+    public void BodyEncoding_TextIsUtf8_BytesAreSentAsTheyAre() => Run(async () =>
+    {
+        HttpResponse text = await FetchAsync("/echopost", new HttpRequest("x", "POST", null, "\u00e9"));
+        Assert.That(text.Body, Is.EqualTo(new byte[] { 0xC3, 0xA9 }));
+        HttpResponse bytes = await FetchAsync("/echopost", new HttpRequest("x", "POST", null, new byte[] { 0xE9 }) { UserAgent = "foo" });
+        Assert.That(bytes.Body, Is.EqualTo(new byte[] { 0xE9 }));
+    });
+
+    [Test]
+    public void Gzip_DecompressOff_ReturnsTheRawBody_On_DecodesIt() => Run(async () =>
+    {
+        var headers = new HttpHeaders { { "Accept-Encoding", "gzip" } };
+        HttpResponse raw = await FetchAsync("/gzip", new HttpRequest("x", "GET", headers) { DecompressResponse = false });
+        Assert.That(raw.Headers["Content-Encoding"], Is.EqualTo("gzip"));
+        using (var gzip = new GZipStream(raw.BodyStream, CompressionMode.Decompress))
+        using (var reader = new StreamReader(gzip))
+        {
+            Assert.That(reader.ReadToEnd(), Is.EqualTo("asdfqwer"));
+        }
+
+        HttpResponse decoded = await FetchAsync("/gzip");
+        Assert.That(Text(decoded), Is.EqualTo("asdfqwer"));
+        Assert.That(decoded.Headers.Contains("Content-Encoding"), Is.False);
+        Assert.That(decoded.Headers["X-Consumed-Content-Encoding"], Is.EqualTo("gzip"));
+    });
+
+    [Test]
+    public void GzipBomb_StopsAtMaxBodySize() => Run(async () =>
+    {
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxBodySize = 1024 * 1024 });
+        HttpResponse response = await client.FetchAsync(Server.Url("/bomb"), raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(599));
+        Assert.That(response.Error, Is.InstanceOf<HttpStreamClosedError>());
+        Assert.That(response.Error!.Message, Does.Contain("larger than the limit"));
+    });
+
+    [Test]
+    public void HeaderCallback_GetsTheStatusLineFieldsAndTheEnd_BeforeTheBody() => Run(async () =>
+    {
+        var lines = new List<string>();
+        var chunks = new List<string>();
+        HttpResponse response = await FetchAsync("/chunk", new HttpRequest("x")
+        {
+            HeaderCallback = lines.Add,
+            StreamingCallback = data =>
+            {
+                Assert.That(lines, Has.Some.StartsWith("Content-Type").IgnoreCase.Or.Some.EqualTo("\r\n"));
+                chunks.Add(Encoding.ASCII.GetString(data.Span));
+            },
+        });
+        Assert.That(lines[0], Does.Match(@"^HTTP/1\.[01] 200 .*\r\n$"));
+        Assert.That(lines[^1], Is.EqualTo("\r\n"));
+        Assert.That(lines.Skip(1).SkipLast(1), Has.All.Match(@"^[^:\r\n]+: .*\r\n$"));
+        Assert.That(chunks, Is.EqualTo(new[] { "asdf", "qwer" }));
+
+        var parsed = new HttpHeaders();
+        foreach (string line in lines.Skip(1))
+        {
+            parsed.ParseLine(line);
+        }
+
+        Assert.That(parsed.Select(field => field.Value), Has.None.EndsWith(" "));
+        Assert.That(response.Headers.Count, Is.GreaterThan(0));
+    });
+
+    [Test]
+    public void FoldedResponseHeader_IsUnfolded() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding("HTTP/1.1 200 OK\r\nX-XSS-Protection: 1;\r\n\tmode=block\r\nContent-Length: 0\r\n\r\n");
+        HttpResponse response = await Client.FetchAsync(raw.Url());
+        Assert.That(response.Headers["X-XSS-Protection"], Is.EqualTo("1; mode=block"));
+    });
+
+    [Test]
+    public void RequestHeaderValue_GoesOutAsLatin1() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        var headers = new HttpHeaders { { "Foo", "b\u00e4r" } };
+        await Client.FetchAsync(new HttpRequest(raw.Url(), headers: headers));
+        Assert.That(raw.Requests.Single(), Does.Contain("Foo: b\u00e4r\r\n"));
+    });
+
+    [Test]
+    public void NonAsciiResponseHeader_IsDecodedAsLatin1() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding("HTTP/1.1 200 OK\r\nFoo: \u00e9\r\nContent-Length: 0\r\n\r\n");
+        HttpResponse response = await Client.FetchAsync(raw.Url());
+        Assert.That(response.Headers["Foo"], Is.EqualTo("\u00e9"));
+    });
+
+    [Test]
+    public void Response304WithContentLength_KeepsTheHeader_AndDoesNotWaitForABody() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/304_with_content_length");
+        Assert.That(response.Code, Is.EqualTo(304));
+        Assert.That(response.Headers["Content-Length"], Is.EqualTo("42"));
+    });
+
+    [Test]
+    public void NotFound_RaisesHttpClientError_OrReturnsTheResponse() => Run(async () =>
+    {
+        HttpClientError error = await AsyncAssert.ThrowsAsync<HttpClientError>(async () => await Client.FetchAsync(Server.Url("/notfound")));
+        Assert.That(error.Code, Is.EqualTo(404));
+        Assert.That(error.Response!.Code, Is.EqualTo(404));
+        Assert.That(error.Message, Is.EqualTo("HTTP 404: Not Found"));
+
+        HttpResponse response = await Client.FetchAsync(Server.Url("/notfound"), raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(404));
+        Assert.That(response.Error, Is.TypeOf<HttpClientError>());
+    });
+
+    [Test]
+    public void ResponseRequest_IsTheCallersRequest_AndCanBeFetchedAgain() => Run(async () =>
+    {
+        var request = new HttpRequest(Server.Url("/hello"));
+        HttpResponse response = await Client.FetchAsync(request);
+        Assert.That(response.Request, Is.SameAs(request));
+        Assert.That((await Client.FetchAsync(response.Request)).Code, Is.EqualTo(200));
+    });
+
+    [Test]
+    public void NetworkInterface_AnAddressWorks_AGarbageNameFailsNamingIt() => Run(async () =>
+    {
+        Assert.That((await FetchAsync("/hello", new HttpRequest("x") { NetworkInterface = "127.0.0.1" })).Code, Is.EqualTo(200));
+        HttpResponse bad = await FetchAsync("/hello", new HttpRequest("x") { NetworkInterface = "not-interface-or-ip" });
+        Assert.That(bad.Code, Is.EqualTo(599));
+        Assert.That(bad.Error!.Message, Does.Contain("not-interface-or-ip"));
+    });
+
+    [TestCase("GET", null, "GET")]
+    [TestCase("DELETE", null, "DELETE")]
+    [TestCase("OPTIONS", null, "OPTIONS")]
+    [TestCase("POST", "", "POST")]
+    [TestCase("PUT", "", "PUT")]
+    [TestCase("PATCH", "", "PATCH")]
+    [TestCase("HEAD", null, "HEAD")]
+    public void AllMethods_ReachTheServer(string method, string? body, string expected) => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/all_methods", new HttpRequest("x", method, null, body is null ? null : Encoding.UTF8.GetBytes(body)));
+        Assert.That(response.Headers["method"], Is.EqualTo(expected));
+    });
+
+    [Test]
+    public void NonstandardMethod_IsSentWhenAllowed() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        await Client.FetchAsync(new HttpRequest(raw.Url("/x"), "OTHER") { AllowNonstandardMethods = true });
+        Assert.That(raw.Requests.Single(), Does.StartWith("OTHER /x HTTP/1.1\r\n"));
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(raw.Url("/x"), "OTHER")));
+    });
+
+    [TestCase("POST", false, "must not be null")]
+    [TestCase("PUT", false, "must not be null")]
+    [TestCase("PATCH", false, "must not be null")]
+    [TestCase("GET", true, "must be null")]
+    [TestCase("DELETE", true, "must be null")]
+    [TestCase("OPTIONS", true, "must be null")]
+    public void BodySanityChecks_FailAtTheCall(string method, bool withBody, string message)
+    {
+        var request = new HttpRequest(Server.Url("/all_methods"), method, null, withBody ? "data"u8.ToArray() : null);
+        ArgumentException error = Assert.Throws<ArgumentException>(() => Client.FetchAsync(request, raiseError: false))!;
+        Assert.That(error.Message, Does.Contain(message));
+    }
+
+    [Test]
+    public void BodySanityChecks_AllowNonstandardMethods_LiftsThem() => Run(async () =>
+    {
+        HttpResponse delete = await FetchAsync("/all_methods", new HttpRequest("x", "DELETE", null, "data"u8.ToArray()) { AllowNonstandardMethods = true });
+        Assert.That(delete.Headers["method"], Is.EqualTo("DELETE"));
+        HttpResponse post = await FetchAsync("/all_methods", new HttpRequest("x", "POST") { AllowNonstandardMethods = true });
+        Assert.That(post.Headers["method"], Is.EqualTo("POST"));
+    });
+
+    [TestCase("foo\r\nbar")]
+    [TestCase("foo\rbar")]
+    [TestCase("foo\nbar")]
+    public void CrLfInAHeader_IsRefusedBeforeAnythingIsSent(string evil)
+    {
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(Server.Url("/hello"), headers: new HttpHeaders { { "X-Foo", evil } })));
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(Server.Url("/hello"), headers: new HttpHeaders { { evil, "value" } })));
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(Server.Url("/hello") + "?" + evil)));
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(Server.Url("/hello"), "GET\r\nX: y")));
+    }
+
+    [Test]
+    public void ZeroTimeouts_MeanNoLimit() => Run(async () =>
+    {
+        foreach ((TimeSpan connect, TimeSpan request) in new[] { (TimeSpan.Zero, TimeSpan.FromSeconds(5)), (TimeSpan.FromSeconds(5), TimeSpan.Zero), (TimeSpan.Zero, TimeSpan.Zero) })
+        {
+            HttpResponse response = await FetchAsync("/hello", new HttpRequest("x") { ConnectTimeout = connect, RequestTimeout = request });
+            Assert.That(response.Code, Is.EqualTo(200));
+        }
+    });
+
+    [Test]
+    public void CrossOriginRedirect_DropsCredentials_SameOriginKeepsThem() => Run(async () =>
+    {
+        foreach ((string target, bool kept) in new[] { (Server.OtherUrl("/echo_header?name=Authorization"), false), ("/echo_header?name=Authorization", true) })
+        {
+            var request = new HttpRequest("x", headers: new HttpHeaders { { "Authorization", "Bearer secret" } });
+            HttpResponse response = await FetchAsync("/redirect?status=302&url=" + Uri.EscapeDataString(target), request);
+            Assert.That(Text(response), Is.EqualTo(kept ? "Bearer secret" : string.Empty), target);
+
+            HttpResponse auth = await FetchAsync("/redirect?status=302&url=" + Uri.EscapeDataString(target), new HttpRequest("x") { AuthUsername = "me", AuthPassword = "pw" });
+            Assert.That(Text(auth), kept ? Does.StartWith("Basic ") : Is.Empty, target);
+
+            var cookie = new HttpRequest("x", headers: new HttpHeaders { { "Cookie", "a=b" }, { "User-Agent", "Kept" } });
+            string cookieTarget = target.Replace("Authorization", "Cookie");
+            Assert.That(Text(await FetchAsync("/redirect?status=302&url=" + Uri.EscapeDataString(cookieTarget), cookie)), Is.EqualTo(kept ? "a=b" : string.Empty), cookieTarget);
+            string agentTarget = target.Replace("Authorization", "User-Agent");
+            Assert.That(Text(await FetchAsync("/redirect?status=302&url=" + Uri.EscapeDataString(agentTarget), cookie)), Is.EqualTo("Kept"), agentTarget);
+        }
+    });
+
+    [Test]
+    public void ConfigureDefaults_FillWhatTheRequestLeavesUnset() => Run(async () =>
+    {
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { Defaults = new HttpFetchOptions { UserAgent = "TestDefaultUserAgent", AllowIpv6 = false } });
+        Assert.That(Text(await client.FetchAsync(Server.Url("/user_agent"))), Is.EqualTo("TestDefaultUserAgent"));
+        Assert.That(Text(await client.FetchAsync(new HttpRequest(Server.Url("/user_agent")) { UserAgent = "Mine" })), Is.EqualTo("Mine"));
+    });
+
+    [Test]
+    public void CancelledFetch_AbortsAndFreesTheConnection() => Run(async () =>
+    {
+        using var cancel = new CancellationTokenSource();
+        Task<HttpResponse> fetch = Client.FetchAsync(Server.Url("/hang"), cancellationToken: cancel.Token);
+        while (Client.ActiveCount == 0)
+        {
+            await Task.Yield();
+        }
+
+        cancel.Cancel();
+        await AsyncAssert.ThrowsAsync<OperationCanceledException>(async () => await fetch);
+        Assert.That(Client.ActiveCount, Is.Zero);
+    });
+
+    [Test]
+    public void RequestTimeout_ServerNeverAnswers_FailsWithTimeoutDuringRequest() => Run(async () =>
+    {
+        HttpTimeoutError error = await AsyncAssert.ThrowsAsync<HttpTimeoutError>(async () =>
+            await Client.FetchAsync(new HttpRequest(Server.Url("/hang")) { RequestTimeout = TimeSpan.FromMilliseconds(100) }));
+        Assert.That(error.Message, Is.EqualTo("Timeout during request"));
+        Assert.That(error.Code, Is.EqualTo(599));
+    });
+
+    [Test]
+    public void ConnectionRefused_Is599WithTheSocketErrorInside() => Run(async () =>
+    {
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+        HttpClientError error = await AsyncAssert.ThrowsAsync<HttpClientError>(async () => await Client.FetchAsync($"http://127.0.0.1:{port}/"));
+        Assert.That(error.Code, Is.EqualTo(599));
+        Assert.That(error.GetBaseException(), Is.TypeOf<SocketException>().With.Property("SocketErrorCode").EqualTo(SocketError.ConnectionRefused));
+
+        HttpResponse response = await Client.FetchAsync($"http://127.0.0.1:{port}/", raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(599));
+        Assert.That(response.Error, Is.InstanceOf<HttpClientError>());
+        Assert.That(((HttpClientError)response.Error!).Response, Is.SameAs(response));
+    });
+
+    [Test]
+    public void MalformedStatusLine_FailsAtOnceWithAProtocolError() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 OK 200\r\nContent-Length: 0\r\n\r\n");
+            connection.KeepOpen = true;
+        });
+        HttpProtocolError error = await AsyncAssert.ThrowsAsync<HttpProtocolError>(async () =>
+            await Client.FetchAsync(new HttpRequest(raw.Url()) { RequestTimeout = TimeSpan.FromSeconds(15) }));
+        Assert.That(error.Message, Does.Contain("Malformed HTTP response start line"));
+    });
+}
