@@ -26,7 +26,7 @@ public sealed record AsyncHttpClientSettings
     /// </summary>
     public IReadOnlyDictionary<string, string>? HostnameMapping { get; init; }
 
-    /// <summary>The most bytes read into memory at once (a stream's <see cref="IOStreamOptions.MaxBufferSize"/>); 100 MiB.</summary>
+    /// <summary>The most bytes a connection buffers at once (its stream's <see cref="IOStreamOptions.MaxBufferSize"/>); 100 MiB. Not a limit on the body, which arrives in pieces: that is <see cref="MaxBodySize"/>.</summary>
     public int? MaxBufferSize { get; init; }
 
     /// <summary>The largest response header block accepted; 64 KiB.</summary>

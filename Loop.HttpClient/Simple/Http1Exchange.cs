@@ -478,7 +478,9 @@ internal sealed class Http1Exchange
     private void PrepareBody(ResponseHead response)
     {
         _streaming = _request.StreamingCallback;
-        _bodyLimit = _streaming is null ? Math.Min(_client.MaxBodySize, _client.MaxBufferSize) : _client.MaxBodySize;
+        // The stream's buffer only ever holds a read's worth, so MaxBufferSize does not bound the
+        // body (as in Tornado, whose MaxBufferSizeTest receives a body larger than the buffer).
+        _bodyLimit = _client.MaxBodySize;
         if (_request.DecompressResponse == true && response.Headers.TryGetValue("Content-Encoding", out string? encoding))
         {
             _decoder = ContentDecoder.For(encoding);

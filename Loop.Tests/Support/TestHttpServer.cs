@@ -23,6 +23,7 @@ public sealed class TestHttpServer : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<TaskCompletionSource> _parked = new();
+    private readonly SemaphoreSlim _arrivals = new(0);
     private readonly ConcurrentDictionary<string, int> _connections = new();
 
     private TestHttpServer(WebApplication app, int port, int otherPort)
@@ -45,6 +46,17 @@ public sealed class TestHttpServer : IAsyncDisposable
     public string Url(string pathAndQuery) => $"http://127.0.0.1:{Port}{pathAndQuery}";
 
     public string OtherUrl(string pathAndQuery) => $"http://127.0.0.1:{OtherPort}{pathAndQuery}";
+
+    /// <summary>Waits until one more request has parked in <c>/trigger</c>, then releases the oldest.</summary>
+    public async Task ReleaseNextAsync()
+    {
+        if (!await _arrivals.WaitAsync(TimeSpan.FromSeconds(10)))
+        {
+            throw new TimeoutException("No request reached /trigger.");
+        }
+
+        Assert.That(ReleaseOne(), Is.True);
+    }
 
     /// <summary>Releases the oldest request parked in <c>/trigger</c>; false if none is.</summary>
     public bool ReleaseOne()
@@ -252,6 +264,7 @@ public sealed class TestHttpServer : IAsyncDisposable
                 {
                     var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     _parked.Enqueue(gate);
+                    _arrivals.Release();
                     using (context.RequestAborted.Register(() => gate.TrySetResult()))
                     {
                         await gate.Task;

@@ -1,0 +1,397 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Loop.Http;
+using Loop.Tests.Support;
+
+namespace Loop.Tests.Http;
+
+/// <summary>Tornado's SimpleHTTPClientTestMixin and the other classes of simple_httpclient_test.py, plus keep-alive.</summary>
+public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsyncHttpClient))
+{
+    [Test]
+    public void ConnectionLimit_QueuesTheRest_InOrder() => Run(async () =>
+    {
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxClients = 2 });
+        var done = new List<int>();
+        var fetches = Enumerable.Range(0, 4).Select(i => client.FetchAsync(Server.Url($"/trigger?i={i}")).ContinueWith(_ => done.Add(i), TaskScheduler.Current)).ToArray();
+        Assert.That(client.ActiveCount, Is.EqualTo(2));
+        Assert.That(client.QueuedCount, Is.EqualTo(2));
+        await ReleaseAsync(2);
+        await Task.WhenAll(fetches[0], fetches[1]);
+        Assert.That(done, Is.EquivalentTo(new[] { 0, 1 }));
+        Assert.That(client.QueuedCount, Is.Zero);
+        await ReleaseAsync(2);
+        await Task.WhenAll(fetches);
+        Assert.That(done.Skip(2), Is.EquivalentTo(new[] { 2, 3 }));
+    });
+
+    [Test]
+    public void RedirectsWithOneSlot_DoNotDeadlock() => Run(async () =>
+    {
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
+        HttpResponse response = await client.FetchAsync(Server.Url("/countdown/3"));
+        Assert.That(Text(response), Is.EqualTo("Zero"));
+    });
+
+    [Test]
+    public void MaxRedirects_ReturnsTheLast3xx() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/countdown/5", new HttpRequest("x") { MaxRedirects = 3 });
+        Assert.That(response.Code, Is.EqualTo(302));
+        Assert.That(response.Request.Url, Does.EndWith("/countdown/5"));
+        Assert.That(response.EffectiveUrl, Does.EndWith("/countdown/2"));
+        Assert.That(response.Headers["Location"], Does.EndWith("/countdown/1"));
+    });
+
+    [Test]
+    public void CallersHeaders_AreNotChangedByAFetch() => Run(async () =>
+    {
+        var headers = new HttpHeaders { { "User-Agent", "Foo" } };
+        await Client.FetchAsync(new HttpRequest(Server.Url("/hello"), headers: headers) { AuthUsername = "a", AuthPassword = "b" });
+        Assert.That(headers.ToList(), Is.EqualTo(new[] { new KeyValuePair<string, string>("User-Agent", "Foo") }));
+    });
+
+    [Test]
+    public void DefaultUserAgent_IsSent() => Run(async () =>
+    {
+        Assert.That(Text(await FetchAsync("/user_agent")), Is.EqualTo(SimpleAsyncHttpClient.DefaultUserAgent));
+    });
+
+    [TestCase("302")]
+    [TestCase("303")]
+    public void SeeOther_PostBecomesAGetWithoutBody(string status) => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/see_other_post", new HttpRequest("x", "POST", null, status));
+        Assert.That(response.Code, Is.EqualTo(200));
+        Assert.That(response.Request.Url, Does.EndWith("/see_other_post"));
+        Assert.That(response.Request.Method, Is.EqualTo("POST"));
+        Assert.That(response.EffectiveUrl, Does.EndWith("/see_other_get"));
+    });
+
+    [Test]
+    public void ConnectTimeout_CountsTheResolver() => Run(async () =>
+    {
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { Resolver = new NeverResolver() });
+        HttpTimeoutError error = await AsyncAssert.ThrowsAsync<HttpTimeoutError>(async () =>
+            await client.FetchAsync(new HttpRequest("http://example.invalid/") { ConnectTimeout = TimeSpan.FromMilliseconds(100), RequestTimeout = TimeSpan.FromHours(1) }));
+        Assert.That(error.Message, Is.EqualTo("Timeout while connecting"));
+    });
+
+    [Test]
+    public void Ipv6Literal_Works_AndAllowIpv6FalseRefusesIt() => Run(async () =>
+    {
+        using var raw = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        raw.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        raw.Listen(4);
+        int port = ((IPEndPoint)raw.LocalEndPoint!).Port;
+        _ = Task.Run(async () =>
+        {
+            using Socket accepted = await raw.AcceptAsync();
+            var buffer = new byte[4096];
+            await accepted.ReceiveAsync(buffer);
+            await accepted.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nv6"u8.ToArray());
+        });
+        HttpResponse response = await Client.FetchAsync($"http://[::1]:{port}/");
+        Assert.That(Text(response), Is.EqualTo("v6"));
+        HttpResponse refused = await Client.FetchAsync(new HttpRequest($"http://[::1]:{port}/") { AllowIpv6 = false }, raiseError: false);
+        Assert.That(refused.Code, Is.EqualTo(599));
+    });
+
+    [TestCase("2,2", true)]
+    [TestCase("2, 2,2", true)]
+    [TestCase("2,4", false)]
+    [TestCase("2, 2,3", false)]
+    public void MultipleContentLengths_EqualAreOne_UnequalAreAnError(string value, bool accepted) => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding($"HTTP/1.1 200 OK\r\nContent-Length: {value}\r\n\r\nok");
+        HttpResponse response = await Client.FetchAsync(raw.Url(), raiseError: false);
+        if (accepted)
+        {
+            Assert.That(Text(response), Is.EqualTo("ok"));
+        }
+        else
+        {
+            Assert.That(response.Error, Is.InstanceOf<HttpStreamClosedError>().With.Message.Contains("Multiple unequal Content-Lengths"));
+        }
+    });
+
+    [Test]
+    public void Head_HasNoBody_AndDoesNotWaitForOne() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/head", new HttpRequest("x", "HEAD"));
+        Assert.That(response.Code, Is.EqualTo(200));
+        Assert.That(response.Headers["Content-Length"], Is.EqualTo("7"));
+        Assert.That(response.Body, Is.Empty);
+        Assert.That(Text(await FetchAsync("/head")), Is.EqualTo("1234567"), "the connection is still in step after the HEAD");
+    });
+
+    [Test]
+    public void NoContent_HasCode204AndNoBody_ButA204WithABodyIsAnError() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/no_content");
+        Assert.That(response.Code, Is.EqualTo(204));
+        Assert.That(response.Body, Is.Empty);
+
+        using var raw = RawHttpServer.Responding("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello");
+        HttpResponse bad = await Client.FetchAsync(raw.Url(), raiseError: false);
+        Assert.That(bad.Error, Is.InstanceOf<HttpStreamClosedError>().With.Message.Contains("should not have body"));
+    });
+
+    [Test]
+    public void HostHeader_HasThePort_AndNoCredentials() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        await Client.FetchAsync($"http://me:secret@127.0.0.1:{raw.Port}/x");
+        Assert.That(raw.Requests.Single(), Does.Contain($"\r\nHost: 127.0.0.1:{raw.Port}\r\n"));
+    });
+
+    [Test]
+    public void QueueTimeout_SaysSo() => Run(async () =>
+    {
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
+        Task<HttpResponse> first = client.FetchAsync(Server.Url("/trigger"));
+        HttpTimeoutError error = await AsyncAssert.ThrowsAsync<HttpTimeoutError>(async () =>
+            await client.FetchAsync(new HttpRequest(Server.Url("/hello")) { ConnectTimeout = TimeSpan.FromMilliseconds(100) }));
+        Assert.That(error.Message, Is.EqualTo("Timeout in request queue"));
+        await ReleaseAsync(1);
+        await first;
+    });
+
+    [Test]
+    public void Http10WithoutContentLength_IsReadUntilClose() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding("HTTP/1.0 200 OK\r\n\r\nhello");
+        HttpResponse response = await Client.FetchAsync(raw.Url());
+        Assert.That(Text(response), Is.EqualTo("hello"));
+    });
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void BodyProducer_IsSentChunkedOrWithItsLength(bool withLength) => Run(async () =>
+    {
+        var headers = new HttpHeaders();
+        if (withLength)
+        {
+            headers.Add("Content-Length", "8");
+        }
+
+        var request = new HttpRequest(Server.Url("/echopost"), "POST", headers)
+        {
+            BodyProducer = async write =>
+            {
+                await write("1234"u8.ToArray());
+                await Task.Yield();
+                await write("5678"u8.ToArray());
+            },
+        };
+        Assert.That(Text(await Client.FetchAsync(request)), Is.EqualTo("12345678"));
+    });
+
+    [Test]
+    public void Expect100Continue_SendsTheBodyAfterTheServerAgrees() => Run(async () =>
+    {
+        HttpResponse response = await Client.FetchAsync(new HttpRequest(Server.Url("/echopost"), "POST", null, "1234") { Expect100Continue = true });
+        Assert.That(Text(response), Is.EqualTo("1234"));
+    });
+
+    [Test]
+    public void Expect100Continue_AnEarlyFinalResponse_NeverRunsTheProducer() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync(readBody: false);
+            await connection.WriteAsync("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+        });
+        var request = new HttpRequest(raw.Url(), "POST")
+        {
+            Expect100Continue = true,
+            BodyProducer = _ => throw new AssertionException("the body must not be produced"),
+        };
+        HttpResponse response = await Client.FetchAsync(request, raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(403));
+    });
+
+    [Test]
+    public void UnrequestedContinue_IsSkipped() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding("HTTP/1.1 100 CONTINUE\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA");
+        Assert.That(Text(await Client.FetchAsync(raw.Url())), Is.EqualTo("A"));
+    });
+
+    [Test]
+    public void FollowedRedirects_CallbacksSeeOnlyTheFinalResponse() => Run(async () =>
+    {
+        var lines = new List<string>();
+        var chunks = new List<string>();
+        await FetchAsync("/redirect?status=302&url=/hello", new HttpRequest("x") { HeaderCallback = lines.Add, StreamingCallback = data => chunks.Add(Encoding.ASCII.GetString(data.Span)) });
+        Assert.That(string.Concat(chunks), Is.EqualTo("Hello world!"));
+        Assert.That(lines.Count(line => line.StartsWith("HTTP/", StringComparison.Ordinal)), Is.EqualTo(1));
+    });
+
+    [Test]
+    public void HostnameMapping_MapsHostsAndHostPorts() => Run(async () =>
+    {
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings
+        {
+            HostnameMapping = new Dictionary<string, string> { ["www.example.com"] = "127.0.0.1", ["foo.example.com:8000"] = $"127.0.0.1:{Server.Port}" },
+        });
+        Assert.That(Text(await client.FetchAsync($"http://www.example.com:{Server.Port}/hello")), Is.EqualTo("Hello world!"));
+        Assert.That(Text(await client.FetchAsync("http://foo.example.com:8000/hello")), Is.EqualTo("Hello world!"));
+    });
+
+    [TestCase(100, true)]
+    [TestCase(1000, false)]
+    public void MaxHeaderSize_LimitsTheHeaderBlock(int headerLength, bool ok) => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding($"HTTP/1.1 200 OK\r\nX-Filler: {new string('a', headerLength)}\r\nContent-Length: 0\r\n\r\n");
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxHeaderSize = 1024 });
+        HttpResponse response = await client.FetchAsync(raw.Url(), raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(ok ? 200 : 599));
+        if (!ok)
+        {
+            Assert.That(response.Error, Is.TypeOf<HttpProtocolError>().With.Message.Contains("MaxHeaderSize"));
+        }
+    });
+
+    [TestCase(64 * 1024, 64 * 1024, 0, true)]
+    [TestCase(100 * 1024, 64 * 1024, 0, false)]
+    [TestCase(100 * 1024, 100 * 1024, 64 * 1024, true)]
+    public void MaxBodySize_LimitsTheBody_MaxBufferSizeDoesNot(int size, int maxBody, int maxBuffer, bool ok) => Run(async () =>
+    {
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxBodySize = maxBody, MaxBufferSize = maxBuffer == 0 ? null : maxBuffer });
+        HttpResponse response = await client.FetchAsync(Server.Url($"/large?size={size}"), raiseError: false);
+        if (ok)
+        {
+            Assert.That(response.Body, Has.Length.EqualTo(size));
+        }
+        else
+        {
+            Assert.That(response.Error, Is.InstanceOf<HttpStreamClosedError>().With.Message.Contains("Content-Length too long"));
+        }
+    });
+
+    [Test]
+    public void ChunkedWithContentLength_IsAnError() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+        HttpResponse response = await Client.FetchAsync(raw.Url(), raiseError: false);
+        Assert.That(response.Error, Is.InstanceOf<HttpStreamClosedError>().With.Message.Contains("both Transfer-Encoding and Content-Length"));
+    });
+
+    [TestCase("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "after 5 of 10 body bytes")]
+    [TestCase("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "Invalid chunk size")]
+    [TestCase("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc", "Stream closed")]
+    [TestCase("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "Content-Length")]
+    [TestCase("HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "Malformed HTTP header line")]
+    public void TruncatedOrMalformedBodies_AreErrorsNeverAShortSuccess(string reply, string message) => Run(async () =>
+    {
+        using var raw = RawHttpServer.Responding(reply);
+        HttpResponse response = await Client.FetchAsync(raw.Url(), raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(599));
+        Assert.That(response.Error, Is.InstanceOf<HttpStreamClosedError>().With.Message.Contains(message));
+    });
+
+    [Test]
+    public void KeepAlive_SequentialFetchesShareOneConnection() => Run(async () =>
+    {
+        string tag = Guid.NewGuid().ToString("N");
+        var request = new HttpRequest(Server.Url("/hello"), headers: new HttpHeaders { { "X-Tag", tag } });
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.That((await Client.FetchAsync(request)).Code, Is.EqualTo(200));
+        }
+
+        Assert.That(Server.ConnectionsFor(tag), Is.EqualTo(1));
+        Assert.That(((SimpleAsyncHttpClient)Client).IdleConnectionCount, Is.EqualTo(1));
+    });
+
+    [Test]
+    public void KeepAlive_ConnectionCloseFromTheServer_IsNotReused() => Run(async () =>
+    {
+        string tag = Guid.NewGuid().ToString("N");
+        var request = new HttpRequest(Server.Url("/close"), headers: new HttpHeaders { { "X-Tag", tag } });
+        await Client.FetchAsync(request);
+        await Client.FetchAsync(request);
+        Assert.That(Server.ConnectionsFor(tag), Is.EqualTo(2));
+        Assert.That(((SimpleAsyncHttpClient)Client).IdleConnectionCount, Is.Zero);
+    });
+
+    [Test]
+    public void KeepAlive_IdleConnectionDroppedByTheServer_IsNotUsedAndTheFetchSucceeds() => Run(async () =>
+    {
+        var served = 0;
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            // Answers one request per connection, keep-alive in words, then drops the connection.
+            await connection.ReadRequestAsync();
+            Interlocked.Increment(ref served);
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        });
+        Assert.That(Text(await Client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(Text(await Client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(2));
+    });
+
+    [Test]
+    public void KeepAlive_ResetAfterTheRequestWasSent_IsRetriedOnceForAGet() => Run(async () =>
+    {
+        int connections = 0;
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            int n = Interlocked.Increment(ref connections);
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            if (n == 1)
+            {
+                // Take the second request on this connection, then reset it without answering.
+                await connection.ReadRequestAsync();
+                connection.Socket.LingerState = new LingerOption(true, 0);
+            }
+        });
+        Assert.That(Text(await Client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(Text(await Client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(connections, Is.EqualTo(2));
+    });
+
+    [Test]
+    public void Close_FreesPooledConnections_AndLaterFetchesThrow() => Run(async () =>
+    {
+        var client = (SimpleAsyncHttpClient)CreateClient();
+        await client.FetchAsync(Server.Url("/hello"));
+        Assert.That(client.IdleConnectionCount, Is.EqualTo(1));
+        client.Close();
+        Assert.That(client.IdleConnectionCount, Is.Zero);
+        Assert.Throws<ObjectDisposedException>(() => client.FetchAsync(Server.Url("/hello")));
+    });
+
+    [Test]
+    public void FetchAsync_FromAnotherThread_RunsOnTheLoop() => Run(async () =>
+    {
+        HttpResponse response = await Task.Run(() => Client.FetchAsync(Server.Url("/hello")));
+        Assert.That(Text(response), Is.EqualTo("Hello world!"));
+    });
+
+    [Test]
+    public void UnsupportedAuthMode_IsRefusedAndNeverFallsBackToBasic()
+    {
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(Server.Url("/auth")) { AuthUsername = "a", AuthPassword = "b", AuthMode = HttpAuthMode.Digest }));
+    }
+
+    private static async Task ReleaseAsync(int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            await Server.ReleaseNextAsync();
+        }
+    }
+
+    private sealed class NeverResolver : IResolver
+    {
+        public async ValueTask<IPEndPoint[]> ResolveAsync(string host, int port, AddressFamily family = AddressFamily.Unspecified, CancellationToken cancellationToken = default)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return [];
+        }
+    }
+}
