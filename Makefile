@@ -28,9 +28,12 @@ test:
 bench:
 	$(DOTNET) run -c Release --project Loop.Benchmarks -- --filter '$(FILTER)' --job short
 
-# The main job: until the HTTP client exists, a small demonstration of the loop.
+# The main job: a server inside the process (Kestrel on 127.0.0.1), a handful of URLs fetched
+# concurrently on one IOLoop, and a table of what came back. No network needed.
+# With URLs it is the command-line fetcher: make run ARGS='--print_headers http://…'
+ARGS ?=
 run:
-	$(DOTNET) run -c Release --project Loop.Benchmarks -- demo
+	$(DOTNET) run -c Release --project Loop.Fetch -- $(ARGS)
 
 clean:
 	$(DOTNET) clean Loop.sln -c Release >/dev/null

@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Net;
+using System.Text;
+using Loop;
+using Loop.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using HttpRequest = Loop.Http.HttpRequest;
+using HttpResponse = Loop.Http.HttpResponse;
+
+namespace Loop.Fetch;
+
+/// <summary>
+/// <c>loop-fetch [options] URL…</c> fetches each URL and prints its body (Tornado's
+/// <c>python -m tornado.httpclient</c>): <c>--print_headers</c>, <c>--print_body=false</c>,
+/// <c>--follow_redirects=false</c>, <c>--validate_cert=false</c>, <c>--proxy_host</c>,
+/// <c>--proxy_port</c>. With no URL it shows the client at work without a network: a server
+/// inside the process, a handful of URLs fetched concurrently on one loop, and a table.
+/// </summary>
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        var urls = new List<string>();
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string arg in args)
+        {
+            if (arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                int equals = arg.IndexOf('=');
+                options[equals < 0 ? arg[2..] : arg[2..equals]] = equals < 0 ? "true" : arg[(equals + 1)..];
+            }
+            else
+            {
+                urls.Add(arg);
+            }
+        }
+
+        return urls.Count == 0 ? Demo() : FetchAll(urls, options);
+    }
+
+    private static int FetchAll(List<string> urls, Dictionary<string, string> options)
+    {
+        bool Flag(string name, bool fallback) => options.TryGetValue(name, out string? value) ? value is "true" or "1" or "True" : fallback;
+
+        using var client = new BlockingHttpClient();
+        int status = 0;
+        foreach (string url in urls)
+        {
+            var request = new HttpRequest(url)
+            {
+                FollowRedirects = Flag("follow_redirects", true),
+                ValidateCert = Flag("validate_cert", true),
+                ProxyHost = options.GetValueOrDefault("proxy_host"),
+                ProxyPort = options.TryGetValue("proxy_port", out string? port) ? int.Parse(port, System.Globalization.CultureInfo.InvariantCulture) : null,
+            };
+            HttpResponse response;
+            try
+            {
+                response = client.Fetch(request);
+            }
+            catch (HttpClientError e) when (e.Response is not null && e.Code != 599)
+            {
+                response = e.Response;
+            }
+            catch (Exception e) when (e is HttpClientError or ArgumentException)
+            {
+                Console.Error.WriteLine($"{url}: {e.Message}");
+                status = 1;
+                continue;
+            }
+
+            if (Flag("print_headers", false))
+            {
+                Console.Write($"HTTP/1.1 {response.Code} {response.Reason}\r\n{response.Headers}\r\n");
+            }
+
+            if (Flag("print_body", true))
+            {
+                using Stream stdout = Console.OpenStandardOutput();
+                stdout.Write(response.Body);
+                stdout.Flush();
+            }
+        }
+
+        return status;
+    }
+
+    /// <summary>The main job of <c>make run</c>: everything on 127.0.0.1, nothing from the internet.</summary>
+    private static int Demo()
+    {
+        WebApplication server = StartServer(out int port);
+        try
+        {
+            string Url(string path) => $"http://127.0.0.1:{port}{path}";
+            string[] paths = ["/small", "/large", "/gzip", "/chunked", "/redirect", "/missing"];
+            Console.WriteLine($"Kestrel is serving on 127.0.0.1:{port}; fetching {paths.Length} URLs at once on one IOLoop.");
+            Console.WriteLine();
+            using var loop = new IOLoop();
+            var rows = loop.RunSync(async () =>
+            {
+                AsyncHttpClient client = AsyncHttpClient.Create(loop);
+                var fetches = paths.Select(async path =>
+                {
+                    long started = Stopwatch.GetTimestamp();
+                    HttpResponse response = await client.FetchAsync(Url(path), raiseError: false);
+                    return (Path: path, Response: response, Time: Stopwatch.GetElapsedTime(started), Client: client.GetType().Name);
+                }).ToArray();
+                var results = await Task.WhenAll(fetches);
+                client.Close();
+                return results;
+            }, timeout: TimeSpan.FromSeconds(30));
+
+            Console.WriteLine($"{"URL",-36} {"status",-18} {"bytes",9} {"time",9}  client");
+            foreach (var row in rows)
+            {
+                string status = $"{row.Response.Code} {row.Response.Reason}";
+                string via = row.Response.EffectiveUrl != Url(row.Path) ? $" (via {new Uri(row.Response.EffectiveUrl).AbsolutePath})" : string.Empty;
+                Console.WriteLine($"{Url(row.Path),-36} {status,-18} {row.Response.Body.Length,9:N0} {row.Time.TotalMilliseconds,7:F1}ms  {row.Client}{via}");
+            }
+
+            bool ok = rows.Count(row => row.Response.Code == 200) == paths.Length - 1 && rows.Single(row => row.Path == "/missing").Response.Code == 404;
+            Console.WriteLine();
+            Console.WriteLine(ok ? "All as expected (the 404 included)." : "Something was not as expected.");
+            return ok ? 0 : 1;
+        }
+        finally
+        {
+            server.StopAsync().GetAwaiter().GetResult();
+            ((IAsyncDisposable)server).DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private static WebApplication StartServer(out int port)
+    {
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(options => options.Listen(IPAddress.Loopback, 0));
+        WebApplication app = builder.Build();
+        byte[] large = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("All work and no play makes Jack a dull boy.\n", 24_000)));
+        byte[] gzipped = Gzip(large);
+        app.Run(async context =>
+        {
+            Microsoft.AspNetCore.Http.HttpResponse response = context.Response;
+            switch (context.Request.Path.Value)
+            {
+                case "/small":
+                    await response.WriteAsync("Hello from Kestrel!\n");
+                    break;
+                case "/large":
+                    response.ContentLength = large.Length;
+                    await response.Body.WriteAsync(large);
+                    break;
+                case "/gzip":
+                    if (context.Request.Headers.AcceptEncoding.ToString().Contains("gzip", StringComparison.Ordinal))
+                    {
+                        response.Headers.ContentEncoding = "gzip";
+                        response.ContentLength = gzipped.Length;
+                        await response.Body.WriteAsync(gzipped);
+                    }
+                    else
+                    {
+                        await response.Body.WriteAsync(large);
+                    }
+
+                    break;
+                case "/chunked":
+                    for (int i = 0; i < 5; i++)
+                    {
+                        await response.WriteAsync($"chunk {i}\n");
+                        await response.Body.FlushAsync();
+                    }
+
+                    break;
+                case "/redirect":
+                    response.Redirect("/small");
+                    break;
+                default:
+                    response.StatusCode = 404;
+                    await response.WriteAsync("Not found\n");
+                    break;
+            }
+        });
+        app.StartAsync().GetAwaiter().GetResult();
+        port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        return app;
+    }
+
+    private static byte[] Gzip(byte[] data)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new GZipStream(output, CompressionLevel.Fastest))
+        {
+            gzip.Write(data);
+        }
+
+        return output.ToArray();
+    }
+}
