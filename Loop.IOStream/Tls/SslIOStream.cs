@@ -52,6 +52,9 @@ public sealed class SslIOStream : IOStream
 
     // Transport calls SslStream made from a thread other than the loop's (marshalled to the loop).
     private int _offLoopCalls;
+
+    // Set by Close while a handshake runs, so the handshake fails at once rather than when SslStream notices.
+    private TaskCompletionSource? _closedSignal;
     private List<(byte[] Data, LoopCompletion<FlushResult> Completion)>? _earlyWrites;
 
     // Plaintext written through Output and not flushed yet; encrypted on flush.
@@ -160,13 +163,25 @@ public sealed class SslIOStream : IOStream
             ? cancellationToken.UnsafeRegister(static state => ((SslIOStream)state!).CancelFromAnyThread(), this)
             : default;
         Exception? failed = null;
-        try
+        _closedSignal = new TaskCompletionSource();
+        if (await Task.WhenAny(handshake, _closedSignal.Task).ConfigureAwait(false) != handshake)
         {
-            await handshake.ConfigureAwait(false);
+            // Closed (a timeout, a cancellation, the peer) while SslStream still works, perhaps on
+            // another thread: the handshake has failed now, here on the loop, and what SslStream
+            // does later is of no interest.
+            _ = handshake.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            failed = new IOException("The connection was closed during the TLS handshake.", Error);
         }
-        catch (Exception e)
+        else
         {
-            failed = e;
+            try
+            {
+                await handshake.ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                failed = e;
+            }
         }
 
         // SslStream may have finished on a thread-pool thread; the rest runs on the loop.
@@ -405,6 +420,8 @@ public sealed class SslIOStream : IOStream
 
     private protected override void OnClosed()
     {
+        _closedSignal?.TrySetResult();
+
         if (_rawReadPending)
         {
             _rawReadPending = false;
