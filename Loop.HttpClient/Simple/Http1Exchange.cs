@@ -369,19 +369,7 @@ internal sealed class Http1Exchange
                 return head;
             }
 
-            if (end >= 0 || buffer.Length - skipped > max)
-            {
-                _input.AdvanceTo(buffer.Start, buffer.End);
-                throw new HttpProtocolError($"Response headers are larger than MaxHeaderSize ({max} bytes)");
-            }
-
-            if (read.IsCompleted)
-            {
-                _input.AdvanceTo(buffer.End);
-                throw Closed();
-            }
-
-            _input.AdvanceTo(buffer.Start, buffer.End);
+            WaitForMore(read, end >= 0 || buffer.Length - skipped > max ? $"Response headers are larger than MaxHeaderSize ({max} bytes)" : null);
         }
     }
 
@@ -691,20 +679,31 @@ internal sealed class Http1Exchange
                 return text.EndsWith('\r') ? text[..^1] : text;
             }
 
-            if (buffer.Length > max + 1)
-            {
-                _input.AdvanceTo(buffer.Start, buffer.End);
-                throw new HttpProtocolError($"The {what} is longer than {max} bytes");
-            }
-
-            if (read.IsCompleted)
-            {
-                _input.AdvanceTo(buffer.End);
-                throw Closed();
-            }
-
-            _input.AdvanceTo(buffer.Start, buffer.End);
+            WaitForMore(read, buffer.Length > max + 1 ? $"The {what} is longer than {max} bytes" : null);
         }
+    }
+
+    /// <summary>
+    /// What was read does not hold what is looked for: fail if it has grown too long
+    /// (<paramref name="tooLong"/> says how) or the stream ended, else mark it all examined so
+    /// the next read waits for more.
+    /// </summary>
+    private void WaitForMore(in ReadResult read, string? tooLong)
+    {
+        ReadOnlySequence<byte> buffer = read.Buffer;
+        if (tooLong is not null)
+        {
+            _input.AdvanceTo(buffer.Start, buffer.End);
+            throw new HttpProtocolError(tooLong);
+        }
+
+        if (read.IsCompleted)
+        {
+            _input.AdvanceTo(buffer.End);
+            throw Closed();
+        }
+
+        _input.AdvanceTo(buffer.Start, buffer.End);
     }
 
     /// <summary>Raw body bytes: through the decoder if there is one, then to the body or the callback.</summary>

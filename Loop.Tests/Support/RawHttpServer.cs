@@ -15,6 +15,7 @@ public sealed class RawHttpServer : IDisposable
     private readonly Socket _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Func<Connection, Task> _handler;
+    private readonly ConcurrentBag<Socket> _kept = [];
 
     private RawHttpServer(Func<Connection, Task> handler)
     {
@@ -47,7 +48,7 @@ public sealed class RawHttpServer : IDisposable
     public static RawHttpServer Start(Func<Connection, Task> handler)
     {
         var server = new RawHttpServer(handler);
-        _ = Task.Run(server.AcceptLoopAsync);
+        _ = Task.Run(() => AcceptLoop.RunAsync(server._listener, server._stop.Token, server.ServeAsync));
         return server;
     }
 
@@ -55,42 +56,34 @@ public sealed class RawHttpServer : IDisposable
     {
         _stop.Cancel();
         _listener.Dispose();
+        foreach (Socket socket in _kept)
+        {
+            socket.Dispose();
+        }
     }
 
-    private async Task AcceptLoopAsync()
+    private async Task ServeAsync(Socket socket)
     {
-        while (!_stop.IsCancellationRequested)
+        Interlocked.Increment(ref _connectionCount);
+        var connection = new Connection(this, socket);
+        try
         {
-            Socket socket;
-            try
+            await _handler(connection);
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client went away; that is what some tests provoke.
+        }
+        finally
+        {
+            if (connection.KeepOpen)
             {
-                socket = await _listener.AcceptAsync(_stop.Token);
+                _kept.Add(socket);
             }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            else
             {
-                return;
+                socket.Dispose();
             }
-
-            Interlocked.Increment(ref _connectionCount);
-            _ = Task.Run(async () =>
-            {
-                var connection = new Connection(this, socket);
-                try
-                {
-                    await _handler(connection);
-                }
-                catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or OperationCanceledException)
-                {
-                    // The client went away; that is what some tests provoke.
-                }
-                finally
-                {
-                    if (!connection.KeepOpen)
-                    {
-                        socket.Dispose();
-                    }
-                }
-            });
         }
     }
 
@@ -101,7 +94,7 @@ public sealed class RawHttpServer : IDisposable
 
         public Socket Socket => socket;
 
-        /// <summary>Leave the socket open when the handler returns (the test closes it).</summary>
+        /// <summary>Leave the socket open when the handler returns (until the server is disposed).</summary>
         public bool KeepOpen { get; set; }
 
         /// <summary>Reads one request head (and its Content-Length body); returns the head, or null at the end of the stream.</summary>

@@ -38,7 +38,7 @@ public sealed class TlsServer : IDisposable
     public static TlsServer Start(X509Certificate2 certificate, bool requireClientCertificate = false)
     {
         var server = new TlsServer(certificate, requireClientCertificate);
-        _ = Task.Run(server.AcceptLoopAsync);
+        _ = Task.Run(() => AcceptLoop.RunAsync(server._listener, server._stop.Token, server.EchoAsync));
         return server;
     }
 
@@ -46,24 +46,6 @@ public sealed class TlsServer : IDisposable
     {
         _stop.Cancel();
         _listener.Dispose();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listener.AcceptAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => EchoAsync(socket));
-        }
     }
 
     private bool AcceptClientFromTestAuthority(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
