@@ -132,6 +132,7 @@ internal static class Program
         }
         finally
         {
+            // Main's own thread, after the loop has finished: blocking here holds up nothing.
             server.StopAsync().GetAwaiter().GetResult();
             ((IAsyncDisposable)server).DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
@@ -187,7 +188,7 @@ internal static class Program
                     break;
             }
         });
-        app.StartAsync().GetAwaiter().GetResult();
+        app.StartAsync().GetAwaiter().GetResult(); // Main's thread, before any loop runs.
         port = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
         return app;
     }

@@ -570,7 +570,7 @@ public sealed class SslIOStream : IOStream
         {
             try
             {
-                completion.TrySetResult(read.Result);
+                completion.TrySetResult(read.Result); // Completed (both callers check): no blocking.
             }
             catch (Exception e)
             {
