@@ -378,6 +378,52 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
         Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(Server.Url("/auth")) { AuthUsername = "a", AuthPassword = "b", AuthMode = HttpAuthMode.Digest }));
     }
 
+    [Test]
+    public void Https_TrustingTheTestCaFromAPemFile_Works_AndKeepsTheConnection() => Run(async () =>
+    {
+        string caFile = TestCertificates.WriteAuthorityPem();
+        try
+        {
+            string tag = Guid.NewGuid().ToString("N");
+            var request = new HttpRequest(Server.HttpsUrl("/hello"), headers: new HttpHeaders { { "X-Tag", tag } }) { CaCerts = caFile };
+            Assert.That(Text(await Client.FetchAsync(request)), Is.EqualTo("Hello world!"));
+            Assert.That(Text(await Client.FetchAsync(request)), Is.EqualTo("Hello world!"));
+            Assert.That(Server.ConnectionsFor(tag), Is.EqualTo(1));
+        }
+        finally
+        {
+            File.Delete(caFile);
+        }
+    });
+
+    [Test]
+    public void Https_ValidateCertFalse_AcceptsAnUntrustedCertificate() => Run(async () =>
+    {
+        HttpResponse response = await Client.FetchAsync(new HttpRequest(Server.HttpsUrl("/hello")) { ValidateCert = false });
+        Assert.That(Text(response), Is.EqualTo("Hello world!"));
+    });
+
+    [Test]
+    public void Https_DefaultValidation_FailsWith599NamingWhy() => Run(async () =>
+    {
+        HttpClientError error = await AsyncAssert.ThrowsAsync<HttpClientError>(async () => await Client.FetchAsync(Server.HttpsUrl("/hello")));
+        Assert.That(error.Code, Is.EqualTo(599));
+        Assert.That(error.InnerException, Is.TypeOf<TlsHandshakeException>().With.Property("Reason").EqualTo(TlsFailureReason.UntrustedRoot));
+    });
+
+    [Test]
+    public void Https_SslOptionsWithTheirOwnValidation_OverrideTheDefault() => Run(async () =>
+    {
+        bool asked = false;
+        var options = new System.Net.Security.SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = (_, _, _, _) => asked = true,
+        };
+        HttpResponse response = await Client.FetchAsync(new HttpRequest(Server.HttpsUrl("/hello")) { ValidateCert = false, SslOptions = options });
+        Assert.That(Text(response), Is.EqualTo("Hello world!"));
+        Assert.That(asked, Is.True);
+    });
+
     private static async Task ReleaseAsync(int count)
     {
         for (int i = 0; i < count; i++)

@@ -26,11 +26,12 @@ public sealed class TestHttpServer : IAsyncDisposable
     private readonly SemaphoreSlim _arrivals = new(0);
     private readonly ConcurrentDictionary<string, int> _connections = new();
 
-    private TestHttpServer(WebApplication app, int port, int otherPort)
+    private TestHttpServer(WebApplication app, int port, int otherPort, int httpsPort)
     {
         _app = app;
         Port = port;
         OtherPort = otherPort;
+        HttpsPort = httpsPort;
     }
 
     public static TestHttpServer Shared => s_shared.Value;
@@ -40,12 +41,17 @@ public sealed class TestHttpServer : IAsyncDisposable
     /// <summary>A second port of the same server: another origin.</summary>
     public int OtherPort { get; }
 
+    /// <summary>A third port, speaking TLS with <see cref="TestCertificates.Server"/> (the test CA's, for localhost and 127.0.0.1).</summary>
+    public int HttpsPort { get; }
+
     /// <summary>Requests waiting in <c>/trigger</c>.</summary>
     public int ParkedCount => _parked.Count;
 
     public string Url(string pathAndQuery) => $"http://127.0.0.1:{Port}{pathAndQuery}";
 
     public string OtherUrl(string pathAndQuery) => $"http://127.0.0.1:{OtherPort}{pathAndQuery}";
+
+    public string HttpsUrl(string pathAndQuery) => $"https://localhost:{HttpsPort}{pathAndQuery}";
 
     /// <summary>Waits until one more request has parked in <c>/trigger</c>, then releases the oldest.</summary>
     public async Task ReleaseNextAsync()
@@ -99,6 +105,7 @@ public sealed class TestHttpServer : IAsyncDisposable
         {
             options.Listen(IPAddress.Loopback, 0);
             options.Listen(IPAddress.Loopback, 0);
+            options.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(TestCertificates.Server));
             options.AllowSynchronousIO = false;
             options.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(5);
         });
@@ -106,9 +113,9 @@ public sealed class TestHttpServer : IAsyncDisposable
         TestHttpServer? server = null;
         app.Run(context => server!.HandleAsync(context));
         app.StartAsync().GetAwaiter().GetResult();
-        int[] ports = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
-            .Select(address => new Uri(address).Port).ToArray();
-        server = new TestHttpServer(app, ports[0], ports[1]);
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(address => new Uri(address)).ToList();
+        int[] ports = addresses.Where(uri => uri.Scheme == "http").Select(uri => uri.Port).ToArray();
+        server = new TestHttpServer(app, ports[0], ports[1], addresses.Single(uri => uri.Scheme == "https").Port);
         return server;
     }
 
