@@ -3,8 +3,9 @@ using BenchmarkDotNet.Running;
 namespace Loop.Benchmarks;
 
 /// <summary>
-/// <c>demo</c> runs a short demonstration of the loop (what <c>make run</c> does); anything
-/// else is handed to BenchmarkDotNet (<c>--filter '*'</c>, <c>--job short</c>, …).
+/// <c>demo</c> runs a short tour of the loop; <c>load --url …</c> the HTTP load comparison
+/// (<see cref="LoadRunner"/>); anything else is handed to BenchmarkDotNet (<c>--filter '*'</c>,
+/// <c>--job short</c>, …).
 /// </summary>
 internal static class Program
 {
@@ -13,6 +14,11 @@ internal static class Program
         if (args.Length > 0 && args[0] == "demo")
         {
             return Demo.Run();
+        }
+
+        if (args.Length > 0 && args[0] == "load")
+        {
+            return LoadRunner.Run(args[1..]);
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
