@@ -133,8 +133,8 @@ internal static class Program
         finally
         {
             // Main's own thread, after the loop has finished: blocking here holds up nothing.
-            server.StopAsync().GetAwaiter().GetResult();
-            ((IAsyncDisposable)server).DisposeAsync().AsTask().GetAwaiter().GetResult();
+            server.StopAsync().GetAwaiter().GetResult(); // Main's thread, no loop running.
+            ((IAsyncDisposable)server).DisposeAsync().AsTask().GetAwaiter().GetResult(); // Likewise.
         }
     }
 

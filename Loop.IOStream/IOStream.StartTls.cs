@@ -18,20 +18,7 @@ public partial class IOStream
     public async ValueTask<SslIOStream> StartTlsAsync(TlsClientOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        SslIOStream tls = DetachForTls();
-        try
-        {
-            await tls.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            // Options that cannot be loaded fail before the handshake starts: the new stream
-            // owns the socket now, so it must be closed here or the descriptor would leak.
-            tls.Close(e);
-            throw;
-        }
-
-        return tls;
+        return await UpgradeAsync(tls => tls.AuthenticateAsClientAsync(options, cancellationToken)).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -43,10 +30,16 @@ public partial class IOStream
     public async ValueTask<SslIOStream> StartTlsAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        return await UpgradeAsync(tls => tls.AuthenticateAsServerAsync(options, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>Hands the socket to a new <see cref="SslIOStream"/> and runs its handshake.</summary>
+    private async ValueTask<SslIOStream> UpgradeAsync(Func<SslIOStream, ValueTask> handshake)
+    {
         SslIOStream tls = DetachForTls();
         try
         {
-            await tls.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+            await handshake(tls).ConfigureAwait(false);
         }
         catch (Exception e)
         {
