@@ -14,7 +14,12 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     {
         AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxClients = 2 });
         var done = new List<int>();
-        var fetches = Enumerable.Range(0, 4).Select(i => client.FetchAsync(Server.Url($"/trigger?i={i}")).ContinueWith(_ => done.Add(i), TaskScheduler.Current)).ToArray();
+        var fetches = Enumerable.Range(0, 4).Select(async i =>
+        {
+            // Resumes on the loop thread, so the list is only touched there.
+            await client.FetchAsync(Server.Url($"/trigger?i={i}"));
+            done.Add(i);
+        }).ToArray();
         Assert.That(client.ActiveCount, Is.EqualTo(2));
         Assert.That(client.QueuedCount, Is.EqualTo(2));
         await ReleaseAsync(2);
