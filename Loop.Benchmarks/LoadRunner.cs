@@ -90,7 +90,6 @@ internal static class LoadRunner
 
     private static void LoopRound(IOLoop loop, AsyncHttpClient client, string url, int requests, int concurrency, bool close)
     {
-        var request = new HttpRequest(url, headers: close ? new HttpHeaders { { "Connection", "close" } } : null);
         loop.RunSync(async () =>
         {
             int next = 0;
@@ -99,6 +98,8 @@ internal static class LoadRunner
                 while (next < requests)
                 {
                     next++;
+                    // A request per fetch, as HttpClient gets a message per send: both allocations count.
+                    var request = new HttpRequest(url, headers: close ? new HttpHeaders { { "Connection", "close" } } : null);
                     HttpResponse response = await client.FetchAsync(request);
                     if (response.Code != 200)
                     {

@@ -26,6 +26,12 @@ public abstract class AsyncHttpClient : IDisposable
     private static Type s_implementation = typeof(SimpleAsyncHttpClient);
     private static AsyncHttpClientSettings? s_configured;
 
+    private static readonly HttpHeaders s_noHeaders = [];
+
+    // Fetch states of ended fetches, for reuse (loop thread only).
+    private const int FetchPoolLimit = 1024;
+    private readonly Stack<FetchState> _fetchPool = new();
+
     private readonly LinkedList<QueuedFetch> _queue = new();
     private readonly bool _cached;
     private int _active;
@@ -193,9 +199,20 @@ public abstract class AsyncHttpClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_closed, this);
-        HttpRequest effective = request.WithDefaults(Settings.Defaults);
-        Validate(effective);
-        var fetch = new FetchState(request, effective, raiseError, cancellationToken, Loop.Time());
+        RequestUrl url = RequestUrl.Parse(request.Url)
+            ?? throw new ArgumentException($"Unsupported URL '{request.Url}': an absolute http or https URL is needed.", nameof(request));
+        FetchState fetch = RentFetchState();
+        fetch.Reset(request, Settings.Defaults, url, raiseError, cancellationToken, Loop.Time());
+        try
+        {
+            Validate(fetch.Request);
+        }
+        catch
+        {
+            ReturnFetchState(fetch);
+            throw;
+        }
+
         if (Loop.IsOnLoopThread)
         {
             return RunFetchAsync(fetch);
@@ -254,7 +271,7 @@ public abstract class AsyncHttpClient : IDisposable
     /// one too: the base class turns it into an error when asked). Failures before a response
     /// throw; anything that is not an <see cref="HttpClientError"/> becomes a 599 one.
     /// </summary>
-    private protected abstract Task<HttpResponse> FetchCoreAsync(FetchState fetch);
+    private protected abstract ValueTask<HttpResponse> FetchCoreAsync(FetchState fetch);
 
     /// <summary>Frees the implementation's connections and handles (on the loop thread, after queued fetches failed).</summary>
     private protected abstract void CloseCore();
@@ -331,11 +348,6 @@ public abstract class AsyncHttpClient : IDisposable
 
     private void Validate(HttpRequest request)
     {
-        if (!Uri.TryCreate(request.Url, UriKind.Absolute, out Uri? uri) || uri.Scheme is not ("http" or "https"))
-        {
-            throw new ArgumentException($"Unsupported URL '{request.Url}': an absolute http or https URL is needed.", nameof(request));
-        }
-
         HttpSyntax.CheckNoLineBreak(request.Url, "URL");
         if (request.Method.Length == 0 || !HttpSyntax.IsToken(request.Method))
         {
@@ -348,7 +360,7 @@ public abstract class AsyncHttpClient : IDisposable
             throw new ArgumentException($"Unknown method '{request.Method}' (set AllowNonstandardMethods to send it).", nameof(request));
         }
 
-        foreach (KeyValuePair<string, string> field in request.Headers)
+        foreach (KeyValuePair<string, string> field in request.HeadersOrNull ?? s_noHeaders)
         {
             if (!HttpSyntax.IsToken(field.Key))
             {
@@ -382,36 +394,57 @@ public abstract class AsyncHttpClient : IDisposable
         ValidateForImplementation(request);
     }
 
+    private FetchState RentFetchState() =>
+        Loop.IsOnLoopThread && _fetchPool.TryPop(out FetchState? reused) ? reused : new FetchState();
+
+    private void ReturnFetchState(FetchState fetch)
+    {
+        fetch.Release();
+        if (Loop.IsOnLoopThread && _fetchPool.Count < FetchPoolLimit)
+        {
+            _fetchPool.Push(fetch);
+        }
+    }
+
     private async Task<HttpResponse> RunFetchAsync(FetchState fetch)
     {
-        HttpResponse response;
         try
         {
-            response = await FetchCoreAsync(fetch).ConfigureAwait(true);
-        }
-        catch (OperationCanceledException) when (fetch.CancellationToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception e)
-        {
-            HttpClientError error = e as HttpClientError ?? new HttpClientError(599, e.Message, innerException: e);
-            if (fetch.RaiseError)
+            HttpResponse response;
+            try
             {
-                throw error;
+                // The implementations complete on the loop thread, where this continues.
+                response = await FetchCoreAsync(fetch).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (fetch.CancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                HttpClientError error = e as HttpClientError ?? new HttpClientError(599, e.Message, innerException: e);
+                if (fetch.RaiseError)
+                {
+                    throw error;
+                }
+
+                response = new HttpResponse(fetch.Original, 599, error.Message, error: error, requestTime: fetch.Elapsed(), startTime: fetch.StartTime, timeInfo: fetch.Times);
+                error.Response ??= response;
+                return response;
             }
 
-            response = new HttpResponse(fetch.Original, 599, error.Message, error: error, requestTime: fetch.Elapsed(), startTime: fetch.StartTime, timeInfo: fetch.TimeInfo);
-            error.Response ??= response;
+            if (fetch.RaiseError && response.Error is not null)
+            {
+                throw response.Error;
+            }
+
             return response;
         }
-
-        if (fetch.RaiseError && response.Error is not null)
+        finally
         {
-            throw response.Error;
+            // Nothing refers to the state once the fetch has ended (the response has its own TimeInfo).
+            ReturnFetchState(fetch);
         }
-
-        return response;
     }
 
     private void CloseOnLoop()
@@ -465,58 +498,4 @@ public abstract class AsyncHttpClient : IDisposable
             Fetch.AddQueueTime(Owner.Loop.Time() - _queuedAt);
         }
     }
-}
-
-/// <summary>One fetch as the clients see it: the caller's request, the effective one, the deadlines and timings.</summary>
-internal sealed class FetchState
-{
-    private readonly Dictionary<string, TimeSpan> _timeInfo = new() { ["queue"] = TimeSpan.Zero };
-    private readonly long _startTimestamp = Stopwatch.GetTimestamp();
-
-    public FetchState(HttpRequest original, HttpRequest effective, bool raiseError, CancellationToken cancellationToken, double now)
-    {
-        Original = original;
-        Request = effective;
-        RaiseError = raiseError;
-        CancellationToken = cancellationToken;
-        StartTime = DateTimeOffset.UtcNow;
-        StartedAt = now;
-        TimeSpan request = effective.RequestTimeout!.Value;
-        TimeSpan connect = effective.ConnectTimeout!.Value;
-        Deadline = request > TimeSpan.Zero ? now + request.TotalSeconds : double.PositiveInfinity;
-        double connectDeadline = connect > TimeSpan.Zero ? now + connect.TotalSeconds : double.PositiveInfinity;
-        QueueDeadline = Math.Min(Deadline, connectDeadline);
-    }
-
-    /// <summary>The request as the caller gave it (what the response's Request is).</summary>
-    public HttpRequest Original { get; }
-
-    /// <summary>The request of the current hop, defaults filled in (a redirect replaces it).</summary>
-    public HttpRequest Request { get; set; }
-
-    public bool RaiseError { get; }
-
-    public CancellationToken CancellationToken { get; }
-
-    public DateTimeOffset StartTime { get; }
-
-    /// <summary>Loop time (seconds) when the fetch was called.</summary>
-    public double StartedAt { get; }
-
-    /// <summary>Loop time by which the whole fetch must end (+∞: no limit).</summary>
-    public double Deadline { get; }
-
-    /// <summary>Loop time by which a queued fetch must have a slot.</summary>
-    public double QueueDeadline { get; }
-
-    public TimeSpan QueueTime => _timeInfo["queue"];
-
-    public IReadOnlyDictionary<string, TimeSpan> TimeInfo => _timeInfo;
-
-    public void AddQueueTime(double seconds) => _timeInfo["queue"] += TimeSpan.FromSeconds(Math.Max(0, seconds));
-
-    public void SetTime(string name, TimeSpan value) => _timeInfo[name] = value;
-
-    /// <summary>Time since the call, less the time spent queued.</summary>
-    public TimeSpan Elapsed() => Stopwatch.GetElapsedTime(_startTimestamp) - QueueTime;
 }

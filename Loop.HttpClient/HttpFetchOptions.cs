@@ -147,6 +147,38 @@ public record HttpFetchOptions
     /// <summary>The options, with the passwords left out.</summary>
     public override string ToString() => $"{GetType().Name} {{ ConnectTimeout = {ConnectTimeout}, RequestTimeout = {RequestTimeout}, FollowRedirects = {FollowRedirects}, ProxyHost = {ProxyHost} }}";
 
+    /// <summary>Sets every option of this to <paramref name="source"/>'s.</summary>
+    private protected void CopyOptionsFrom(HttpFetchOptions source)
+    {
+        AuthUsername = source.AuthUsername;
+        AuthPassword = source.AuthPassword;
+        AuthMode = source.AuthMode;
+        ConnectTimeout = source.ConnectTimeout;
+        RequestTimeout = source.RequestTimeout;
+        IfModifiedSince = source.IfModifiedSince;
+        FollowRedirects = source.FollowRedirects;
+        MaxRedirects = source.MaxRedirects;
+        UserAgent = source.UserAgent;
+        DecompressResponse = source.DecompressResponse;
+        NetworkInterface = source.NetworkInterface;
+        StreamingCallback = source.StreamingCallback;
+        HeaderCallback = source.HeaderCallback;
+        PrepareCurlCallback = source.PrepareCurlCallback;
+        ProxyHost = source.ProxyHost;
+        ProxyPort = source.ProxyPort;
+        ProxyUsername = source.ProxyUsername;
+        ProxyPassword = source.ProxyPassword;
+        ProxyAuthMode = source.ProxyAuthMode;
+        AllowNonstandardMethods = source.AllowNonstandardMethods;
+        ValidateCert = source.ValidateCert;
+        CaCerts = source.CaCerts;
+        AllowIpv6 = source.AllowIpv6;
+        ClientKey = source.ClientKey;
+        ClientCert = source.ClientCert;
+        SslOptions = source.SslOptions;
+        Expect100Continue = source.Expect100Continue;
+    }
+
     /// <summary>Fills every option this one leaves unset from <paramref name="defaults"/>, then from Tornado's defaults.</summary>
     private protected void FillFrom(HttpFetchOptions? defaults)
     {

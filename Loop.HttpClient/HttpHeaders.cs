@@ -35,6 +35,9 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
     /// <summary>The number of fields (a name with two values counts twice).</summary>
     public int Count => _fields.Count;
 
+    /// <summary>Removes every field.</summary>
+    public void Clear() => _fields.Clear();
+
     /// <summary>The distinct names, in the order they were first added.</summary>
     public IEnumerable<string> Names
     {
@@ -199,8 +202,10 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
     /// <summary>A copy that can be changed without changing this one.</summary>
     public HttpHeaders Copy() => new(_fields);
 
-    /// <summary>The fields in order, a repeated name once per value.</summary>
-    public IEnumerator<KeyValuePair<string, string>> GetEnumerator() => _fields.GetEnumerator();
+    /// <summary>The fields in order, a repeated name once per value (a <c>foreach</c> over it allocates nothing).</summary>
+    public List<KeyValuePair<string, string>>.Enumerator GetEnumerator() => _fields.GetEnumerator();
+
+    IEnumerator<KeyValuePair<string, string>> IEnumerable<KeyValuePair<string, string>>.GetEnumerator() => GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
@@ -230,6 +235,19 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
     }
 
     /// <summary>Adds a field parsed from a response, without re-checking it.</summary>
+    /// <summary>An empty collection with room for <paramref name="capacity"/> fields.</summary>
+    internal HttpHeaders(int capacity)
+    {
+        _fields = new List<KeyValuePair<string, string>>(capacity);
+    }
+
+    /// <summary>Makes this hold <paramref name="other"/>'s fields, reusing this collection's storage.</summary>
+    internal void ReplaceWith(HttpHeaders other)
+    {
+        _fields.Clear();
+        _fields.AddRange(other._fields);
+    }
+
     internal void AddParsed(string name, string value) => _fields.Add(new(name, value));
 
     /// <summary>Appends a continuation to the last field parsed from a response.</summary>

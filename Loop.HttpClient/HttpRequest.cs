@@ -13,7 +13,8 @@ public sealed record HttpRequest : HttpFetchOptions
     /// <summary>Methods allowed without <see cref="HttpFetchOptions.AllowNonstandardMethods"/>.</summary>
     public static readonly IReadOnlySet<string> StandardMethods = new HashSet<string>(StringComparer.Ordinal) { "GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS" };
 
-    private HttpHeaders _headers = new();
+    // Made on first use: a request without headers carries none.
+    private HttpHeaders? _headers;
 
     /// <summary>Creates a request for <paramref name="url"/> (absolute http or https).</summary>
     /// <param name="url">The URL to fetch; user information in it (<c>user:pass@</c>) is sent as basic authentication.</param>
@@ -24,7 +25,7 @@ public sealed record HttpRequest : HttpFetchOptions
     {
         Url = url;
         Method = method;
-        Headers = headers ?? new HttpHeaders();
+        _headers = headers;
         Body = body;
     }
 
@@ -43,8 +44,8 @@ public sealed record HttpRequest : HttpFetchOptions
     /// <summary>The headers to send. Setting null leaves an empty set.</summary>
     public HttpHeaders Headers
     {
-        get => _headers;
-        set => _headers = value ?? new HttpHeaders();
+        get => _headers ??= new HttpHeaders();
+        set => _headers = value;
     }
 
     /// <summary>The body, or null for none. POST, PUT and PATCH need one; the other standard methods must have none (unless <see cref="HttpFetchOptions.AllowNonstandardMethods"/>).</summary>
@@ -64,15 +65,31 @@ public sealed record HttpRequest : HttpFetchOptions
     /// <summary>The request's method and URL (no credentials, no body).</summary>
     public override string ToString() => $"HttpRequest({Method} {Url})";
 
+    /// <summary>The headers if any were set, without making an empty collection.</summary>
+    internal HttpHeaders? HeadersOrNull => _headers is { Count: > 0 } headers ? headers : null;
+
     /// <summary>
-    /// A copy with every unset option taken from <paramref name="defaults"/>, then from Tornado's
-    /// defaults, and headers of its own; the original is not changed.
+    /// Makes <paramref name="target"/> this request with the unset options filled from
+    /// <paramref name="defaults"/> and then Tornado's. The headers are copied into the target's
+    /// own collection (kept from an earlier use), so the caller may change or refetch this request
+    /// while the fetch runs, and a pooled target allocates nothing.
     /// </summary>
-    internal HttpRequest WithDefaults(HttpFetchOptions? defaults)
+    internal void CopyWithDefaults(HttpRequest target, HttpFetchOptions? defaults)
     {
-        HttpRequest copy = this with { };
-        copy._headers = _headers.Copy();
-        copy.FillFrom(defaults);
-        return copy;
+        target.CopyOptionsFrom(this);
+        target.Url = Url;
+        target.Method = Method;
+        target.Body = Body;
+        target.BodyProducer = BodyProducer;
+        if (_headers is { Count: > 0 } headers)
+        {
+            (target._headers ??= new HttpHeaders()).ReplaceWith(headers);
+        }
+        else
+        {
+            target._headers?.Clear();
+        }
+
+        target.FillFrom(defaults);
     }
 }

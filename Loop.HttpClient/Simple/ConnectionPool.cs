@@ -1,82 +1,102 @@
+using System.Net.Security;
+
 namespace Loop.Http.Simple;
 
 /// <summary>
-/// Idle keep-alive connections, per origin (scheme, host, port and the settings that shape a
-/// connection), most recently used first. A connection waits here with reading on, so a peer
-/// that closes it is noticed (the stream closes) before it is handed out again.
+/// What makes two connections interchangeable: where they go (directly or through which proxy)
+/// and the settings they were made with. A value: finding a pooled connection allocates nothing.
+/// </summary>
+internal readonly record struct OriginKey(
+    string SchemeHostPort,
+    string? ProxyHost,
+    int ProxyPort,
+    string? ProxyUsername,
+    string? ProxyPassword,
+    string? NetworkInterface,
+    bool AllowIpv6,
+    bool ValidateCert,
+    string? CaCerts,
+    string? ClientCert,
+    string? ClientKey,
+    SslClientAuthenticationOptions? SslOptions);
+
+/// <summary>
+/// Idle keep-alive connections, per origin, most recently used first. A connection waits here
+/// with reading on, so a peer that closes it is noticed (the stream closes) before it is handed
+/// out again. Keeping and taking a connection allocates nothing.
 /// </summary>
 internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxPerOrigin)
 {
-    private readonly Dictionary<string, List<IdleConnection>> _idle = new(StringComparer.Ordinal);
+    private readonly Dictionary<OriginKey, List<Http1Connection>> _idle = [];
 
     public int IdleCount { get; private set; }
 
     /// <summary>A live idle connection for <paramref name="origin"/>, or null. Dead ones found on the way are closed.</summary>
-    public IOStream? Take(string origin)
+    public Http1Connection? Take(in OriginKey origin)
     {
-        if (!_idle.TryGetValue(origin, out List<IdleConnection>? list))
+        if (!_idle.TryGetValue(origin, out List<Http1Connection>? list))
         {
             return null;
         }
 
         while (list.Count > 0)
         {
-            IdleConnection idle = list[^1];
+            Http1Connection connection = list[^1];
             list.RemoveAt(list.Count - 1);
             IdleCount--;
-            loop.RemoveTimeout(idle.Timer);
-            idle.Stream.SetCloseCallback(null);
-            if (!idle.Stream.IsClosed && idle.Stream.BufferedByteCount == 0)
+            loop.RemoveTimeout(connection.IdleTimer);
+            connection.Stream.SetCloseCallback(null);
+            if (!connection.Stream.IsClosed && connection.Stream.BufferedByteCount == 0)
             {
-                return idle.Stream;
+                return connection;
             }
 
             // Closed by the peer, or it sent something unasked for: not a connection to reuse.
-            idle.Stream.Close();
+            connection.Stream.Close();
         }
 
         return null;
     }
 
-    /// <summary>Keeps <paramref name="stream"/> for reuse, or closes it when keeping is off or the origin has its fill.</summary>
-    public void Return(string origin, IOStream stream)
+    /// <summary>Keeps <paramref name="connection"/> for reuse, or closes it when keeping is off or its origin has its fill.</summary>
+    public void Return(Http1Connection connection)
     {
-        if (idleTimeout <= TimeSpan.Zero || stream.IsClosed)
+        if (idleTimeout <= TimeSpan.Zero || connection.Stream.IsClosed)
         {
-            stream.Close();
+            connection.Stream.Close();
             return;
         }
 
-        if (!_idle.TryGetValue(origin, out List<IdleConnection>? list))
+        if (!_idle.TryGetValue(connection.Origin, out List<Http1Connection>? list))
         {
             list = [];
-            _idle[origin] = list;
+            _idle[connection.Origin] = list;
         }
 
         if (list.Count >= maxPerOrigin)
         {
             // Keep the most recent: the oldest has been idle longest and is the likeliest to be dropped by the server.
-            IdleConnection oldest = list[0];
+            Http1Connection oldest = list[0];
             list.RemoveAt(0);
             IdleCount--;
             Forget(oldest);
         }
 
-        var idle = new IdleConnection(this, origin, stream);
-        idle.Timer = loop.CallLater(idleTimeout, static state => ((IdleConnection)state!).Expire(), idle);
-        stream.SetCloseCallback(idle.Expire);
-        list.Add(idle);
+        connection.IdleTimer = loop.CallLater(idleTimeout, static state => ((Http1Connection)state!).OnIdleClose!(), connection);
+        connection.OnIdleClose ??= () => Remove(connection);
+        connection.Stream.SetCloseCallback(connection.OnIdleClose);
+        list.Add(connection);
         IdleCount++;
     }
 
     /// <summary>Closes every idle connection.</summary>
     public void Clear()
     {
-        foreach (List<IdleConnection> list in _idle.Values)
+        foreach (List<Http1Connection> list in _idle.Values)
         {
-            foreach (IdleConnection idle in list)
+            foreach (Http1Connection connection in list)
             {
-                Forget(idle);
+                Forget(connection);
             }
         }
 
@@ -84,29 +104,20 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
         IdleCount = 0;
     }
 
-    private void Forget(IdleConnection idle)
+    private void Forget(Http1Connection connection)
     {
-        loop.RemoveTimeout(idle.Timer);
-        idle.Stream.SetCloseCallback(null);
-        idle.Stream.Close();
+        loop.RemoveTimeout(connection.IdleTimer);
+        connection.Stream.SetCloseCallback(null);
+        connection.Stream.Close();
     }
 
-    private void Remove(IdleConnection idle)
+    /// <summary>The idle time ran out or the peer closed: drop it.</summary>
+    private void Remove(Http1Connection connection)
     {
-        if (_idle.TryGetValue(idle.Origin, out List<IdleConnection>? list) && list.Remove(idle))
+        if (_idle.TryGetValue(connection.Origin, out List<Http1Connection>? list) && list.Remove(connection))
         {
             IdleCount--;
-            Forget(idle);
+            Forget(connection);
         }
-    }
-
-    private sealed class IdleConnection(ConnectionPool pool, string origin, IOStream stream)
-    {
-        public readonly string Origin = origin;
-        public readonly IOStream Stream = stream;
-        public TimeoutHandle Timer;
-
-        /// <summary>The idle time ran out or the peer closed: drop it.</summary>
-        public void Expire() => pool.Remove(this);
     }
 }

@@ -3,16 +3,37 @@ using System.Text;
 
 namespace Loop.Http.Simple;
 
-/// <summary>A parsed status line and header block.</summary>
+/// <summary>
+/// A parsed status line and header block. One lives with each connection and is refilled for
+/// each response: header names servers commonly send, and values equal to those the same
+/// connection received in the same place last time (a server's fixed headers, the Date within
+/// a second), come from strings already made, so a steady stream of similar responses parses
+/// without allocating anything but the header collection each response owns.
+/// </summary>
 internal sealed class ResponseHead
 {
+    private static readonly string[] s_commonNames = MakeCommonNames(
+        "Date", "Server", "Content-Type", "Content-Length", "Connection", "Transfer-Encoding", "Content-Encoding",
+        "Location", "Cache-Control", "Set-Cookie", "ETag", "Last-Modified", "Expires", "Vary", "Accept-Ranges",
+        "Keep-Alive", "Age", "Via", "Pragma", "Content-Language", "Content-Disposition", "Content-Range",
+        "Access-Control-Allow-Origin", "Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options",
+        "Alt-Svc", "WWW-Authenticate", "Proxy-Authenticate", "Retry-After", "Allow", "Trailer", "Upgrade", "Link",
+        "X-Powered-By", "Proxy-Connection");
+
+    // The fields of the previous response, by position: reused when the same bytes come again.
+    private const int RememberedFields = 24;
+    private readonly string?[] _lastNames = new string?[RememberedFields];
+    private readonly string?[] _lastValues = new string?[RememberedFields];
+    private string? _lastReason;
+
     public string Version { get; private set; } = "HTTP/1.1";
 
     public int Code { get; private set; }
 
     public string Reason { get; private set; } = string.Empty;
 
-    public HttpHeaders Headers { get; } = new();
+    /// <summary>The fields of the response last parsed (a new collection per response: the response keeps it).</summary>
+    public HttpHeaders Headers { get; private set; } = new(0);
 
     /// <summary>The status line and header lines as received (each with CRLF), for a header callback.</summary>
     public List<string>? RawLines { get; private set; }
@@ -53,14 +74,14 @@ internal sealed class ResponseHead
 
     /// <summary>Parses a complete block (status line, fields, and the empty line).</summary>
     /// <exception cref="HttpProtocolError">The status line or a field is malformed.</exception>
-    public static ResponseHead Parse(ReadOnlySpan<byte> block, bool keepRawLines)
+    /// <summary>Parses a complete header block (as <see cref="FindEnd"/> delimits it) into this.</summary>
+    public void Parse(ReadOnlySpan<byte> block, bool keepRawLines)
     {
-        var head = new ResponseHead();
-        if (keepRawLines)
-        {
-            head.RawLines = [];
-        }
+        RawLines = keepRawLines ? [] : null;
 
+        // Lines less the status line and the empty one: room for every field.
+        Headers = new HttpHeaders(Math.Max(0, block.Count((byte)'\n') - 2));
+        int field = 0;
         bool first = true;
         while (!block.IsEmpty)
         {
@@ -74,8 +95,8 @@ internal sealed class ResponseHead
 
             if (first)
             {
-                head.ParseStatusLine(line);
-                head.RawLines?.Add(Encoding.Latin1.GetString(line) + "\r\n");
+                ParseStatusLine(line);
+                RawLines?.Add(Encoding.Latin1.GetString(line) + "\r\n");
                 first = false;
                 continue;
             }
@@ -85,12 +106,11 @@ internal sealed class ResponseHead
                 break;
             }
 
-            head.RawLines?.Add(Encoding.Latin1.GetString(line) + "\r\n");
-            head.ParseField(line);
+            RawLines?.Add(Encoding.Latin1.GetString(line) + "\r\n");
+            ParseField(line, ref field);
         }
 
-        head.RawLines?.Add("\r\n");
-        return head;
+        RawLines?.Add("\r\n");
     }
 
     private void ParseStatusLine(ReadOnlySpan<byte> line)
@@ -105,10 +125,19 @@ internal sealed class ResponseHead
 
         Version = line[7] == (byte)'0' ? "HTTP/1.0" : "HTTP/1.1";
         Code = ((line[9] - '0') * 100) + ((line[10] - '0') * 10) + (line[11] - '0');
-        Reason = line.Length > 13 ? Encoding.Latin1.GetString(line[13..]) : HttpStatus.ReasonFor(Code);
+        string standard = HttpStatus.ReasonFor(Code);
+        if (line.Length <= 13 || Matches(line[13..], standard))
+        {
+            Reason = standard;
+        }
+        else
+        {
+            Reason = _lastReason is { } last && Matches(line[13..], last) ? last : Encoding.Latin1.GetString(line[13..]);
+            _lastReason = Reason;
+        }
     }
 
-    private void ParseField(ReadOnlySpan<byte> line)
+    private void ParseField(ReadOnlySpan<byte> line, ref int field)
     {
         if (line[0] is (byte)' ' or (byte)'\t')
         {
@@ -128,7 +157,63 @@ internal sealed class ResponseHead
             throw new HttpProtocolError($"Malformed HTTP header line: {Printable(line)}");
         }
 
-        Headers.AddParsed(Encoding.Latin1.GetString(line[..colon]), Encoding.Latin1.GetString(line[(colon + 1)..].Trim(" \t"u8)));
+        ReadOnlySpan<byte> nameBytes = line[..colon];
+        ReadOnlySpan<byte> valueBytes = line[(colon + 1)..].Trim(" \t"u8);
+        string name;
+        string value;
+        if (field < RememberedFields)
+        {
+            string? lastName = _lastNames[field];
+            string? lastValue = _lastValues[field];
+            name = lastName is not null && Matches(nameBytes, lastName) ? lastName : CommonName(nameBytes) ?? Encoding.Latin1.GetString(nameBytes);
+            value = lastValue is not null && ReferenceEquals(name, lastName) && Matches(valueBytes, lastValue) ? lastValue : Encoding.Latin1.GetString(valueBytes);
+            _lastNames[field] = name;
+            _lastValues[field] = value;
+        }
+        else
+        {
+            name = CommonName(nameBytes) ?? Encoding.Latin1.GetString(nameBytes);
+            value = Encoding.Latin1.GetString(valueBytes);
+        }
+
+        field++;
+        Headers.AddParsed(name, value);
+    }
+
+    private static string[] MakeCommonNames(params string[] names) =>
+        [.. names, .. names.Select(name => name.ToLowerInvariant())];
+
+    /// <summary>The string of a commonly sent header name spelt exactly as <paramref name="name"/>, or null.</summary>
+    private static string? CommonName(ReadOnlySpan<byte> name)
+    {
+        foreach (string common in s_commonNames)
+        {
+            if (common.Length == name.Length && Matches(name, common))
+            {
+                return common;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Whether <paramref name="bytes"/> are <paramref name="text"/> in ISO-8859-1.</summary>
+    private static bool Matches(ReadOnlySpan<byte> bytes, string text)
+    {
+        if (bytes.Length != text.Length)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] != text[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static string Printable(ReadOnlySpan<byte> line)

@@ -1,4 +1,7 @@
 using System.Net.Security;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Loop.Http.Internal;
 using Loop.Http.Simple;
 
 namespace Loop.Http;
@@ -19,9 +22,12 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
     /// <summary>The <c>User-Agent</c> sent when neither the request nor the defaults name one.</summary>
     public const string DefaultUserAgent = "Loop/1.0";
 
+    /// <summary>The proxy port used when <see cref="HttpFetchOptions.ProxyPort"/> is not set (libcurl's default).</summary>
+    public const int DefaultProxyPort = 1080;
+
     private readonly TcpConnector _connector;
     private readonly ConnectionPool _pool;
-    private readonly HashSet<Http1Exchange> _running = [];
+    private readonly HashSet<Http1Connection> _running = [];
 
     /// <summary>Creates a client; prefer <see cref="AsyncHttpClient.Create"/>, which keeps one per loop.</summary>
     public SimpleAsyncHttpClient(IOLoop loop, AsyncHttpClientSettings settings)
@@ -57,26 +63,37 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
 
     private protected override void ValidateForImplementation(HttpRequest request)
     {
-        if (request.AuthMode != HttpAuthMode.Basic && (request.AuthUsername is not null || HasUrlCredentials(request.Url)))
+        if (request.AuthMode != HttpAuthMode.Basic && (request.AuthUsername is not null || RequestUrl.Parse(request.Url)?.User is not null))
         {
             throw new ArgumentException($"Unsupported auth mode {request.AuthMode}: {nameof(SimpleAsyncHttpClient)} supports Basic only.", nameof(request));
         }
 
+        if (request.ProxyHost is not null && request.ProxyUsername is not null && request.ProxyAuthMode != HttpAuthMode.Basic)
+        {
+            throw new ArgumentException($"Unsupported proxy auth mode {request.ProxyAuthMode}: {nameof(SimpleAsyncHttpClient)} supports Basic only.", nameof(request));
+        }
+
         if (request.ProxyHost is not null)
         {
-            throw new ArgumentException($"{nameof(SimpleAsyncHttpClient)} does not speak to proxies yet; use the curl client for ProxyHost.", nameof(request));
+            HttpSyntax.CheckNoLineBreak(request.ProxyHost, "ProxyHost");
+            if (request.ProxyPort is < 1 or > 65535)
+            {
+                throw new ArgumentException($"Invalid ProxyPort {request.ProxyPort}.", nameof(request));
+            }
         }
     }
 
-    private protected override async Task<HttpResponse> FetchCoreAsync(FetchState fetch)
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
+    private protected override async ValueTask<HttpResponse> FetchCoreAsync(FetchState fetch)
     {
         while (true)
         {
-            await AcquireSlotAsync(fetch).ConfigureAwait(true);
-            Http1Exchange.Outcome outcome;
+            // The slot, the hop and the connection all complete on the loop thread.
+            await AcquireSlotAsync(fetch).ConfigureAwait(false);
+            Http1Connection.Outcome outcome;
             try
             {
-                outcome = await RunHopAsync(fetch).ConfigureAwait(true);
+                outcome = await RunHopAsync(fetch).ConfigureAwait(false);
             }
             finally
             {
@@ -89,76 +106,77 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
             }
 
             fetch.Request = outcome.Redirect;
+            fetch.Url = outcome.RedirectUrl!;
         }
     }
 
     private protected override void CloseCore()
     {
-        foreach (Http1Exchange exchange in _running.ToArray())
+        foreach (Http1Connection connection in _running.ToArray())
         {
-            exchange.Abort(new ObjectDisposedException(nameof(SimpleAsyncHttpClient), "The client was closed."));
+            connection.Abort(new ObjectDisposedException(nameof(SimpleAsyncHttpClient), "The client was closed."));
         }
 
         _pool.Clear();
     }
 
-    private static bool HasUrlCredentials(string url) => Uri.TryCreate(url, UriKind.Absolute, out Uri? uri) && uri.UserInfo.Length > 0;
-
-    /// <summary>One request and its response on one connection (a fresh or a pooled one).</summary>
-    private async Task<Http1Exchange.Outcome> RunHopAsync(FetchState fetch)
+    /// <summary>One request and its response on one connection (a pooled one, else a new one).</summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
+    private async ValueTask<Http1Connection.Outcome> RunHopAsync(FetchState fetch)
     {
         HttpRequest request = fetch.Request;
-        var uri = new Uri(request.Url);
-        string origin = OriginKey(uri, request);
-        IOStream? stream = _pool.Take(origin);
-        bool reused = stream is not null;
+        OriginKey origin = KeyFor(request, fetch.Url);
+        fetch.StartHop();
+        Http1Connection? connection = _pool.Take(origin);
+        bool reused = connection is not null;
         for (int attempt = 0; ; attempt++)
         {
-            if (stream is null)
+            if (connection is null)
             {
-                double started = Loop.Time();
-                stream = await ConnectAsync(fetch, uri).ConfigureAwait(true);
-                fetch.SetTime("connect", TimeSpan.FromSeconds(Loop.Time() - started));
+                IOStream stream = await ConnectAsync(fetch).ConfigureAwait(true);
+                connection = new Http1Connection(this, stream, origin, viaProxy: request.ProxyHost is not null && !fetch.Url.IsHttps);
             }
 
-            var exchange = new Http1Exchange(this, fetch, stream, uri);
-            _running.Add(exchange);
+            fetch.Mark(FetchTimes.Connect);
+            Http1Connection current = connection;
+            _running.Add(current);
             try
             {
-                Http1Exchange.Outcome outcome = await exchange.RunAsync().ConfigureAwait(true);
+                Http1Connection.Outcome outcome = await current.RunAsync(fetch).ConfigureAwait(false);
                 if (outcome.KeepAlive)
                 {
-                    _pool.Return(origin, stream);
+                    _pool.Return(current);
                 }
                 else
                 {
-                    stream.Close();
+                    current.Stream.Close();
                 }
 
                 return outcome;
             }
-            catch (HttpStreamClosedError) when (reused && attempt == 0 && !exchange.ResponseStarted && IsIdempotent(request.Method) && request.BodyProducer is null)
+            catch (HttpStreamClosedError) when (reused && attempt == 0 && !current.ResponseStarted && IsIdempotent(request.Method) && request.BodyProducer is null)
             {
                 // The server dropped the pooled connection as we used it: once more, on a new one.
-                stream.Close();
-                stream = null;
+                current.Stream.Close();
+                connection = null;
                 reused = false;
             }
             catch
             {
-                stream.Close();
+                current.Stream.Close();
                 throw;
             }
             finally
             {
-                _running.Remove(exchange);
+                _running.Remove(current);
             }
         }
     }
 
-    private async Task<IOStream> ConnectAsync(FetchState fetch, Uri uri)
+    private async Task<IOStream> ConnectAsync(FetchState fetch)
     {
         HttpRequest request = fetch.Request;
+        RequestUrl url = fetch.Url;
         TimeSpan timeout = request.ConnectTimeout!.Value;
         if (!double.IsPositiveInfinity(fetch.Deadline))
         {
@@ -166,31 +184,50 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
             timeout = timeout <= TimeSpan.Zero || left < timeout ? left : timeout;
         }
 
+        bool proxied = request.ProxyHost is not null;
         var options = new TcpConnectOptions
         {
             Timeout = timeout,
             AllowIpv6 = request.AllowIpv6 != false,
             NetworkInterface = request.NetworkInterface,
             StreamOptions = StreamOptions,
-            Tls = uri.Scheme == "https" ? TlsOptions(request) : null,
+            Tls = url.IsHttps && !proxied ? TlsOptions(request) : null,
         };
+        long started = Stopwatch.GetTimestamp();
+        IOStream? stream = null;
         try
         {
-            IOStream stream = await _connector.ConnectAsync(uri.IdnHost, uri.Port, options, fetch.CancellationToken).ConfigureAwait(true);
+            stream = proxied
+                ? await _connector.ConnectAsync(request.ProxyHost!, request.ProxyPort ?? DefaultProxyPort, options, fetch.CancellationToken).ConfigureAwait(true)
+                : await _connector.ConnectAsync(url.Host, url.Port, options, fetch.CancellationToken).ConfigureAwait(true);
             stream.SetNoDelay(true);
+            if (proxied && url.IsHttps)
+            {
+                TimeSpan remaining = timeout <= TimeSpan.Zero ? Timeout.InfiniteTimeSpan : timeout - Stopwatch.GetElapsedTime(started);
+                stream = await ProxyTunnel.OpenAsync(stream, fetch, TlsOptions(request) with { ServerName = url.Host }, remaining, MaxHeaderSize).ConfigureAwait(true);
+            }
+
             return stream;
         }
         catch (TimeoutException)
         {
+            stream?.Close();
             throw new HttpTimeoutError("Timeout while connecting");
         }
         catch (OperationCanceledException) when (fetch.CancellationToken.IsCancellationRequested)
         {
+            stream?.Close();
             throw;
         }
         catch (Exception e) when (e is not HttpClientError)
         {
+            stream?.Close();
             throw new HttpClientError(599, e.Message, innerException: e);
+        }
+        catch
+        {
+            stream?.Close();
+            throw;
         }
     }
 
@@ -204,9 +241,20 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         BaseOptions = request.SslOptions,
     };
 
-    /// <summary>What makes two connections interchangeable: where they go and how they were made.</summary>
-    private static string OriginKey(Uri uri, HttpRequest request) =>
-        $"{uri.Scheme}://{uri.IdnHost}:{uri.Port}|{request.NetworkInterface}|{request.AllowIpv6}|{request.ValidateCert}|{request.CaCerts}|{request.ClientCert}|{request.ClientKey}|{(request.SslOptions is null ? 0 : System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(request.SslOptions))}";
+    /// <summary>What makes two connections interchangeable: where they go, through which proxy, and how they were made.</summary>
+    private static OriginKey KeyFor(HttpRequest request, RequestUrl url) => new(
+        url.SchemeHostPort,
+        request.ProxyHost,
+        request.ProxyHost is null ? 0 : request.ProxyPort ?? DefaultProxyPort,
+        request.ProxyHost is null ? null : request.ProxyUsername,
+        request.ProxyHost is null ? null : request.ProxyPassword,
+        request.NetworkInterface,
+        request.AllowIpv6 != false,
+        request.ValidateCert != false,
+        request.CaCerts,
+        request.ClientCert,
+        request.ClientKey,
+        request.SslOptions);
 
     private static bool IsIdempotent(string method) => method is "GET" or "HEAD" or "PUT" or "DELETE" or "OPTIONS" or "TRACE";
 }

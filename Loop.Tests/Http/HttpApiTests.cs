@@ -54,7 +54,9 @@ public sealed class HttpApiTests
     {
         var request = new HttpRequest("http://example.com/") { UserAgent = "foo", ProxyHost = "foo" };
         var defaults = new HttpFetchOptions { NetworkInterface = "eth9", ProxyHost = "bar" };
-        HttpRequest effective = request.WithDefaults(defaults);
+        request.Headers.Add("X-Own", "1");
+        var effective = new HttpRequest(string.Empty);
+        request.CopyWithDefaults(effective, defaults);
         Assert.That(effective.UserAgent, Is.EqualTo("foo"));
         Assert.That(effective.NetworkInterface, Is.EqualTo("eth9"));
         Assert.That(effective.ProxyHost, Is.EqualTo("foo"));
@@ -65,6 +67,51 @@ public sealed class HttpApiTests
         Assert.That(effective.ValidateCert, Is.True);
         Assert.That(request.NetworkInterface, Is.Null, "the caller's request is not changed");
         Assert.That(effective.Headers, Is.Not.SameAs(request.Headers));
+        Assert.That(effective.Headers["X-Own"], Is.EqualTo("1"));
+
+        // Reused for a request without headers, the copy keeps none of the last one's.
+        new HttpRequest("http://example.com/other").CopyWithDefaults(effective, defaults);
+        Assert.That(effective.Headers.Count, Is.Zero);
+        Assert.That(effective.Url, Is.EqualTo("http://example.com/other"));
+        Assert.That(effective.UserAgent, Is.Null);
+    }
+
+    [Test]
+    public void RequestCopy_CarriesEveryOption()
+    {
+        // Every settable property of the request gets a value that is not a default, so an option
+        // the copy forgets shows up as a difference.
+        var request = new HttpRequest("http://example.com/", "PUT", null, [1, 2, 3]);
+        var values = new Dictionary<Type, object>
+        {
+            [typeof(string)] = "x",
+            [typeof(HttpAuthMode?)] = HttpAuthMode.Digest,
+            [typeof(TimeSpan?)] = TimeSpan.FromSeconds(7),
+            [typeof(DateTimeOffset?)] = DateTimeOffset.UnixEpoch,
+            [typeof(bool?)] = false,
+            [typeof(int?)] = 9,
+            [typeof(Action<ReadOnlyMemory<byte>>)] = (Action<ReadOnlyMemory<byte>>)(_ => { }),
+            [typeof(Action<string>)] = (Action<string>)(_ => { }),
+            [typeof(Action<ICurlHandle>)] = (Action<ICurlHandle>)(_ => { }),
+            [typeof(System.Net.Security.SslClientAuthenticationOptions)] = new System.Net.Security.SslClientAuthenticationOptions(),
+            [typeof(Func<Func<ReadOnlyMemory<byte>, ValueTask>, Task>)] = (Func<Func<ReadOnlyMemory<byte>, ValueTask>, Task>)(_ => Task.CompletedTask),
+        };
+        var properties = typeof(HttpRequest).GetProperties().Where(p => p.CanWrite && p.Name is not ("Url" or "Method" or "Body" or "Headers")).ToList();
+        foreach (System.Reflection.PropertyInfo property in properties)
+        {
+            Assert.That(values.ContainsKey(property.PropertyType), $"no test value for {property.Name} ({property.PropertyType})");
+            property.SetValue(request, values[property.PropertyType]);
+        }
+
+        var effective = new HttpRequest(string.Empty);
+        request.CopyWithDefaults(effective, new HttpFetchOptions());
+        foreach (System.Reflection.PropertyInfo property in properties)
+        {
+            Assert.That(property.GetValue(effective), Is.EqualTo(property.GetValue(request)), property.Name);
+        }
+
+        Assert.That(effective.Body, Is.SameAs(request.Body));
+        Assert.That(effective.Method, Is.EqualTo("PUT"));
     }
 
     [Test]

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+
+namespace Loop.Http;
+
+/// <summary>
+/// One fetch as the clients see it: the caller's request, the effective one (defaults filled in),
+/// the parsed URL, the deadlines and the timings. Reused by the client for later fetches once
+/// this one has ended (<see cref="Reset"/>), so a fetch allocates none of this in steady state.
+/// </summary>
+internal sealed class FetchState
+{
+    // The effective request of the first hop, reused from fetch to fetch.
+    private readonly HttpRequest _effective = new(string.Empty);
+    private long _startTimestamp;
+    private long _hopStartTimestamp;
+    private int _hops;
+
+    public HttpRequest Original { get; private set; } = null!;
+
+    /// <summary>The request of the current hop, defaults filled in (a redirect replaces it).</summary>
+    public HttpRequest Request { get; set; } = null!;
+
+    /// <summary>The parsed URL of the current hop.</summary>
+    public RequestUrl Url { get; set; } = null!;
+
+    public bool RaiseError { get; private set; }
+
+    public CancellationToken CancellationToken { get; private set; }
+
+    public DateTimeOffset StartTime { get; private set; }
+
+    /// <summary>Loop time by which the whole fetch must end (+∞: no limit).</summary>
+    public double Deadline { get; private set; }
+
+    /// <summary>Loop time by which a queued fetch must have a slot.</summary>
+    public double QueueDeadline { get; private set; }
+
+    /// <summary>The response's TimeInfo: a new one per fetch, since the response keeps it.</summary>
+    public FetchTimes Times { get; private set; } = null!;
+
+    public TimeSpan QueueTime => Times.Get(FetchTimes.Queue);
+
+    /// <summary>
+    /// Starts a fetch of <paramref name="original"/> (already validated against its effective form)
+    /// at loop time <paramref name="now"/>.
+    /// </summary>
+    public void Reset(HttpRequest original, HttpFetchOptions? defaults, RequestUrl url, bool raiseError, CancellationToken cancellationToken, double now)
+    {
+        Original = original;
+        original.CopyWithDefaults(_effective, defaults);
+        Request = _effective;
+        Url = url;
+        RaiseError = raiseError;
+        CancellationToken = cancellationToken;
+        StartTime = DateTimeOffset.UtcNow;
+        _startTimestamp = Stopwatch.GetTimestamp();
+        _hopStartTimestamp = _startTimestamp;
+        _hops = 0;
+        Times = new FetchTimes();
+        Times.Set(FetchTimes.Queue, TimeSpan.Zero);
+        TimeSpan request = _effective.RequestTimeout!.Value;
+        TimeSpan connect = _effective.ConnectTimeout!.Value;
+        Deadline = request > TimeSpan.Zero ? now + request.TotalSeconds : double.PositiveInfinity;
+        double connectDeadline = connect > TimeSpan.Zero ? now + connect.TotalSeconds : double.PositiveInfinity;
+        QueueDeadline = Math.Min(Deadline, connectDeadline);
+    }
+
+    /// <summary>Lets go of what the fetch referred to, before the state waits for reuse.</summary>
+    public void Release()
+    {
+        Original = null!;
+        Request = null!;
+        Url = null!;
+        Times = null!;
+        CancellationToken = default;
+        _effective.Body = null;
+        _effective.BodyProducer = null;
+        _effective.StreamingCallback = null;
+        _effective.HeaderCallback = null;
+        _effective.PrepareCurlCallback = null;
+        _effective.SslOptions = null;
+        _effective.AuthPassword = null;
+        _effective.ProxyPassword = null;
+        _effective.HeadersOrNull?.Clear();
+    }
+
+    public void AddQueueTime(double seconds) => Times.Add(FetchTimes.Queue, TimeSpan.FromSeconds(Math.Max(0, seconds)));
+
+    /// <summary>A hop starts (holding its slot): later phases are measured from now.</summary>
+    public void StartHop()
+    {
+        long now = Stopwatch.GetTimestamp();
+        if (_hops++ > 0)
+        {
+            // A redirect: the hop before it counts as redirect time.
+            Times.Add(FetchTimes.Redirect, Stopwatch.GetElapsedTime(_hopStartTimestamp, now));
+            Times.ClearHop();
+        }
+
+        _hopStartTimestamp = now;
+    }
+
+    /// <summary>Records <paramref name="phase"/> as reached now.</summary>
+    public void Mark(int phase) => Times.Set(phase, Stopwatch.GetElapsedTime(_hopStartTimestamp));
+
+    /// <summary>Time since the call, less the time spent queued.</summary>
+    public TimeSpan Elapsed() => Stopwatch.GetElapsedTime(_startTimestamp) - QueueTime;
+}
