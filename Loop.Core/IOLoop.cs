@@ -134,6 +134,10 @@ public sealed partial class IOLoop : IDisposable
     /// </summary>
     public int BackendFileDescriptor => _poller.BackendFileDescriptor;
 
+    /// <summary>The descriptors the loop itself owns: the poller's (if any) and the waker's.</summary>
+    internal IEnumerable<int> OwnFileDescriptors =>
+        new[] { _poller.BackendFileDescriptor, _waker.ReadFileDescriptor, _waker.WriteFileDescriptor }.Where(fd => fd >= 0).Distinct();
+
     /// <summary>True while <see cref="Start"/>, <see cref="RunOnce"/> or <see cref="RunSync(Func{Task}, TimeSpan?)"/> is running this loop.</summary>
     public bool IsRunning => _running;
 

@@ -19,6 +19,8 @@ internal sealed unsafe class EventFdWaker : IWaker
 
     public int ReadFileDescriptor => _fd;
 
+    public int WriteFileDescriptor => _fd;
+
     public void Wake()
     {
         if (Volatile.Read(ref _pending) != 0 || Interlocked.Exchange(ref _pending, 1) != 0)

@@ -8,6 +8,9 @@ internal interface IWaker : IDisposable
 {
     int ReadFileDescriptor { get; }
 
+    /// <summary>The descriptor a wake writes to (the same as the read one for an eventfd).</summary>
+    int WriteFileDescriptor { get; }
+
     /// <summary>Makes the read side readable. Thread-safe; many wakes before a drain cost one write.</summary>
     void Wake();
 

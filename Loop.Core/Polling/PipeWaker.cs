@@ -28,6 +28,8 @@ internal sealed unsafe class PipeWaker : IWaker
 
     public int ReadFileDescriptor => _readFd;
 
+    public int WriteFileDescriptor => _writeFd;
+
     public void Wake()
     {
         if (Volatile.Read(ref _pending) != 0 || Interlocked.Exchange(ref _pending, 1) != 0)

@@ -24,6 +24,25 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     });
 
     [Test]
+    public void TimeInfo_NamesThePhases_InTheOrderTheyHappen() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/hello");
+        IReadOnlyDictionary<string, TimeSpan> times = response.TimeInfo;
+        Assert.That(times.Keys, Is.SupersetOf(new[] { "queue", "connect", "pretransfer", "starttransfer", "total" }));
+        Assert.That(times["connect"], Is.LessThanOrEqualTo(times["pretransfer"]));
+        Assert.That(times["pretransfer"], Is.LessThanOrEqualTo(times["starttransfer"]));
+        Assert.That(times["starttransfer"], Is.LessThanOrEqualTo(times["total"]));
+        Assert.That(times["total"], Is.LessThanOrEqualTo(response.RequestTime));
+        Assert.That(times.ContainsKey("redirect"), Is.False);
+        Assert.That(times.Count, Is.EqualTo(times.Keys.Count()));
+
+        HttpResponse redirected = await FetchAsync("/redirect?url=/hello&status=302");
+        Assert.That(Text(redirected), Is.EqualTo("Hello world!"));
+        Assert.That(redirected.TimeInfo["redirect"], Is.GreaterThan(TimeSpan.Zero));
+        Assert.That(redirected.TimeInfo["total"], Is.LessThanOrEqualTo(redirected.RequestTime));
+    });
+
+    [Test]
     public void StreamingCallback_GetsTheBody_AndTheResponseBodyStaysEmpty() => Run(async () =>
     {
         var chunks = new List<string>();

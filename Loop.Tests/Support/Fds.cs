@@ -3,6 +3,9 @@ namespace Loop.Tests.Support;
 /// <summary>Looks at this process's open descriptors (Linux /proc).</summary>
 public static class Fds
 {
+    /// <summary>Whether the descriptor is open, even one whose /proc link cannot be followed (an epoll's here).</summary>
+    public static bool IsListed(int fd) => Directory.GetFileSystemEntries("/proc/self/fd", fd.ToString(System.Globalization.CultureInfo.InvariantCulture)).Length > 0;
+
     public static bool IsOpen(int fd) => File.Exists($"/proc/self/fd/{fd}") || Directory.Exists($"/proc/self/fd/{fd}");
 
     /// <summary>What the descriptor refers to (its /proc link, e.g. <c>anon_inode:[eventpoll]</c> or <c>socket:[1234]</c>), or null if closed.</summary>
