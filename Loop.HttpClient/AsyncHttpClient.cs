@@ -371,6 +371,11 @@ public abstract class AsyncHttpClient : IDisposable
             HttpSyntax.CheckNoLineBreak(field.Value, $"the value of header '{field.Key}'");
         }
 
+        if (request.StreamingCallback is not null && request.AsyncStreamingCallback is not null)
+        {
+            throw new ArgumentException("StreamingCallback and AsyncStreamingCallback cannot both be set.", nameof(request));
+        }
+
         if (request.Body is not null && request.BodyProducer is not null)
         {
             throw new ArgumentException("Body and BodyProducer cannot both be set.", nameof(request));

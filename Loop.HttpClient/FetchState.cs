@@ -76,6 +76,7 @@ internal sealed class FetchState
         _effective.Body = null;
         _effective.BodyProducer = null;
         _effective.StreamingCallback = null;
+        _effective.AsyncStreamingCallback = null;
         _effective.HeaderCallback = null;
         _effective.PrepareCurlCallback = null;
         _effective.SslOptions = null;

@@ -93,6 +93,14 @@ public record HttpFetchOptions
     public Action<ReadOnlyMemory<byte>>? StreamingCallback { get; set; }
 
     /// <summary>
+    /// As <see cref="StreamingCallback"/>, but awaited: no more of the body is read until the task
+    /// it returns completes, so a slow consumer holds the server back (TCP flow control) instead of
+    /// growing a buffer (Tornado's coroutine <c>streaming_callback</c>). The chunk is only valid
+    /// until then. Runs on the loop thread. Not together with <see cref="StreamingCallback"/>.
+    /// </summary>
+    public Func<ReadOnlyMemory<byte>, ValueTask>? AsyncStreamingCallback { get; set; }
+
+    /// <summary>
     /// Receives each header line of the final response as it arrives: the status line, each field
     /// and the closing empty line, every one with its CRLF. The response's headers are still filled.
     /// </summary>
@@ -162,6 +170,7 @@ public record HttpFetchOptions
         DecompressResponse = source.DecompressResponse;
         NetworkInterface = source.NetworkInterface;
         StreamingCallback = source.StreamingCallback;
+        AsyncStreamingCallback = source.AsyncStreamingCallback;
         HeaderCallback = source.HeaderCallback;
         PrepareCurlCallback = source.PrepareCurlCallback;
         ProxyHost = source.ProxyHost;
@@ -194,6 +203,7 @@ public record HttpFetchOptions
         DecompressResponse ??= defaults?.DecompressResponse ?? true;
         NetworkInterface ??= defaults?.NetworkInterface;
         StreamingCallback ??= defaults?.StreamingCallback;
+        AsyncStreamingCallback ??= defaults?.AsyncStreamingCallback;
         HeaderCallback ??= defaults?.HeaderCallback;
         PrepareCurlCallback ??= defaults?.PrepareCurlCallback;
         ProxyHost ??= defaults?.ProxyHost;

@@ -37,6 +37,7 @@ internal sealed class Http1Connection
     private Exception? _abortError;
     private ContentDecoder? _decoder;
     private Action<ReadOnlyMemory<byte>>? _streaming;
+    private Func<ReadOnlyMemory<byte>, ValueTask>? _asyncStreaming;
     private Action<ReadOnlyMemory<byte>> _deliver;
     private RequestUrl? _redirectUrl;
     private byte[]? _body;
@@ -120,6 +121,7 @@ internal sealed class Http1Connection
             _decoder?.Dispose();
             _decoder = null;
             _streaming = null;
+            _asyncStreaming = null;
             _deliver = _deliverDecoded;
             ReleaseBody();
             _fetch = null!;
@@ -541,6 +543,7 @@ internal sealed class Http1Connection
     private void PrepareBody(HttpHeaders headers, long contentLength)
     {
         _streaming = _request.StreamingCallback;
+        _asyncStreaming = _request.AsyncStreamingCallback;
 
         // The stream's buffer only ever holds a read's worth, so MaxBufferSize does not bound the
         // body (as in Tornado, whose MaxBufferSizeTest receives a body larger than the buffer).
@@ -551,7 +554,7 @@ internal sealed class Http1Connection
             _decoder = ContentDecoder.For(encoding);
         }
 
-        if (_streaming is null && _decoder is null && contentLength is > 0 and <= ExactBodyLimit && contentLength <= _bodyLimit)
+        if (_streaming is null && _asyncStreaming is null && _decoder is null && contentLength is > 0 and <= ExactBodyLimit && contentLength <= _bodyLimit)
         {
             // The size is known: one array of exactly that size, handed to the response as it is.
             _body = new byte[contentLength];
@@ -614,6 +617,7 @@ internal sealed class Http1Connection
             ReadResult read = await _input.ReadAsync().ConfigureAwait(false);
             Deliver(read.Buffer);
             _input.AdvanceTo(read.Buffer.End);
+            await HandOverAsync().ConfigureAwait(false);
             if (read.IsCompleted)
             {
                 if (_abortError is not null || Stream.Error is not null)
@@ -682,7 +686,22 @@ internal sealed class Http1Connection
             Deliver(take);
             count -= take.Length;
             _input.AdvanceTo(take.End);
+            await HandOverAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Gives what was received to the async streaming callback, if there is one, and waits for it: no more is read meanwhile.</summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
+    private async ValueTask HandOverAsync()
+    {
+        if (_asyncStreaming is not { } callback || _bodyLength == 0)
+        {
+            return;
+        }
+
+        // The caller's task may complete on any thread: resume on the loop's context.
+        await callback(_body.AsMemory(0, _bodyLength)).ConfigureAwait(true);
+        _bodyLength = 0;
     }
 
     [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
@@ -852,6 +871,8 @@ internal sealed class Http1Connection
             return;
         }
 
+        // With an async streaming callback the array holds what is not handed over yet.
+
         if (_body is null || _body.Length - _bodyLength < data.Length)
         {
             GrowBody(data.Length);
@@ -882,7 +903,7 @@ internal sealed class Http1Connection
     private byte[] TakeBody()
     {
         byte[]? body = _body;
-        if (body is null || _bodyLength == 0)
+        if (body is null || _bodyLength == 0 || _asyncStreaming is not null)
         {
             return [];
         }

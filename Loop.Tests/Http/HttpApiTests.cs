@@ -91,6 +91,7 @@ public sealed class HttpApiTests
             [typeof(bool?)] = false,
             [typeof(int?)] = 9,
             [typeof(Action<ReadOnlyMemory<byte>>)] = (Action<ReadOnlyMemory<byte>>)(_ => { }),
+            [typeof(Func<ReadOnlyMemory<byte>, ValueTask>)] = (Func<ReadOnlyMemory<byte>, ValueTask>)(_ => ValueTask.CompletedTask),
             [typeof(Action<string>)] = (Action<string>)(_ => { }),
             [typeof(Action<ICurlHandle>)] = (Action<ICurlHandle>)(_ => { }),
             [typeof(System.Net.Security.SslClientAuthenticationOptions)] = new System.Net.Security.SslClientAuthenticationOptions(),
