@@ -396,6 +396,15 @@ public abstract class AsyncHttpClient : IDisposable
             HttpSyntax.CheckNoLineBreak(agent, "UserAgent");
         }
 
+        if (request.ProxyHost is { } proxy)
+        {
+            HttpSyntax.CheckNoLineBreak(proxy, "ProxyHost");
+            if (request.ProxyPort is < 1 or > 65535)
+            {
+                throw new ArgumentException($"Invalid ProxyPort {request.ProxyPort}.", nameof(request));
+            }
+        }
+
         ValidateForImplementation(request);
     }
 

@@ -72,15 +72,6 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         {
             throw new ArgumentException($"Unsupported proxy auth mode {request.ProxyAuthMode}: {nameof(SimpleAsyncHttpClient)} supports Basic only.", nameof(request));
         }
-
-        if (request.ProxyHost is not null)
-        {
-            HttpSyntax.CheckNoLineBreak(request.ProxyHost, "ProxyHost");
-            if (request.ProxyPort is < 1 or > 65535)
-            {
-                throw new ArgumentException($"Invalid ProxyPort {request.ProxyPort}.", nameof(request));
-            }
-        }
     }
 
     [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]

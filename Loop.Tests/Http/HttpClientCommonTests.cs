@@ -9,6 +9,7 @@ namespace Loop.Tests.Http;
 
 /// <summary>Tornado's HTTPClientCommonTestCase (httpclient_test.py), written once for every client implementation.</summary>
 [TestFixture(typeof(SimpleAsyncHttpClient))]
+[TestFixture(typeof(Loop.Curl.CurlAsyncHttpClient))]
 public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(clientType)
 {
     [Test]
@@ -436,8 +437,11 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
             await connection.WriteAsync("HTTP/1.1 OK 200\r\nContent-Length: 0\r\n\r\n");
             connection.KeepOpen = true;
         });
+        // A protocol error, not the timeout's: it failed at once.
         HttpProtocolError error = await AsyncAssert.ThrowsAsync<HttpProtocolError>(async () =>
             await Client.FetchAsync(new HttpRequest(raw.Url()) { RequestTimeout = TimeSpan.FromSeconds(15) }));
-        Assert.That(error.Message, Does.Contain("Malformed HTTP response start line"));
+
+        // Each client in its own words: ours quotes the line, libcurl names what it disliked.
+        Assert.That(error.Message, Does.Contain("Malformed HTTP response start line").Or.Contain("Unsupported HTTP version in response"));
     });
 }

@@ -501,4 +501,11 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
         var request = new HttpRequest(Server.Url("/hello")) { StreamingCallback = _ => { }, AsyncStreamingCallback = _ => ValueTask.CompletedTask };
         Assert.Throws<ArgumentException>(() => Client.FetchAsync(request));
     }
+
+    [Test]
+    public void DigestProxyAuth_IsRefusedAtTheCall()
+    {
+        // The simple client speaks basic authentication only (curl speaks digest too).
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(Server.Url("/hello")) { ProxyHost = "127.0.0.1", ProxyPort = 8080, ProxyUsername = "u", ProxyAuthMode = HttpAuthMode.Digest }));
+    }
 }

@@ -1,0 +1,451 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Loop.Curl.Native;
+using Loop.Http;
+using Loop.Http.Internal;
+using Microsoft.Extensions.Logging;
+
+namespace Loop.Curl;
+
+/// <summary>
+/// An <see cref="AsyncHttpClient"/> on libcurl (Tornado's <c>CurlAsyncHTTPClient</c>): one
+/// multi handle driven by the loop through <c>curl_multi_socket_action</c>, so curl's sockets and
+/// timers live on the loop thread with everything else. Choose it with
+/// <c>AsyncHttpClient.Configure&lt;CurlAsyncHttpClient&gt;()</c> or make one directly.
+/// </summary>
+/// <remarks>
+/// <para>
+/// libcurl is loaded when the first client is made (<c>libcurl.so.4</c> and the other names the
+/// platforms use; <c>LOOP_LIBCURL</c> names another file); <see cref="CurlUnavailableException"/>
+/// says what was looked for if none can be used. Easy handles are pooled (at most
+/// <see cref="AsyncHttpClient.MaxClients"/>) and reset between requests, so no option of one
+/// request leaks into the next; connections are kept alive by libcurl's connection cache.
+/// </para>
+/// <para>
+/// Beyond the simple client it supports digest authentication (also for proxies), and
+/// <see cref="HttpFetchOptions.PrepareCurlCallback"/>, which may set any further option on the
+/// easy handle. <see cref="HttpFetchOptions.SslOptions"/> is refused (it is .NET's TLS), and
+/// with redirects followed the response's headers are those of the final response.
+/// </para>
+/// </remarks>
+public sealed class CurlAsyncHttpClient : AsyncHttpClient
+{
+    // The lost-wake-up guard: curl is asked for due work this often while transfers run.
+    private static readonly TimeSpan s_safetyTick = TimeSpan.FromSeconds(1);
+
+    private readonly CurlMultiHandle _multi;
+    private readonly Stack<CurlEasyHandle> _idleHandles = new();
+    private readonly Dictionary<nint, CurlTransfer> _transfers = [];
+    private readonly Dictionary<int, IOEvents> _sockets = [];
+    private readonly IOHandler _onSocketEvent;
+    private GCHandle _self;
+    private TimeoutHandle _timer;
+    private TimeoutHandle _tick;
+    private bool _tickArmed;
+    private bool _inCurl;
+
+    /// <summary>Creates a client; prefer <see cref="AsyncHttpClient.Create"/>, which keeps one per loop.</summary>
+    /// <exception cref="CurlUnavailableException">libcurl cannot be loaded or is too old.</exception>
+    public unsafe CurlAsyncHttpClient(IOLoop loop, AsyncHttpClientSettings settings)
+        : base(loop, settings)
+    {
+        LibCurl.EnsureLoaded();
+        MaxBodySize = settings.MaxBodySize ?? settings.MaxBufferSize ?? IOStreamOptions.DefaultMaxBufferSize;
+        MaxHeaderSize = settings.MaxHeaderSize ?? AsyncHttpClientSettings.DefaultMaxHeaderSize;
+        _onSocketEvent = OnSocketEvent;
+        _multi = CurlMultiHandle.Create();
+        _self = GCHandle.Alloc(this);
+        nint self = GCHandle.ToIntPtr(_self);
+        nint multi = _multi.DangerousGetHandle();
+        Check(LibCurl.curl_multi_setopt_ptr(multi, CurlOpt.MultiSocketFunction, (nint)(delegate* unmanaged[Cdecl]<nint, int, int, nint, nint, int>)&SocketCallback));
+        Check(LibCurl.curl_multi_setopt_ptr(multi, CurlOpt.MultiSocketData, self));
+        Check(LibCurl.curl_multi_setopt_ptr(multi, CurlOpt.MultiTimerFunction, (nint)(delegate* unmanaged[Cdecl]<nint, CLong, nint, int>)&TimerCallback));
+        Check(LibCurl.curl_multi_setopt_ptr(multi, CurlOpt.MultiTimerData, self));
+        if (settings.HostnameMapping is { Count: > 0 } || settings.Resolver is not null)
+        {
+            Logger.LogWarning("The curl client resolves with libcurl: HostnameMapping and Resolver are ignored.");
+        }
+    }
+
+    /// <summary>The libcurl version in use, for example <c>7.88.1</c>.</summary>
+    public static string CurlVersion
+    {
+        get
+        {
+            LibCurl.EnsureLoaded();
+            return LibCurl.Version;
+        }
+    }
+
+    /// <summary>Transfers curl is running now.</summary>
+    public int TransferCount => _transfers.Count;
+
+    /// <summary>Easy handles kept for reuse.</summary>
+    public int IdleHandleCount => _idleHandles.Count;
+
+    internal long MaxBodySize { get; }
+
+    internal int MaxHeaderSize { get; }
+
+    internal new ILogger Logger => base.Logger;
+
+    private protected override void ValidateForImplementation(HttpRequest request)
+    {
+        if (request.SslOptions is not null)
+        {
+            throw new ArgumentException("SslOptions are .NET's TLS settings, which the curl client does not use; set ValidateCert, CaCerts, ClientCert and ClientKey instead.", nameof(request));
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
+    private protected override async ValueTask<HttpResponse> FetchCoreAsync(FetchState fetch)
+    {
+        await AcquireSlotAsync(fetch).ConfigureAwait(false);
+        try
+        {
+            CurlTransfer transfer = Start(fetch);
+            return await transfer.Completion.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            ReleaseSlot();
+        }
+    }
+
+    private CurlTransfer Start(FetchState fetch)
+    {
+        CurlEasyHandle easy = _idleHandles.TryPop(out CurlEasyHandle? idle) ? idle : CurlEasyHandle.Create();
+        var transfer = new CurlTransfer(this, fetch, easy);
+        try
+        {
+            transfer.Configure();
+        }
+        catch
+        {
+            transfer.Release();
+            ReturnHandle(easy);
+            throw;
+        }
+
+        int added = LibCurl.curl_multi_add_handle(_multi.DangerousGetHandle(), easy.DangerousGetHandle());
+        if (added != 0)
+        {
+            transfer.Release();
+            ReturnHandle(easy);
+            throw new HttpClientError(599, $"curl_multi_add_handle failed: {LibCurl.MultiErrorText(added)}");
+        }
+
+        _transfers[easy.DangerousGetHandle()] = transfer;
+        transfer.Begin();
+        ArmSafetyTick();
+        return transfer;
+    }
+
+    /// <summary>Ends <paramref name="transfer"/> at once with <paramref name="error"/> (a cancellation, the client closing). Loop thread, outside curl.</summary>
+    internal void Abort(CurlTransfer transfer, Exception error)
+    {
+        if (_inCurl)
+        {
+            // Never inside libcurl's own call: the next loop turn does it.
+            Loop.AddCallback(() => Abort(transfer, error));
+            return;
+        }
+
+        if (_transfers.Remove(transfer.Easy.DangerousGetHandle()))
+        {
+            _ = LibCurl.curl_multi_remove_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle());
+            transfer.Finish(error);
+            ReturnHandle(transfer.Easy);
+        }
+    }
+
+    /// <summary>Lets curl go on with a transfer it paused for us (a body producer wrote more, an async streaming callback finished).</summary>
+    internal void Resume(CurlTransfer transfer)
+    {
+        if (_inCurl)
+        {
+            Loop.AddCallback(() => Resume(transfer));
+            return;
+        }
+
+        if (_transfers.ContainsKey(transfer.Easy.DangerousGetHandle()))
+        {
+            _inCurl = true;
+            try
+            {
+                _ = LibCurl.curl_easy_pause(transfer.Easy.DangerousGetHandle(), CurlFlags.PauseContinue);
+            }
+            finally
+            {
+                _inCurl = false;
+            }
+
+            ProcessMessages();
+        }
+    }
+
+    private protected override void CloseCore()
+    {
+        foreach (CurlTransfer transfer in _transfers.Values.ToArray())
+        {
+            Abort(transfer, new ObjectDisposedException(nameof(CurlAsyncHttpClient), "The client was closed."));
+        }
+
+        Loop.RemoveTimeout(_timer);
+        Loop.RemoveTimeout(_tick);
+        _tickArmed = false;
+        while (_idleHandles.TryPop(out CurlEasyHandle? easy))
+        {
+            easy.Dispose();
+        }
+
+        // Cleaning up the multi handle closes curl's cached connections and may call the socket
+        // callback on the way; the handle to this client stays valid until it is done.
+        _inCurl = true;
+        try
+        {
+            _multi.Dispose();
+        }
+        finally
+        {
+            _inCurl = false;
+        }
+
+        foreach (int fd in _sockets.Keys)
+        {
+            Loop.RemoveHandler(fd);
+        }
+
+        _sockets.Clear();
+        Loop.RemoveTimeout(_timer);
+        if (_self.IsAllocated)
+        {
+            _self.Free();
+        }
+    }
+
+    private void ReturnHandle(CurlEasyHandle easy)
+    {
+        if (IsClosed || _idleHandles.Count >= MaxClients)
+        {
+            easy.Dispose();
+            return;
+        }
+
+        LibCurl.curl_easy_reset(easy.DangerousGetHandle());
+        _idleHandles.Push(easy);
+    }
+
+    /// <summary>Tells curl that <paramref name="fd"/> is ready (or its timers are due, for <see cref="CurlFlags.SocketTimeout"/>), then finishes what completed.</summary>
+    private void SocketAction(int fd, int events)
+    {
+        if (IsClosed)
+        {
+            return;
+        }
+
+        int code;
+        _inCurl = true;
+        try
+        {
+            do
+            {
+                code = LibCurl.curl_multi_socket_action(_multi.DangerousGetHandle(), fd, events, out _);
+            }
+            while (code == -1);
+        }
+        finally
+        {
+            _inCurl = false;
+        }
+
+        if (code != 0)
+        {
+            Logger.LogError("curl_multi_socket_action failed: {Error}", LibCurl.MultiErrorText(code));
+        }
+
+        ProcessMessages();
+    }
+
+    /// <summary>Finishes every transfer curl reports done.</summary>
+    private unsafe void ProcessMessages()
+    {
+        while (true)
+        {
+            LibCurl.Message* message = LibCurl.curl_multi_info_read(_multi.DangerousGetHandle(), out _);
+            if (message is null)
+            {
+                break;
+            }
+
+            if (message->Kind != CurlFlags.MessageDone || !_transfers.Remove(message->Easy, out CurlTransfer? transfer))
+            {
+                continue;
+            }
+
+            int result = message->Result;
+            _ = LibCurl.curl_multi_remove_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle());
+            transfer.Complete(result);
+            ReturnHandle(transfer.Easy);
+        }
+
+        if (_transfers.Count == 0 && _tickArmed)
+        {
+            Loop.RemoveTimeout(_tick);
+            _tickArmed = false;
+        }
+    }
+
+    private void ArmSafetyTick()
+    {
+        if (!_tickArmed)
+        {
+            _tickArmed = true;
+            _tick = Loop.CallLater(s_safetyTick, static state => ((CurlAsyncHttpClient)state!).OnSafetyTick(), this);
+        }
+    }
+
+    private void OnSafetyTick()
+    {
+        _tickArmed = false;
+        SocketAction(CurlFlags.SocketTimeout, 0);
+        if (_transfers.Count > 0)
+        {
+            ArmSafetyTick();
+        }
+    }
+
+    private void OnSocketEvent(int fd, IOEvents events)
+    {
+        int action = 0;
+        if ((events & IOEvents.Read) != 0)
+        {
+            action |= CurlFlags.SelectIn;
+        }
+
+        if ((events & IOEvents.Write) != 0)
+        {
+            action |= CurlFlags.SelectOut;
+        }
+
+        if ((events & IOEvents.Error) != 0)
+        {
+            action |= CurlFlags.SelectError;
+        }
+
+        SocketAction(fd, action);
+    }
+
+    private void OnTimer()
+    {
+        _timer = default;
+        SocketAction(CurlFlags.SocketTimeout, 0);
+
+        // curl may want another timeout it did not announce while handling this one.
+        if (!IsClosed && LibCurl.curl_multi_timeout(_multi.DangerousGetHandle(), out CLong next) == 0 && next.Value >= 0 && !_timer.IsPending)
+        {
+            SetTimer(next.Value);
+        }
+    }
+
+    private void SetTimer(long milliseconds)
+    {
+        Loop.RemoveTimeout(_timer);
+        _timer = default;
+        if (milliseconds < 0)
+        {
+            return;
+        }
+
+        // Zero too goes through the loop: curl must not be called from inside its own callback.
+        _timer = Loop.CallLater(TimeSpan.FromMilliseconds(milliseconds), static state => ((CurlAsyncHttpClient)state!).OnTimer(), this);
+    }
+
+    private void WatchSocket(int fd, int what)
+    {
+        if (what == CurlFlags.PollRemove)
+        {
+            if (_sockets.Remove(fd))
+            {
+                Loop.RemoveHandler(fd);
+            }
+
+            return;
+        }
+
+        IOEvents events = IOEvents.None;
+        if ((what & CurlFlags.PollIn) != 0)
+        {
+            events |= IOEvents.Read;
+        }
+
+        if ((what & CurlFlags.PollOut) != 0)
+        {
+            events |= IOEvents.Write;
+        }
+
+        // curl may have closed the socket and opened another under the same number without
+        // telling us: remove and add again rather than update.
+        if (_sockets.Remove(fd))
+        {
+            Loop.RemoveHandler(fd);
+        }
+
+        Loop.AddHandler(fd, _onSocketEvent, events);
+        _sockets[fd] = events;
+    }
+
+    private static void Check(int code)
+    {
+        if (code != 0)
+        {
+            throw new InvalidOperationException($"curl_multi_setopt failed: {LibCurl.MultiErrorText(code)}");
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int SocketCallback(nint easy, int fd, int what, nint self, nint socketData)
+    {
+        if (GCHandle.FromIntPtr(self).Target is not CurlAsyncHttpClient client)
+        {
+            return -1;
+        }
+
+        try
+        {
+            client.WatchSocket(fd, what);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            // Never across into libcurl: the transfer on that socket fails instead.
+            client.Logger.LogError(e, "Cannot watch curl's socket {Fd}", fd);
+            if (client._transfers.TryGetValue(easy, out CurlTransfer? transfer))
+            {
+                transfer.SetCallbackError(e);
+            }
+
+            return -1;
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int TimerCallback(nint multi, CLong milliseconds, nint self)
+    {
+        if (GCHandle.FromIntPtr(self).Target is not CurlAsyncHttpClient client)
+        {
+            return -1;
+        }
+
+        try
+        {
+            client.SetTimer(milliseconds.Value);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            client.Logger.LogError(e, "Cannot set curl's timer");
+            return -1;
+        }
+    }
+}
