@@ -9,7 +9,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-.PHONY: all build test bench run clean
+.PHONY: all build test bench run clean libcurl
 
 all: build
 
@@ -18,11 +18,22 @@ build:
 
 # Tests run in Debug: small buffers there put the growth and full-buffer paths under test.
 # --blame-hang-timeout is a last resort; every test also bounds itself.
-test:
+test: libcurl
 	rm -rf $(RESULTS)
 	$(DOTNET) test Loop.Tests/Loop.Tests.csproj -c Debug \
 		--logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
 		--results-directory $(RESULTS) --blame-hang-timeout 5m
+
+# The curl client loads libcurl at run time (libcurl.so.4, in Debian's libcurl4). Installed when
+# missing and running as root; otherwise the exact package to install is named.
+libcurl:
+	@if { ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q 'libcurl\(-gnutls\)\?\.so\.4'; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing libcurl4 (the curl client's library)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcurl4 >/dev/null; \
+	else \
+		echo "libcurl.so.4 is missing: install it (Debian/Ubuntu: sudo apt-get install libcurl4)" >&2; exit 1; \
+	fi
 
 # Micro-benchmarks (BenchmarkDotNet, short job, memory diagnoser on).
 bench:
@@ -32,7 +43,7 @@ bench:
 # concurrently on one IOLoop, and a table of what came back. No network needed.
 # With URLs it is the command-line fetcher: make run ARGS='--print_headers http://…'
 ARGS ?=
-run:
+run: libcurl
 	$(DOTNET) run -c Release --project Loop.Fetch -- $(ARGS)
 
 clean:

@@ -100,11 +100,14 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
     private protected override async ValueTask<HttpResponse> FetchCoreAsync(FetchState fetch)
     {
-        await AcquireSlotAsync(fetch).ConfigureAwait(false);
+        // Tasks completed on the loop: awaited on the loop's context, which resumes them inline
+        // there (with ConfigureAwait(false) a Task completed under a SynchronizationContext
+        // resumes its continuation on the thread pool).
+        await AcquireSlotAsync(fetch).ConfigureAwait(true);
         try
         {
             CurlTransfer transfer = Start(fetch);
-            return await transfer.Completion.Task.ConfigureAwait(false);
+            return await transfer.Completion.Task.ConfigureAwait(true);
         }
         finally
         {
@@ -156,6 +159,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             _ = LibCurl.curl_multi_remove_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle());
             transfer.Finish(error);
             ReturnHandle(transfer.Easy);
+            transfer.Deliver();
         }
     }
 
@@ -270,7 +274,8 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     /// <summary>Finishes every transfer curl reports done.</summary>
     private unsafe void ProcessMessages()
     {
-        while (true)
+        // A caller's continuation (run inline by Deliver) may close the client: stop then.
+        while (!IsClosed)
         {
             LibCurl.Message* message = LibCurl.curl_multi_info_read(_multi.DangerousGetHandle(), out _);
             if (message is null)
@@ -287,6 +292,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             _ = LibCurl.curl_multi_remove_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle());
             transfer.Complete(result);
             ReturnHandle(transfer.Easy);
+            transfer.Deliver();
         }
 
         if (_transfers.Count == 0 && _tickArmed)

@@ -24,6 +24,7 @@ internal sealed class CurlTransfer
     private CurlStringList? _headerList;
     private CancellationTokenRegistration _cancellation;
     private Exception? _callbackError;
+    private object? _outcome;
 
     // The response as it comes: the headers of the latest status line (a redirect or a 1xx starts again).
     private HttpHeaders _headers = new();
@@ -392,7 +393,7 @@ internal sealed class CurlTransfer
             startTime: _fetch.StartTime,
             timeInfo: times);
         Release();
-        Completion.TrySetResult(response);
+        _outcome = response;
     }
 
     /// <summary>Ends the transfer with <paramref name="error"/>.</summary>
@@ -401,8 +402,24 @@ internal sealed class CurlTransfer
         FillTimes();
         Release();
 
-        // A cancellation too travels as the exception itself, as from the simple client.
-        Completion.TrySetException(error);
+        _outcome = error;
+    }
+
+    /// <summary>
+    /// Completes the caller's task with what <see cref="Complete"/> or <see cref="Finish"/> made.
+    /// Called once the easy handle is back in the pool: the caller's continuation runs inline.
+    /// </summary>
+    public void Deliver()
+    {
+        if (_outcome is HttpResponse response)
+        {
+            Completion.TrySetResult(response);
+        }
+        else
+        {
+            // A cancellation too travels as the exception itself, as from the simple client.
+            Completion.TrySetException((Exception)_outcome!);
+        }
     }
 
     /// <summary>An exception from one of our callbacks, reported instead of curl's own error for it.</summary>

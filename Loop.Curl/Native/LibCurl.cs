@@ -76,23 +76,7 @@ internal static unsafe partial class LibCurl
         }
 
         string? overrideName = Environment.GetEnvironmentVariable("LOOP_LIBCURL");
-        string[] names = string.IsNullOrEmpty(overrideName) ? s_names : [overrideName];
-        nint handle = 0;
-        foreach (string name in names)
-        {
-            if (NativeLibrary.TryLoad(name, typeof(LibCurl).Assembly, DllImportSearchPath.SafeDirectories | DllImportSearchPath.AssemblyDirectory, out handle))
-            {
-                break;
-            }
-        }
-
-        if (handle == 0)
-        {
-            string install = OperatingSystem.IsLinux() ? " On Debian or Ubuntu: apt-get install libcurl4." : string.Empty;
-            throw new CurlUnavailableException($"libcurl was not found (looked for {string.Join(", ", names)}).{install}");
-        }
-
-        s_handle = handle;
+        s_handle = LoadLibrary(string.IsNullOrEmpty(overrideName) ? s_names : [overrideName]);
         NativeLibrary.SetDllImportResolver(typeof(LibCurl).Assembly, static (name, _, _) => name == Library ? s_handle : 0);
         VersionInfo* info = curl_version_info(0);
         if (info is null || info->VersionNumber < MinimumVersion)
@@ -110,6 +94,21 @@ internal static unsafe partial class LibCurl
             s_handle = 0;
             throw new CurlUnavailableException($"curl_global_init failed: {ErrorText(code)}");
         }
+    }
+
+    /// <summary>The first of <paramref name="names"/> that loads; <see cref="CurlUnavailableException"/> naming them all if none does.</summary>
+    internal static nint LoadLibrary(IReadOnlyList<string> names)
+    {
+        foreach (string name in names)
+        {
+            if (NativeLibrary.TryLoad(name, typeof(LibCurl).Assembly, DllImportSearchPath.SafeDirectories | DllImportSearchPath.AssemblyDirectory, out nint handle))
+            {
+                return handle;
+            }
+        }
+
+        string install = OperatingSystem.IsLinux() ? " On Debian or Ubuntu: apt-get install libcurl4." : string.Empty;
+        throw new CurlUnavailableException($"libcurl was not found (looked for {string.Join(", ", names)}).{install}");
     }
 
     /// <summary>libcurl's text for an easy error code.</summary>

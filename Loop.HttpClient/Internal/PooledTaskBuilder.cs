@@ -13,7 +13,9 @@ namespace Loop.Http.Internal;
 /// <remarks>
 /// The value task may be awaited once only (its box goes back to the pool when the result is
 /// taken). Continuations run where the method completes: await these with
-/// <c>ConfigureAwait(false)</c> on the loop thread, whose operations all complete there.
+/// <c>ConfigureAwait(false)</c> on the loop thread, whose operations all complete there. Inside
+/// such a method, await a <see cref="Task"/> with <c>ConfigureAwait(true)</c>: a Task completed
+/// under the loop's SynchronizationContext runs a context-free continuation on the thread pool.
 /// </remarks>
 internal struct PooledTaskBuilder<TResult>
 {

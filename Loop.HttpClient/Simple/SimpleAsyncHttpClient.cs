@@ -79,8 +79,11 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
     {
         while (true)
         {
-            // The slot, the hop and the connection all complete on the loop thread.
-            await AcquireSlotAsync(fetch).ConfigureAwait(false);
+            // A queued slot is a Task: ConfigureAwait(false) on it would resume on the thread pool
+            // (a Task does not run continuations inline under a SynchronizationContext); the
+            // loop's context resumes it inline, on the loop. The hop is a pooled value task that
+            // completes on the loop thread.
+            await AcquireSlotAsync(fetch).ConfigureAwait(true);
             Http1Connection.Outcome outcome;
             try
             {

@@ -44,6 +44,27 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     });
 
     [Test]
+    public void QueuedFetches_RunOnTheLoopThread() => Run(async () =>
+    {
+        // A fetch that waited for a slot resumes where the slot was freed, on the loop: not on
+        // the thread pool (where a Task's context-free continuation would go).
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
+        var onLoop = new System.Collections.Concurrent.ConcurrentBag<bool>();
+        HttpResponse[] responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => client.FetchAsync(new HttpRequest(Server.Url("/echopost"), "POST")
+        {
+            // Called as soon as the request is under way, before any wait for the network.
+            BodyProducer = async write =>
+            {
+                onLoop.Add(Loop.IsOnLoopThread);
+                await write(Encoding.ASCII.GetBytes($"body {i}"));
+            },
+            HeaderCallback = _ => onLoop.Add(Loop.IsOnLoopThread),
+        })));
+        Assert.That(responses.Select(Text), Is.EqualTo(Enumerable.Range(0, 20).Select(i => $"body {i}")));
+        Assert.That(onLoop, Is.Not.Empty.And.All.True);
+    });
+
+    [Test]
     public void StreamingCallback_GetsTheBody_AndTheResponseBodyStaysEmpty() => Run(async () =>
     {
         var chunks = new List<string>();
@@ -444,4 +465,60 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
         // Each client in its own words: ours quotes the line, libcurl names what it disliked.
         Assert.That(error.Message, Does.Contain("Malformed HTTP response start line").Or.Contain("Unsupported HTTP version in response"));
     });
+
+    [Test]
+    public void AsyncStreamingCallback_IsAwaitedBeforeMoreOfTheBodyIsRead() => Run(async () =>
+    {
+        // Tornado's test_streaming_callback_coroutine: the server sends the body in two parts,
+        // the second once the callback holds the first; the callback is not called again
+        // until its task completes.
+        var firstHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource();
+        using RawHttpServer server = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nasdf");
+            await firstHeld.Task;
+            await connection.WriteAsync("qwer");
+            secondSent.SetResult();
+        });
+        var chunks = new List<string>();
+        var lines = new List<string>();
+        var request = new HttpRequest(server.Url("/"))
+        {
+            HeaderCallback = lines.Add,
+            AsyncStreamingCallback = async data =>
+            {
+                chunks.Add(Encoding.ASCII.GetString(data.Span));
+                if (chunks.Count == 1)
+                {
+                    firstHeld.SetResult();
+                    await release.Task;
+                }
+            },
+        };
+        Task<HttpResponse> fetch = Client.FetchAsync(request);
+        await secondSent.Task.WaitAsync(TestTimeout);
+
+        // The second part is in the socket; let the loop turn a few times: nothing more is read.
+        for (int i = 0; i < 20; i++)
+        {
+            await Task.Yield();
+        }
+
+        Assert.That(chunks, Is.EqualTo(new[] { "asdf" }));
+        release.SetResult();
+        HttpResponse response = await fetch;
+        Assert.That(chunks, Is.EqualTo(new[] { "asdf", "qwer" }));
+        Assert.That(response.Body, Is.Empty);
+        Assert.That(lines.Count(line => line.StartsWith("HTTP/", StringComparison.Ordinal)), Is.EqualTo(1));
+    });
+
+    [Test]
+    public void AsyncStreamingCallback_WithTheSynchronousOne_IsRefusedAtTheCall()
+    {
+        var request = new HttpRequest(Server.Url("/hello")) { StreamingCallback = _ => { }, AsyncStreamingCallback = _ => ValueTask.CompletedTask };
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(request));
+    }
 }

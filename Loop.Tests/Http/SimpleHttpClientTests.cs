@@ -447,62 +447,6 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     }
 
     [Test]
-    public void AsyncStreamingCallback_IsAwaitedBeforeMoreOfTheBodyIsRead() => Run(async () =>
-    {
-        // Tornado's test_streaming_callback_coroutine: the server sends the body in two parts,
-        // the second once the callback holds the first; the callback is not called again
-        // until its task completes.
-        var firstHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var secondSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource();
-        using RawHttpServer server = RawHttpServer.Start(async connection =>
-        {
-            await connection.ReadRequestAsync();
-            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nasdf");
-            await firstHeld.Task;
-            await connection.WriteAsync("qwer");
-            secondSent.SetResult();
-        });
-        var chunks = new List<string>();
-        var lines = new List<string>();
-        var request = new HttpRequest(server.Url("/"))
-        {
-            HeaderCallback = lines.Add,
-            AsyncStreamingCallback = async data =>
-            {
-                chunks.Add(Encoding.ASCII.GetString(data.Span));
-                if (chunks.Count == 1)
-                {
-                    firstHeld.SetResult();
-                    await release.Task;
-                }
-            },
-        };
-        Task<HttpResponse> fetch = Client.FetchAsync(request);
-        await secondSent.Task.WaitAsync(TestTimeout);
-
-        // The second part is in the socket; let the loop turn a few times: nothing more is read.
-        for (int i = 0; i < 20; i++)
-        {
-            await Task.Yield();
-        }
-
-        Assert.That(chunks, Is.EqualTo(new[] { "asdf" }));
-        release.SetResult();
-        HttpResponse response = await fetch;
-        Assert.That(chunks, Is.EqualTo(new[] { "asdf", "qwer" }));
-        Assert.That(response.Body, Is.Empty);
-        Assert.That(lines.Count(line => line.StartsWith("HTTP/", StringComparison.Ordinal)), Is.EqualTo(1));
-    });
-
-    [Test]
-    public void AsyncStreamingCallback_WithTheSynchronousOne_IsRefusedAtTheCall()
-    {
-        var request = new HttpRequest(Server.Url("/hello")) { StreamingCallback = _ => { }, AsyncStreamingCallback = _ => ValueTask.CompletedTask };
-        Assert.Throws<ArgumentException>(() => Client.FetchAsync(request));
-    }
-
-    [Test]
     public void DigestProxyAuth_IsRefusedAtTheCall()
     {
         // The simple client speaks basic authentication only (curl speaks digest too).

@@ -21,6 +21,43 @@ public static class Fds
         }
     }
 
+    /// <summary>
+    /// The socket inodes this process holds open whose remote end is <paramref name="port"/> on
+    /// loopback: the client ends of connections to a local server (from /proc/net/tcp and tcp6).
+    /// </summary>
+    public static HashSet<string> ClientSocketsTo(int port)
+    {
+        var inodes = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string table in new[] { "/proc/self/net/tcp", "/proc/self/net/tcp6" })
+        {
+            if (!File.Exists(table))
+            {
+                continue;
+            }
+
+            foreach (string line in File.ReadLines(table).Skip(1))
+            {
+                string[] columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (columns.Length > 9 && int.Parse(columns[2].Split(':')[1], System.Globalization.NumberStyles.HexNumber) == port)
+                {
+                    inodes.Add(columns[9]);
+                }
+            }
+        }
+
+        var open = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string fd in Directory.GetFileSystemEntries("/proc/self/fd"))
+        {
+            if (Target(int.Parse(Path.GetFileName(fd))) is { } target && target.StartsWith("socket:[", StringComparison.Ordinal)
+                && inodes.Contains(target["socket:[".Length..^1]))
+            {
+                open.Add(target);
+            }
+        }
+
+        return open;
+    }
+
     /// <summary>Runs <paramref name="action"/> on a new thread and fails if it has not finished in <paramref name="limit"/>.</summary>
     public static void RunBounded(Action action, TimeSpan limit)
     {

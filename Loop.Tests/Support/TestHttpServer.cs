@@ -139,6 +139,35 @@ public sealed class TestHttpServer : IAsyncDisposable
         return output.ToArray();
     }
 
+    private static bool DigestResponseIsValid(HttpRequest request, string user, string password)
+    {
+        string header = request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Digest ", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var fields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (System.Text.RegularExpressions.Match match in System.Text.RegularExpressions.Regex.Matches(header[7..], "(\\w+)=(?:\"([^\"]*)\"|([^,\\s]*))"))
+        {
+            fields[match.Groups[1].Value] = match.Groups[2].Success ? match.Groups[2].Value : match.Groups[3].Value;
+        }
+
+        static string Md5(string text) => Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(System.Text.Encoding.UTF8.GetBytes(text)));
+        if (fields.GetValueOrDefault("username") != user || fields.GetValueOrDefault("realm") != "test" || fields.GetValueOrDefault("nonce") != "1234"
+            || fields.GetValueOrDefault("opaque") != "asdf" || fields.GetValueOrDefault("uri") is not { } uri)
+        {
+            return false;
+        }
+
+        string ha1 = Md5($"{user}:test:{password}");
+        string ha2 = Md5($"{request.Method}:{uri}");
+        string expected = fields.TryGetValue("qop", out string? qop) && qop == "auth"
+            ? Md5($"{ha1}:1234:{fields.GetValueOrDefault("nc")}:{fields.GetValueOrDefault("cnonce")}:auth:{ha2}")
+            : Md5($"{ha1}:1234:{ha2}");
+        return fields.GetValueOrDefault("response") == expected;
+    }
+
     private async Task HandleAsync(HttpContext context)
     {
         HttpRequest request = context.Request;
@@ -297,6 +326,22 @@ public sealed class TestHttpServer : IAsyncDisposable
                 }
                 catch (OperationCanceledException)
                 {
+                }
+
+                return;
+
+            case "/digest":
+                // Tornado's DigestAuthHandler: realm "test", nonce "1234", opaque "asdf"; the
+                // response hash is checked (RFC 2617 without qop) for user "foo", password "bar".
+                if (DigestResponseIsValid(request, "foo", "bar"))
+                {
+                    await response.WriteAsync("ok");
+                }
+                else
+                {
+                    response.StatusCode = 401;
+                    response.Headers.WWWAuthenticate = "Digest realm=\"test\", nonce=\"1234\", opaque=\"asdf\"";
+                    await response.WriteAsync("denied");
                 }
 
                 return;
