@@ -95,6 +95,19 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         {
             throw new ArgumentException("SslOptions are .NET's TLS settings, which the curl client does not use; set ValidateCert, CaCerts, ClientCert and ClientKey instead.", nameof(request));
         }
+
+        if (request.HttpVersion is { } version)
+        {
+            if (version != System.Net.HttpVersion.Version10 && version != System.Net.HttpVersion.Version11 && version != System.Net.HttpVersion.Version20)
+            {
+                throw new ArgumentException($"HTTP version {version} is not one the curl client speaks (1.0, 1.1 or 2.0).", nameof(request));
+            }
+
+            if (version == System.Net.HttpVersion.Version20 && !LibCurl.SupportsHttp2)
+            {
+                throw new ArgumentException($"This libcurl ({LibCurl.Version}) was built without HTTP/2.", nameof(request));
+            }
+        }
     }
 
     [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]

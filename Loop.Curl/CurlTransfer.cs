@@ -124,6 +124,12 @@ internal sealed class CurlTransfer
             SetLong(CurlOpt.IpResolve, CurlFlags.IpResolveV4);
         }
 
+        if (request.HttpVersion is { } version)
+        {
+            // CURL_HTTP_VERSION_1_0, _1_1 and _2TLS (HTTP/2 where ALPN offers it).
+            SetLong(CurlOpt.HttpVersion, version.Major == 2 ? 4 : version.Minor == 0 ? 1 : 2);
+        }
+
         ConfigureTls(request);
         ConfigureProxy(request);
         ConfigureAuth(request);

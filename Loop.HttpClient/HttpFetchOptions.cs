@@ -149,6 +149,13 @@ public record HttpFetchOptions
     /// </summary>
     public SslClientAuthenticationOptions? SslOptions { get; set; }
 
+    /// <summary>
+    /// The HTTP version to speak: null for the client's default. <see cref="SimpleAsyncHttpClient"/>
+    /// speaks 1.1 only; the curl client takes 1.0, 1.1, and 2.0 (HTTP/2 over TLS through ALPN,
+    /// 1.1 in clear text) when its libcurl has HTTP/2 (its default is libcurl's own).
+    /// </summary>
+    public Version? HttpVersion { get; set; }
+
     /// <summary>Send <c>Expect: 100-continue</c> and hold the body until the server agrees; false when not set.</summary>
     public bool? Expect100Continue { get; set; }
 
@@ -186,6 +193,7 @@ public record HttpFetchOptions
         ClientCert = source.ClientCert;
         SslOptions = source.SslOptions;
         Expect100Continue = source.Expect100Continue;
+        HttpVersion = source.HttpVersion;
     }
 
     /// <summary>Fills every option this one leaves unset from <paramref name="defaults"/>, then from Tornado's defaults.</summary>
@@ -219,5 +227,6 @@ public record HttpFetchOptions
         ClientCert ??= defaults?.ClientCert;
         SslOptions ??= defaults?.SslOptions;
         Expect100Continue ??= defaults?.Expect100Continue ?? false;
+        HttpVersion ??= defaults?.HttpVersion;
     }
 }

@@ -68,6 +68,11 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
             throw new ArgumentException($"Unsupported auth mode {request.AuthMode}: {nameof(SimpleAsyncHttpClient)} supports Basic only.", nameof(request));
         }
 
+        if (request.HttpVersion is { } version && version != System.Net.HttpVersion.Version11)
+        {
+            throw new ArgumentException($"{nameof(SimpleAsyncHttpClient)} speaks HTTP/1.1 only, not {version}; the curl client speaks HTTP/2.", nameof(request));
+        }
+
         if (request.ProxyHost is not null && request.ProxyUsername is not null && request.ProxyAuthMode != HttpAuthMode.Basic)
         {
             throw new ArgumentException($"Unsupported proxy auth mode {request.ProxyAuthMode}: {nameof(SimpleAsyncHttpClient)} supports Basic only.", nameof(request));

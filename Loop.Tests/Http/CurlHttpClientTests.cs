@@ -115,4 +115,23 @@ public sealed class CurlHttpClientTests() : HttpClientFixture(typeof(CurlAsyncHt
         var request = new HttpRequest(Server.HttpsUrl("/hello")) { SslOptions = new System.Net.Security.SslClientAuthenticationOptions() };
         Assert.Throws<ArgumentException>(() => Client.FetchAsync(request));
     }
+
+    [Test]
+    public void HttpVersion_2_SpeaksHttp2OverTls_And_1_0_SpeaksHttp10() => Run(async () =>
+    {
+        string caFile = TestCertificates.WriteAuthorityPem();
+        try
+        {
+            var http2 = new HttpRequest(Server.HttpsUrl("/protocol")) { CaCerts = caFile, HttpVersion = System.Net.HttpVersion.Version20 };
+            Assert.That(Text(await Client.FetchAsync(http2)), Is.EqualTo("HTTP/2"));
+            var http11 = http2 with { HttpVersion = System.Net.HttpVersion.Version11 };
+            Assert.That(Text(await Client.FetchAsync(http11)), Is.EqualTo("HTTP/1.1"));
+            var http10 = new HttpRequest(Server.Url("/protocol")) { HttpVersion = System.Net.HttpVersion.Version10 };
+            Assert.That(Text(await Client.FetchAsync(http10)), Is.EqualTo("HTTP/1.0"));
+        }
+        finally
+        {
+            File.Delete(caFile);
+        }
+    });
 }

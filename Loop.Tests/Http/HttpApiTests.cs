@@ -92,6 +92,7 @@ public sealed class HttpApiTests
             [typeof(int?)] = 9,
             [typeof(Action<ReadOnlyMemory<byte>>)] = (Action<ReadOnlyMemory<byte>>)(_ => { }),
             [typeof(Func<ReadOnlyMemory<byte>, ValueTask>)] = (Func<ReadOnlyMemory<byte>, ValueTask>)(_ => ValueTask.CompletedTask),
+            [typeof(Version)] = new Version(2, 0),
             [typeof(Action<string>)] = (Action<string>)(_ => { }),
             [typeof(Action<ICurlHandle>)] = (Action<ICurlHandle>)(_ => { }),
             [typeof(System.Net.Security.SslClientAuthenticationOptions)] = new System.Net.Security.SslClientAuthenticationOptions(),

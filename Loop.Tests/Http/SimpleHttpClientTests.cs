@@ -452,4 +452,10 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
         // The simple client speaks basic authentication only (curl speaks digest too).
         Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(Server.Url("/hello")) { ProxyHost = "127.0.0.1", ProxyPort = 8080, ProxyUsername = "u", ProxyAuthMode = HttpAuthMode.Digest }));
     }
+
+    [Test]
+    public void HttpVersionOtherThan11_IsRefusedAtTheCall()
+    {
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(new HttpRequest(Server.Url("/hello")) { HttpVersion = System.Net.HttpVersion.Version20 }));
+    }
 }

@@ -203,6 +203,10 @@ public sealed class TestHttpServer : IAsyncDisposable
                 await response.WriteAsync(request.Headers.Authorization.ToString());
                 return;
 
+            case "/protocol":
+                await response.WriteAsync(request.Protocol);
+                return;
+
             case "/user_agent":
                 await response.WriteAsync(request.Headers.UserAgent.ToString());
                 return;
