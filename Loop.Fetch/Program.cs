@@ -20,7 +20,7 @@ namespace Loop.Fetch;
 /// <c>loop-fetch [options] URL…</c> fetches each URL and prints its body (Tornado's
 /// <c>python -m tornado.httpclient</c>): <c>--print_headers</c>, <c>--print_body=false</c>,
 /// <c>--follow_redirects=false</c>, <c>--validate_cert=false</c>, <c>--proxy_host</c>,
-/// <c>--proxy_port</c>. With no URL it shows the client at work without a network: a server
+/// <c>--proxy_port</c>, and <c>--client=curl</c> to fetch with libcurl. With no URL it shows the client at work without a network: a server
 /// inside the process, a handful of URLs fetched concurrently on one loop, and a table.
 /// </summary>
 internal static class Program
@@ -48,6 +48,12 @@ internal static class Program
     private static int FetchAll(List<string> urls, Dictionary<string, string> options)
     {
         bool Flag(string name, bool fallback) => options.TryGetValue(name, out string? value) ? value is "true" or "1" or "True" : fallback;
+
+        // --client=curl fetches with libcurl; the default is the simple HTTP/1.1 client.
+        if (options.GetValueOrDefault("client") == "curl")
+        {
+            AsyncHttpClient.Configure<Loop.Curl.CurlAsyncHttpClient>();
+        }
 
         using var client = new BlockingHttpClient();
         int status = 0;
@@ -100,20 +106,33 @@ internal static class Program
         {
             string Url(string path) => $"http://127.0.0.1:{port}{path}";
             string[] paths = ["/small", "/large", "/gzip", "/chunked", "/redirect", "/missing"];
-            Console.WriteLine($"Kestrel is serving on 127.0.0.1:{port}; fetching {paths.Length} URLs at once on one IOLoop.");
-            Console.WriteLine();
             using var loop = new IOLoop();
+            var clients = new List<AsyncHttpClient> { new SimpleAsyncHttpClient(loop, new AsyncHttpClientSettings()) };
+            try
+            {
+                clients.Add(new Loop.Curl.CurlAsyncHttpClient(loop, new AsyncHttpClientSettings()));
+            }
+            catch (Loop.Curl.CurlUnavailableException e)
+            {
+                Console.WriteLine($"(The curl client is left out: {e.Message})");
+            }
+
+            Console.WriteLine($"Kestrel is serving on 127.0.0.1:{port}; fetching {paths.Length} URLs with each of {clients.Count} clients, all at once on one IOLoop.");
+            Console.WriteLine();
             var rows = loop.RunSync(async () =>
             {
-                AsyncHttpClient client = AsyncHttpClient.Create(loop);
-                var fetches = paths.Select(async path =>
+                var fetches = clients.SelectMany(client => paths.Select(async path =>
                 {
                     long started = Stopwatch.GetTimestamp();
                     HttpResponse response = await client.FetchAsync(Url(path), raiseError: false);
                     return (Path: path, Response: response, Time: Stopwatch.GetElapsedTime(started), Client: client.GetType().Name);
-                }).ToArray();
+                })).ToArray();
                 var results = await Task.WhenAll(fetches);
-                client.Close();
+                foreach (AsyncHttpClient client in clients)
+                {
+                    client.Close();
+                }
+
                 return results;
             }, timeout: TimeSpan.FromSeconds(30));
 
@@ -125,7 +144,7 @@ internal static class Program
                 Console.WriteLine($"{Url(row.Path),-36} {status,-18} {row.Response.Body.Length,9:N0} {row.Time.TotalMilliseconds,7:F1}ms  {row.Client}{via}");
             }
 
-            bool ok = rows.Count(row => row.Response.Code == 200) == paths.Length - 1 && rows.Single(row => row.Path == "/missing").Response.Code == 404;
+            bool ok = rows.Count(row => row.Response.Code == 200) == (paths.Length - 1) * clients.Count && rows.Where(row => row.Path == "/missing").All(row => row.Response.Code == 404);
             Console.WriteLine();
             Console.WriteLine(ok ? "All as expected (the 404 included)." : "Something was not as expected.");
             return ok ? 0 : 1;

@@ -218,7 +218,16 @@ public abstract class AsyncHttpClient : IDisposable
             return RunFetchAsync(fetch);
         }
 
-        // Another thread: run on the loop, and complete the caller's task off it.
+        return RunFromOtherThread(fetch);
+    }
+
+    /// <summary>
+    /// A fetch called off the loop: run on the loop, and complete the caller's task off it. (Its
+    /// own method, so the closure is made only here: a lambda in FetchAsync would be allocated on
+    /// every call.)
+    /// </summary>
+    private Task<HttpResponse> RunFromOtherThread(FetchState fetch)
+    {
         var completion = new TaskCompletionSource<HttpResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
         Loop.AddCallback(() => RunFetchAsync(fetch).ContinueWith(
             static (task, state) => ((TaskCompletionSource<HttpResponse>)state!).SetFromTask(task),

@@ -13,19 +13,20 @@ namespace Loop.Http;
 /// <remarks>Not thread-safe. A request's headers are copied when it is fetched, so the caller's instance is never changed.</remarks>
 public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
 {
-    private readonly List<KeyValuePair<string, string>> _fields;
+    // The fields in order, held in this object (no list object beside it: a response's headers are one allocation less).
+    private FieldList _fields;
 
     /// <summary>Creates an empty header set.</summary>
     public HttpHeaders()
     {
-        _fields = [];
+        _fields = new FieldList(0);
     }
 
     /// <summary>Creates a header set holding <paramref name="fields"/> in order (a dictionary, or pairs with repeated names).</summary>
     public HttpHeaders(IEnumerable<KeyValuePair<string, string>> fields)
     {
         ArgumentNullException.ThrowIfNull(fields);
-        _fields = [];
+        _fields = new FieldList(0);
         foreach (KeyValuePair<string, string> field in fields)
         {
             Add(field.Key, field.Value);
@@ -197,13 +198,18 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
 
     /// <summary>Removes every value of <paramref name="name"/>; returns whether there was one.</summary>
     public bool Remove(string name) =>
-        _fields.RemoveAll(field => string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase)) > 0;
+        _fields.RemoveAll(name) > 0;
 
     /// <summary>A copy that can be changed without changing this one.</summary>
-    public HttpHeaders Copy() => new(_fields);
+    public HttpHeaders Copy()
+    {
+        var copy = new HttpHeaders(_fields.Count);
+        copy._fields.CopyFrom(_fields);
+        return copy;
+    }
 
     /// <summary>The fields in order, a repeated name once per value (a <c>foreach</c> over it allocates nothing).</summary>
-    public List<KeyValuePair<string, string>>.Enumerator GetEnumerator() => _fields.GetEnumerator();
+    public Enumerator GetEnumerator() => new(_fields.Items, _fields.Count);
 
     IEnumerator<KeyValuePair<string, string>> IEnumerable<KeyValuePair<string, string>>.GetEnumerator() => GetEnumerator();
 
@@ -238,14 +244,13 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
     /// <summary>An empty collection with room for <paramref name="capacity"/> fields.</summary>
     internal HttpHeaders(int capacity)
     {
-        _fields = new List<KeyValuePair<string, string>>(capacity);
+        _fields = new FieldList(capacity);
     }
 
     /// <summary>Makes this hold <paramref name="other"/>'s fields, reusing this collection's storage.</summary>
     internal void ReplaceWith(HttpHeaders other)
     {
-        _fields.Clear();
-        _fields.AddRange(other._fields);
+        _fields.CopyFrom(other._fields);
     }
 
     internal void AddParsed(string name, string value) => _fields.Add(new(name, value));
@@ -253,7 +258,111 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
     /// <summary>Appends a continuation to the last field parsed from a response.</summary>
     internal void AppendToLast(string more)
     {
-        KeyValuePair<string, string> last = _fields[^1];
-        _fields[^1] = new(last.Key, last.Value.Length == 0 ? more : last.Value + " " + more);
+        KeyValuePair<string, string> last = _fields[_fields.Count - 1];
+        _fields[_fields.Count - 1] = new(last.Key, last.Value.Length == 0 ? more : last.Value + " " + more);
+    }
+
+    /// <summary>Enumerates the fields in order without allocating.</summary>
+    public struct Enumerator : IEnumerator<KeyValuePair<string, string>>
+    {
+        private readonly KeyValuePair<string, string>[] _items;
+        private readonly int _count;
+        private int _index;
+
+        internal Enumerator(KeyValuePair<string, string>[] items, int count)
+        {
+            _items = items;
+            _count = count;
+            _index = -1;
+        }
+
+        /// <summary>The field at the current position.</summary>
+        public readonly KeyValuePair<string, string> Current => _items[_index];
+
+        readonly object IEnumerator.Current => Current;
+
+        /// <summary>Moves to the next field; false after the last.</summary>
+        public bool MoveNext() => ++_index < _count;
+
+        /// <summary>Starts again before the first field.</summary>
+        public void Reset() => _index = -1;
+
+        /// <summary>Nothing to release.</summary>
+        public readonly void Dispose()
+        {
+        }
+    }
+
+    /// <summary>A growable array of fields, kept inside the collection object.</summary>
+    private struct FieldList
+    {
+        public KeyValuePair<string, string>[] Items;
+        public int Count;
+
+        public FieldList(int capacity)
+        {
+            Items = capacity == 0 ? [] : new KeyValuePair<string, string>[capacity];
+            Count = 0;
+        }
+
+        public KeyValuePair<string, string> this[int index]
+        {
+            readonly get => Items[index];
+            set => Items[index] = value;
+        }
+
+        public void Add(KeyValuePair<string, string> field)
+        {
+            if (Count == Items.Length)
+            {
+                Array.Resize(ref Items, Math.Max(4, Items.Length * 2));
+            }
+
+            Items[Count++] = field;
+        }
+
+        public void RemoveAt(int index)
+        {
+            Count--;
+            Array.Copy(Items, index + 1, Items, index, Count - index);
+            Items[Count] = default;
+        }
+
+        public int RemoveAll(string name)
+        {
+            int kept = 0;
+            for (int i = 0; i < Count; i++)
+            {
+                if (!string.Equals(Items[i].Key, name, StringComparison.OrdinalIgnoreCase))
+                {
+                    Items[kept++] = Items[i];
+                }
+            }
+
+            int removed = Count - kept;
+            Array.Clear(Items, kept, removed);
+            Count = kept;
+            return removed;
+        }
+
+        public void Clear()
+        {
+            Array.Clear(Items, 0, Count);
+            Count = 0;
+        }
+
+        public void CopyFrom(in FieldList other)
+        {
+            Clear();
+            if (Items.Length < other.Count)
+            {
+                Items = new KeyValuePair<string, string>[other.Count];
+            }
+
+            Array.Copy(other.Items, Items, other.Count);
+            Count = other.Count;
+        }
+
+        public readonly Enumerator GetEnumerator() => new(Items, Count);
     }
 }

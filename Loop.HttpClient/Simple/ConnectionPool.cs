@@ -83,11 +83,14 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
         }
 
         connection.IdleTimer = loop.CallLater(idleTimeout, static state => ((Http1Connection)state!).OnIdleClose!(), connection);
-        connection.OnIdleClose ??= () => Remove(connection);
+        connection.OnIdleClose ??= IdleCloseFor(connection);
         connection.Stream.SetCloseCallback(connection.OnIdleClose);
         list.Add(connection);
         IdleCount++;
     }
+
+    /// <summary>The connection's close callback while idle: made once per connection (in its own method, so Return itself allocates no closure).</summary>
+    private Action IdleCloseFor(Http1Connection connection) => () => Remove(connection);
 
     /// <summary>Closes every idle connection.</summary>
     public void Clear()

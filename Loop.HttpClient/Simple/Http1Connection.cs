@@ -358,11 +358,16 @@ internal sealed class Http1Connection
             return;
         }
 
-        if (request.BodyProducer is not { } producer)
+        if (request.BodyProducer is { } producer)
         {
-            return;
+            await ProduceBodyAsync(producer, chunked).ConfigureAwait(false);
         }
+    }
 
+    /// <summary>Runs the body producer (its own method: the closure it needs is made only for requests that have one).</summary>
+    private async ValueTask ProduceBodyAsync(Func<Func<ReadOnlyMemory<byte>, ValueTask>, Task> producer, bool chunked)
+    {
+        HttpRequest request = _request;
         long declared = request.HeadersOrNull?.TryGetValue("Content-Length", out string? length) == true && long.TryParse(length, NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : -1;
         long written = 0;
         bool first = true;
