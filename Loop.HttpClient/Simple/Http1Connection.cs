@@ -83,6 +83,7 @@ internal sealed class Http1Connection
     [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
     public async ValueTask<Outcome> RunAsync(FetchState fetch)
     {
+        AssertOnLoop();
         _fetch = fetch;
         _request = fetch.Request;
         _url = fetch.Url;
@@ -230,6 +231,7 @@ internal sealed class Http1Connection
     /// <summary>The request line and headers, straight into the stream's write buffer.</summary>
     private void WriteHead(PipeWriter output, bool chunkedUpload, bool expectContinue)
     {
+        AssertOnLoop();
         HttpRequest request = _request;
         RequestUrl url = _url;
         HttpHeaders? headers = request.HeadersOrNull;
@@ -365,6 +367,7 @@ internal sealed class Http1Connection
     }
 
     /// <summary>Runs the body producer (its own method: the closure it needs is made only for requests that have one).</summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
     private async ValueTask ProduceBodyAsync(Func<Func<ReadOnlyMemory<byte>, ValueTask>, Task> producer, bool chunked)
     {
         HttpRequest request = _request;
@@ -420,6 +423,7 @@ internal sealed class Http1Connection
         while (true)
         {
             ReadResult read = await _input.ReadAsync().ConfigureAwait(false);
+            AssertOnLoop();
             ReadOnlySequence<byte> buffer = read.Buffer;
             if (!ResponseStarted && !buffer.IsEmpty)
             {
@@ -864,6 +868,7 @@ internal sealed class Http1Connection
 
     private void DeliverDecoded(ReadOnlyMemory<byte> data)
     {
+        AssertOnLoop();
         _bodyBytes += data.Length;
         if (_bodyBytes > _bodyLimit)
         {
@@ -934,6 +939,20 @@ internal sealed class Http1Connection
         _bodyRented = false;
         _bodyLength = 0;
         _bodyBytes = 0;
+    }
+
+    /// <summary>
+    /// Debug builds (the tests) check that the exchange runs on the loop thread: a Task awaited
+    /// with ConfigureAwait(false) under the loop's context resumes on the thread pool, and
+    /// everything after it would run there unnoticed.
+    /// </summary>
+    [System.Diagnostics.Conditional("DEBUG")]
+    private void AssertOnLoop()
+    {
+        if (!_client.Loop.IsOnLoopThread)
+        {
+            throw new InvalidOperationException("An HTTP exchange ran off its loop's thread.");
+        }
     }
 
     /// <summary>How an exchange ended: a response, or a request to follow, and whether the connection can be kept.</summary>
