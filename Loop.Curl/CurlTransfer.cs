@@ -649,7 +649,8 @@ internal sealed class CurlTransfer
 
         try
         {
-            _headers.ParseLine(line);
+            // The same rules as the simple client's parser: a token name, no control characters.
+            _headers.ParseLine(line.EndsWith("\r\n", StringComparison.Ordinal) ? line[..^2] : line.TrimEnd('\n'));
         }
         catch (FormatException e)
         {

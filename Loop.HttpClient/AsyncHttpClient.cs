@@ -405,6 +405,11 @@ public abstract class AsyncHttpClient : IDisposable
             HttpSyntax.CheckNoLineBreak(agent, "UserAgent");
         }
 
+        if (!Enum.IsDefined(request.AuthMode!.Value) || !Enum.IsDefined(request.ProxyAuthMode!.Value))
+        {
+            throw new ArgumentException($"Unknown auth mode {(Enum.IsDefined(request.AuthMode!.Value) ? request.ProxyAuthMode : request.AuthMode)}.", nameof(request));
+        }
+
         if (request.ProxyHost is { } proxy)
         {
             HttpSyntax.CheckNoLineBreak(proxy, "ProxyHost");

@@ -120,18 +120,38 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
                 throw new FormatException("A header continuation line came before any header.");
             }
 
-            AppendToLast(line.Trim(' ', '\t'));
+            string more = line.Trim(' ', '\t');
+            if (HttpSyntax.HasForbiddenValueChar(more))
+            {
+                throw new FormatException($"Control character in header line: {Printable(line)}");
+            }
+
+            AppendToLast(more);
             return;
         }
 
         int colon = line.IndexOf(':');
         if (colon <= 0)
         {
-            throw new FormatException($"No colon in header line: {line}");
+            throw new FormatException($"No colon in header line: {Printable(line)}");
         }
 
-        Add(line[..colon], line[(colon + 1)..].Trim(' ', '\t'));
+        string name = line[..colon];
+        string value = line[(colon + 1)..].Trim(' ', '\t');
+        if (!HttpSyntax.IsToken(name))
+        {
+            throw new FormatException($"Invalid header name in line: {Printable(line)}");
+        }
+
+        if (HttpSyntax.HasForbiddenValueChar(value))
+        {
+            throw new FormatException($"Control character in header line: {Printable(line)}");
+        }
+
+        Add(name, value);
     }
+
+    private static string Printable(string line) => line.Replace("\r", "\\r").Replace("\n", "\\n").Replace("\0", "\\0");
 
     /// <summary>Adds a value for <paramref name="name"/>, keeping those it already has.</summary>
     public void Add(string name, string value)

@@ -12,6 +12,16 @@ internal static class HttpSyntax
     private static readonly SearchValues<byte> s_tokenBytes =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
 
+    // Control characters a field value may not hold (RFC 9110 §5.5): all but HTAB, and DEL.
+    private static readonly SearchValues<byte> s_forbiddenValueBytes = SearchValues.Create([.. Enumerable.Range(0, 0x20).Where(b => b != '\t').Select(b => (byte)b), 0x7F]);
+    private static readonly SearchValues<char> s_forbiddenValueChars = SearchValues.Create([.. Enumerable.Range(0, 0x20).Where(c => c != '\t').Select(c => (char)c), '\u007f']);
+
+    /// <summary>Whether a received field value holds a control character (all but HTAB are forbidden).</summary>
+    public static bool HasForbiddenValueByte(ReadOnlySpan<byte> value) => value.ContainsAny(s_forbiddenValueBytes);
+
+    /// <summary>As <see cref="HasForbiddenValueByte"/>, for text.</summary>
+    public static bool HasForbiddenValueChar(ReadOnlySpan<char> value) => value.ContainsAny(s_forbiddenValueChars);
+
     public static bool IsToken(ReadOnlySpan<char> text) => !text.IsEmpty && !text.ContainsAnyExcept(s_tokenChars);
 
     public static bool IsToken(ReadOnlySpan<byte> text) => !text.IsEmpty && !text.ContainsAnyExcept(s_tokenBytes);

@@ -147,6 +147,11 @@ internal sealed class ResponseHead
                 throw new HttpProtocolError($"Malformed HTTP headers: continuation line before any field: {Printable(line)}");
             }
 
+            if (HttpSyntax.HasForbiddenValueByte(line.Trim(" \t"u8)))
+            {
+                throw new HttpProtocolError($"Malformed HTTP header line (control character in the value): {Printable(line)}");
+            }
+
             Headers.AppendToLast(Encoding.Latin1.GetString(line.Trim(" \t"u8)));
             return;
         }
@@ -159,6 +164,12 @@ internal sealed class ResponseHead
 
         ReadOnlySpan<byte> nameBytes = line[..colon];
         ReadOnlySpan<byte> valueBytes = line[(colon + 1)..].Trim(" \t"u8);
+        if (HttpSyntax.HasForbiddenValueByte(valueBytes))
+        {
+            // A control character (a bare CR among them) could split or smuggle a field.
+            throw new HttpProtocolError($"Malformed HTTP header line (control character in the value): {Printable(line)}");
+        }
+
         string name;
         string value;
         if (field < RememberedFields)

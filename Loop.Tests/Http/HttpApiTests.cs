@@ -36,6 +36,40 @@ public sealed class HttpApiTests
     }
 
     [Test]
+    public void HeadersCopy_IsIndependent_AndToStringParsesBack()
+    {
+        var headers = new HttpHeaders { { "Foo", "1" }, { "Foo", "2" }, { "Bar", "x" } };
+        HttpHeaders copy = headers.Copy();
+        copy.Add("Foo", "3");
+        copy["Bar"] = "y";
+        Assert.That(headers.GetAll("Foo"), Is.EqualTo(new[] { "1", "2" }));
+        Assert.That(headers["Bar"], Is.EqualTo("x"));
+        Assert.That(copy.GetAll("Foo"), Is.EqualTo(new[] { "1", "2", "3" }));
+
+        HttpHeaders parsed = HttpHeaders.Parse(copy.ToString());
+        Assert.That(parsed.GetAll("Foo"), Is.EqualTo(new[] { "1", "2", "3" }));
+        Assert.That(parsed["Bar"], Is.EqualTo("y"));
+    }
+
+    [Test]
+    public void HeadersParse_AFormFeedContinuation_OrControlCharacters_AreErrors()
+    {
+        Assert.Throws<FormatException>(() => HttpHeaders.Parse("Foo: bar\r\n\fasdf"));
+        for (int c = 0; c < 0x20; c++)
+        {
+            if (c is '\t' or '\r' or '\n')
+            {
+                continue;
+            }
+
+            Assert.Throws<FormatException>(() => HttpHeaders.Parse($"Foo: a{(char)c}b"), $"character 0x{c:x2}");
+        }
+
+        Assert.Throws<FormatException>(() => HttpHeaders.Parse("Foo: a\u007fb"));
+        Assert.That(HttpHeaders.Parse("Foo: a\tb\u0085c\u00a0")["Foo"], Is.EqualTo("a\tb\u0085c\u00a0"));
+    }
+
+    [Test]
     public void Request_TextBodyIsUtf8_AndHeadersCanBeReplacedOrCleared()
     {
         var request = new HttpRequest("http://example.com/", "POST", null, "\u00e9");

@@ -65,6 +65,150 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     });
 
     [Test]
+    public void Patch_SendsItsBody() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/echopost", new HttpRequest("x", "PATCH", null, "some patch data"));
+        Assert.That(response.Code, Is.EqualTo(200));
+        Assert.That(Text(response), Is.EqualTo("some patch data"));
+    });
+
+    [Test]
+    public void Options_ReturnsItsBody() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/all_methods", new HttpRequest("x", "OPTIONS"));
+        Assert.That(response.Headers["method"], Is.EqualTo("OPTIONS"));
+        Assert.That(Text(response), Is.EqualTo("OPTIONS"));
+    });
+
+    [Test]
+    public void CrossOriginRedirect_DropsCredentialsGivenInTheUrl() => Run(async () =>
+    {
+        // user:password in the URL is basic authentication for that origin only.
+        string target = Uri.EscapeDataString(Server.OtherUrl("/echo_header?name=Authorization"));
+        HttpResponse response = await Client.FetchAsync($"http://me:secret@127.0.0.1:{Server.Port}/redirect?status=302&url={target}");
+        Assert.That(response.EffectiveUrl, Does.StartWith(Server.OtherUrl("/echo_header")));
+        Assert.That(Text(response), Is.Empty);
+        HttpResponse sameOrigin = await Client.FetchAsync($"http://me:secret@127.0.0.1:{Server.Port}/redirect?status=302&url=/echo_header%3Fname%3DAuthorization");
+        Assert.That(Text(sameOrigin), Is.EqualTo("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("me:secret"))));
+    });
+
+    [TestCase("foo bar")]
+    [TestCase("foo\tbar")]
+    [TestCase("foo\0bar")]
+    [TestCase("foo ")]
+    [TestCase(" foo")]
+    [TestCase("é")]
+    [TestCase("foo:bar")]
+    public void InvalidRequestHeaderName_IsRefusedAtTheCall(string name)
+    {
+        var request = new HttpRequest(Server.Url("/hello"), headers: new HttpHeaders { { name, "value" } });
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(request));
+    }
+
+    [TestCase("Foo Bar: x")]
+    [TestCase("Foo: a\u0001b")]
+    [TestCase("Foo: a\u007fb")]
+    [TestCase("Foo: a\rBar: b")]
+    public void ResponseHeaderWithForbiddenCharacters_IsAProtocolError(string line) => Run(async () =>
+    {
+        // RFC 9110 §5.5: no control characters (but HTAB) in a field value; names are tokens;
+        // a bare CR is not a line end (RFC 9112 §2.2).
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync($"HTTP/1.1 200 OK\r\n{line}\r\nContent-Length: 2\r\n\r\nok");
+        });
+        HttpResponse response = await Client.FetchAsync(raw.Url(), raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(599));
+        Assert.That(response.Error, Is.InstanceOf<HttpClientError>());
+    });
+
+    [Test]
+    public void ResponseHeaderValue_Latin1Specials_AreKeptAsText() => Run(async () =>
+    {
+        // \x85 and NBSP are not line ends or whitespace to HTTP: one header each, kept as they are,
+        // and an NBSP before "chunked" does not make the body chunked.
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync(Encoding.Latin1.GetBytes("HTTP/1.1 200 OK\r\nCookie: foo=\u0085bar\r\nX-Coding: \u00a0chunked\r\nContent-Length: 2\r\n\r\nok"));
+        });
+        HttpResponse response = await Client.FetchAsync(raw.Url());
+        Assert.That(response.Headers["Cookie"], Is.EqualTo("foo=\u0085bar"));
+        Assert.That(response.Headers["X-Coding"], Is.EqualTo("\u00a0chunked"));
+        Assert.That(Text(response), Is.EqualTo("ok"));
+    });
+
+    [TestCase(200)]
+    [TestCase(400)]
+    public void CustomReason_IsTheResponsesReason_AndTheErrorsMessage(int code) => Run(async () =>
+    {
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync($"HTTP/1.1 {code} Custom reason\r\nContent-Length: 0\r\n\r\n");
+        });
+        HttpResponse response = await Client.FetchAsync(raw.Url(), raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(code));
+        Assert.That(response.Reason, Is.EqualTo("Custom reason"));
+        if (code == 400)
+        {
+            Assert.That(response.Error!.Message, Is.EqualTo("HTTP 400: Custom reason"));
+        }
+    });
+
+    [Test]
+    public void IfModifiedSince_IsSentAsAnHttpDateInGmt() => Run(async () =>
+    {
+        var utc = new DateTimeOffset(2013, 1, 27, 18, 43, 20, 500, TimeSpan.Zero);
+        HttpResponse response = await FetchAsync("/echo_header?name=If-Modified-Since", new HttpRequest("x") { IfModifiedSince = utc });
+        Assert.That(Text(response), Is.EqualTo("Sun, 27 Jan 2013 18:43:20 GMT"));
+        HttpResponse local = await FetchAsync("/echo_header?name=If-Modified-Since", new HttpRequest("x") { IfModifiedSince = utc.ToOffset(TimeSpan.FromHours(-4)) });
+        Assert.That(Text(local), Is.EqualTo("Sun, 27 Jan 2013 18:43:20 GMT"));
+    });
+
+    [Test]
+    public void BodyProducer_ThatWritesWithoutWaiting_SendsEverything() => Run(async () =>
+    {
+        // Tornado's sync body producer: the writes are not awaited and the producer ends at once.
+        var request = new HttpRequest("x", "POST")
+        {
+            BodyProducer = write =>
+            {
+                _ = write("asdf"u8.ToArray());
+                _ = write("qwer"u8.ToArray());
+                return Task.CompletedTask;
+            },
+        };
+        Assert.That(Text(await FetchAsync("/echopost", request)), Is.EqualTo("asdfqwer"));
+        var sized = request with { Headers = new HttpHeaders { { "Content-Length", "8" } } };
+        Assert.That(Text(await FetchAsync("/echopost", sized)), Is.EqualTo("asdfqwer"));
+    });
+
+    [Test]
+    public void ResponseTimes_StartTimeIsNow_AndEveryPhaseWithinTheRequestTime() => Run(async () =>
+    {
+        DateTimeOffset before = DateTimeOffset.UtcNow;
+        HttpResponse response = await FetchAsync("/hello");
+        Assert.That(response.StartTime, Is.InRange(before, DateTimeOffset.UtcNow));
+        Assert.That(response.TimeInfo.Values, Is.All.InRange(TimeSpan.Zero, response.RequestTime));
+    });
+
+    [Test]
+    public void UnknownAuthMode_IsRefusedAtTheCall()
+    {
+        var request = new HttpRequest(Server.Url("/auth")) { AuthUsername = "Aladdin", AuthPassword = "open sesame", AuthMode = (HttpAuthMode)99 };
+        Assert.Throws<ArgumentException>(() => Client.FetchAsync(request));
+    }
+
+    [Test]
+    public void HeadersFromAPlainDictionary_AreSent() => Run(async () =>
+    {
+        var headers = new HttpHeaders(new Dictionary<string, string> { ["User-Agent"] = "MyUserAgent" });
+        Assert.That(Text(await FetchAsync("/user_agent", new HttpRequest("x", headers: headers))), Is.EqualTo("MyUserAgent"));
+    });
+
+    [Test]
     public void StreamingCallback_GetsTheBody_AndTheResponseBodyStaysEmpty() => Run(async () =>
     {
         var chunks = new List<string>();
@@ -159,6 +303,16 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     [TestCase(307, "POST", "POST")]
     [TestCase(308, "POST", "POST")]
     [TestCase(308, "PATCH", "PATCH")]
+    [TestCase(301, "HEAD", "HEAD")]
+    [TestCase(302, "HEAD", "HEAD")]
+    [TestCase(307, "HEAD", "HEAD")]
+    [TestCase(308, "HEAD", "HEAD")]
+    [TestCase(301, "PUT", "PUT")]
+    [TestCase(301, "DELETE", "DELETE")]
+    [TestCase(301, "OPTIONS", "OPTIONS")]
+    [TestCase(302, "GET", "GET")]
+    [TestCase(307, "PUT", "PUT")]
+    [TestCase(307, "DELETE", "DELETE")]
     public void MethodAfterRedirect_FollowsRfc9110(int status, string method, string expected) => Run(async () =>
     {
         byte[]? body = method is "POST" or "PUT" or "PATCH" ? [] : null;
