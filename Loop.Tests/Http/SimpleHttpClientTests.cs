@@ -429,6 +429,16 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
         Assert.That(asked, Is.True);
     });
 
+    [Test]
+    public void Https_SslOptionsThatRefuseTheCertificate_FailTheHandshake() => Run(async () =>
+    {
+        // Tornado's test_ssl_options_handshake_fail: the application's own validation says no.
+        var options = new System.Net.Security.SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => false };
+        HttpResponse response = await Client.FetchAsync(new HttpRequest(Server.HttpsUrl("/hello")) { ValidateCert = false, SslOptions = options }, raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(599));
+        Assert.That(response.Error!.InnerException, Is.InstanceOf<TlsHandshakeException>());
+    });
+
     private static async Task ReleaseAsync(int count)
     {
         for (int i = 0; i < count; i++)

@@ -271,6 +271,22 @@ public sealed class TestHttpServer : IAsyncDisposable
                     return;
                 }
 
+            case "/invalid_gzip":
+                {
+                    // Tornado's InvalidGzipHandler: a valid gzip member of about 150 KB, then one byte of junk.
+                    var text = new StringBuilder();
+                    for (int i = 0; i < 10000; i++)
+                    {
+                        text.Append("Hello World ").Append(i).Append('\n');
+                    }
+
+                    byte[] gz = [.. Gzip(Encoding.UTF8.GetBytes(text.ToString())), 0x00];
+                    response.Headers.ContentEncoding = "gzip";
+                    response.ContentLength = gz.Length;
+                    await response.Body.WriteAsync(gz);
+                    return;
+                }
+
             case "/bomb":
                 response.Headers.ContentEncoding = "gzip";
                 response.ContentLength = s_bomb.Length;
