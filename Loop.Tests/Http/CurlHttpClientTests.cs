@@ -134,4 +134,14 @@ public sealed class CurlHttpClientTests() : HttpClientFixture(typeof(CurlAsyncHt
             File.Delete(caFile);
         }
     });
+
+    [Test]
+    public void MaxRedirects_RunningOut_IsA599NamingTheLimit() => Run(async () =>
+    {
+        // libcurl fails instead of returning the last 3xx (Tornado's curl client does the same;
+        // the simple client returns the 302).
+        HttpResponse response = await Client.FetchAsync(new HttpRequest(Server.Url("/countdown/5")) { MaxRedirects = 3 }, raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(599));
+        Assert.That(response.Error!.Message, Does.Contain("Maximum (3) redirects followed"));
+    });
 }

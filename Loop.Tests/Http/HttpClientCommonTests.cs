@@ -227,6 +227,14 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     });
 
     [Test]
+    public void CallersHeaders_AreNotChangedByAFetch() => Run(async () =>
+    {
+        var headers = new HttpHeaders { { "User-Agent", "Foo" } };
+        await Client.FetchAsync(new HttpRequest(Server.Url("/hello"), headers: headers) { AuthUsername = "a", AuthPassword = "b" });
+        Assert.That(headers.ToList(), Is.EqualTo(new[] { new KeyValuePair<string, string>("User-Agent", "Foo") }));
+    });
+
+    [Test]
     public void StreamingCallback_GetsTheBody_AndTheResponseBodyStaysEmpty() => Run(async () =>
     {
         var chunks = new List<string>();

@@ -50,14 +50,6 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     });
 
     [Test]
-    public void CallersHeaders_AreNotChangedByAFetch() => Run(async () =>
-    {
-        var headers = new HttpHeaders { { "User-Agent", "Foo" } };
-        await Client.FetchAsync(new HttpRequest(Server.Url("/hello"), headers: headers) { AuthUsername = "a", AuthPassword = "b" });
-        Assert.That(headers.ToList(), Is.EqualTo(new[] { new KeyValuePair<string, string>("User-Agent", "Foo") }));
-    });
-
-    [Test]
     public void DefaultUserAgent_IsSent() => Run(async () =>
     {
         Assert.That(Text(await FetchAsync("/user_agent")), Is.EqualTo(SimpleAsyncHttpClient.DefaultUserAgent));
