@@ -232,8 +232,9 @@ internal sealed class CurlTransfer
         {
             if (method != "PUT")
             {
-                // A body on another method: upload it under the custom method's name.
+                // A body on another method: upload it under that method's name (UPLOAD alone means PUT).
                 SetLong(CurlOpt.Upload, 1);
+                SetString(CurlOpt.CustomRequest, method);
             }
 
             SetOffT(CurlOpt.InFileSizeLarge, length);

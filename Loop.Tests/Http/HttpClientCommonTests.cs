@@ -495,6 +495,15 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     });
 
     [Test]
+    public void BodyOnAMethodThatHasNone_IsSentWithItsMethodWhenAllowed() => Run(async () =>
+    {
+        HttpResponse response = await FetchAsync("/echopost", new HttpRequest("x", "DELETE", null, "asdf") { AllowNonstandardMethods = true });
+        Assert.That(Text(response), Is.EqualTo("asdf"));
+        HttpResponse method = await FetchAsync("/all_methods", new HttpRequest("x", "DELETE", null, "asdf") { AllowNonstandardMethods = true });
+        Assert.That(method.Headers["method"], Is.EqualTo("DELETE"));
+    });
+
+    [Test]
     public void NonstandardMethod_IsSentWhenAllowed() => Run(async () =>
     {
         using var raw = RawHttpServer.Responding("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
