@@ -40,6 +40,7 @@ internal sealed class Http1Connection
     private Func<ReadOnlyMemory<byte>, ValueTask>? _asyncStreaming;
     private Action<ReadOnlyMemory<byte>> _deliver;
     private RequestUrl? _redirectUrl;
+    private byte[]? _chunkLine;
     private byte[]? _body;
     private int _bodyLength;
     private bool _bodyRented;
@@ -757,48 +758,37 @@ internal sealed class Http1Connection
     private async ValueTask<long> ReadChunkSizeAsync()
     {
         const int Max = 4096;
-        while (true)
+        byte[] line = _chunkLine ??= new byte[Max + 2];
+        int length = await ReadLineAsync(Max, "chunk size line", line).ConfigureAwait(false);
+        ReadOnlySpan<byte> size = line.AsSpan(0, length);
+        int semicolon = size.IndexOf((byte)';');
+        if (semicolon >= 0)
         {
-            ReadResult read = await _input.ReadAsync().ConfigureAwait(false);
-            ReadOnlySequence<byte> buffer = read.Buffer;
-            if (buffer.PositionOf((byte)'\n') is { } lf)
-            {
-                ReadOnlySequence<byte> line = buffer.Slice(0, lf);
-                if (line.Length > Max + 1)
-                {
-                    _input.AdvanceTo(buffer.Start, buffer.End);
-                    throw new HttpProtocolError($"The chunk size line is longer than {Max} bytes");
-                }
-
-                Span<byte> text = stackalloc byte[(int)line.Length];
-                line.CopyTo(text);
-                _input.AdvanceTo(buffer.GetPosition(1, lf));
-                ReadOnlySpan<byte> size = text.EndsWith((byte)'\r') ? text[..^1] : text;
-                int semicolon = size.IndexOf((byte)';');
-                if (semicolon >= 0)
-                {
-                    size = size[..semicolon];
-                }
-
-                size = size.TrimEnd(" \t"u8);
-                if (size.IsEmpty || size.Length > 15 || size.ContainsAnyExcept(HexDigits)
-                    || !System.Buffers.Text.Utf8Parser.TryParse(size, out long length, out int used, 'X') || used != size.Length)
-                {
-                    throw new HttpProtocolError($"Invalid chunk size: {Encoding.Latin1.GetString(text.TrimEnd((byte)'\r'))}");
-                }
-
-                return length;
-            }
-
-            WaitForMore(read, buffer.Length > Max + 1 ? $"The chunk size line is longer than {Max} bytes" : null);
+            size = size[..semicolon];
         }
+
+        size = size.TrimEnd(" \t"u8);
+        if (size.IsEmpty || size.Length > 15 || size.ContainsAnyExcept(HexDigits)
+            || !System.Buffers.Text.Utf8Parser.TryParse(size, out long chunkLength, out int used, 'X') || used != size.Length)
+        {
+            throw new HttpProtocolError($"Invalid chunk size: {Encoding.Latin1.GetString(line, 0, length)}");
+        }
+
+        return chunkLength;
     }
 
     private static readonly SearchValues<byte> HexDigits = SearchValues.Create("0123456789abcdefABCDEF"u8);
 
     /// <summary>Reads a line of at most <paramref name="max"/> bytes and returns its length without the CRLF or LF.</summary>
+    private ValueTask<int> SkipLineAsync(int max, string what) => ReadLineAsync(max, what, copy: null);
+
+    /// <summary>
+    /// Reads a line of at most <paramref name="max"/> bytes (else a protocol error naming
+    /// <paramref name="what"/>) and returns its length without the CRLF or LF; the line is copied
+    /// into <paramref name="copy"/> (at least <paramref name="max"/> + 2 long) when given.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
-    private async ValueTask<int> SkipLineAsync(int max, string what)
+    private async ValueTask<int> ReadLineAsync(int max, string what, byte[]? copy)
     {
         while (true)
         {
@@ -817,6 +807,11 @@ internal sealed class Http1Connection
                 if (length > 0 && line.Slice(length - 1).FirstSpan[0] == (byte)'\r')
                 {
                     length--;
+                }
+
+                if (copy is not null)
+                {
+                    line.Slice(0, length).CopyTo(copy);
                 }
 
                 _input.AdvanceTo(buffer.GetPosition(1, lf));
