@@ -18,7 +18,7 @@ public partial class IOStream
     public async ValueTask<SslIOStream> StartTlsAsync(TlsClientOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return await UpgradeAsync(tls => tls.AuthenticateAsClientAsync(options, cancellationToken)).ConfigureAwait(false);
+        return await UpgradeAsync(tls => tls.AuthenticateAsClientAsync(options, cancellationToken)).ConfigureAwait(true);
     }
 
     /// <summary>
@@ -30,7 +30,7 @@ public partial class IOStream
     public async ValueTask<SslIOStream> StartTlsAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return await UpgradeAsync(tls => tls.AuthenticateAsServerAsync(options, cancellationToken)).ConfigureAwait(false);
+        return await UpgradeAsync(tls => tls.AuthenticateAsServerAsync(options, cancellationToken)).ConfigureAwait(true);
     }
 
     /// <summary>Hands the socket to a new <see cref="SslIOStream"/> and runs its handshake.</summary>
@@ -39,7 +39,9 @@ public partial class IOStream
         SslIOStream tls = DetachForTls();
         try
         {
-            await handshake(tls).ConfigureAwait(false);
+            // On the loop's context: a Task-backed await with ConfigureAwait(false) would resume
+            // on the thread pool, and Close below must run on the loop.
+            await handshake(tls).ConfigureAwait(true);
         }
         catch (Exception e)
         {

@@ -84,6 +84,8 @@ public sealed class TcpConnector
             _cancellationToken = cancellationToken;
         }
 
+        private bool _failing;
+
         private IOLoop Loop => _owner._loop;
 
         public async Task<IOStream> RunAsync()
@@ -278,11 +280,14 @@ public sealed class TcpConnector
         /// <summary>Ends the operation with <paramref name="error"/> (null: the deadline passed) and closes every attempt.</summary>
         private void Fail(Exception? error)
         {
-            if (_result.Task.IsCompleted)
+            // Closing the attempts below fails their handshakes, whose failures come back here
+            // at once (their continuations run inline on the loop): the first cause wins.
+            if (_result.Task.IsCompleted || _failing)
             {
                 return;
             }
 
+            _failing = true;
             error ??= new TimeoutException($"Timeout while connecting to {_host}:{_port} (after {_options.Timeout.TotalSeconds:0.###} s)");
             _decided = true;
             CloseAttempts();

@@ -110,7 +110,7 @@ public sealed class SslIOStream : IOStream
             options = options.WithDefaultServerName(ip.Address.ToString());
         }
 
-        await AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+        await AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(true);
     }
 
     /// <summary>
@@ -125,7 +125,7 @@ public sealed class SslIOStream : IOStream
         ArgumentNullException.ThrowIfNull(options);
         SslClientAuthenticationOptions ssl = TlsValidation.Build(options, out TlsValidation validation);
         BeginHandshake();
-        await HandshakeAsync(_ssl.AuthenticateAsClientAsync(ssl, CancellationToken.None), validation, cancellationToken).ConfigureAwait(false);
+        await HandshakeAsync(_ssl.AuthenticateAsClientAsync(ssl, CancellationToken.None), validation, cancellationToken).ConfigureAwait(true);
     }
 
     /// <summary>
@@ -137,7 +137,7 @@ public sealed class SslIOStream : IOStream
     {
         ArgumentNullException.ThrowIfNull(options);
         BeginHandshake();
-        await HandshakeAsync(_ssl.AuthenticateAsServerAsync(options, CancellationToken.None), null, cancellationToken).ConfigureAwait(false);
+        await HandshakeAsync(_ssl.AuthenticateAsServerAsync(options, CancellationToken.None), null, cancellationToken).ConfigureAwait(true);
     }
 
     private void BeginHandshake()
@@ -164,7 +164,11 @@ public sealed class SslIOStream : IOStream
             : default;
         Exception? failed = null;
         _closedSignal = new TaskCompletionSource();
-        if (await Task.WhenAny(handshake, _closedSignal.Task).ConfigureAwait(false) != handshake)
+        // Awaited on the loop's context (this runs on the loop): back on the loop inline when the
+        // handshake ends there, posted to it when SslStream ends it on the thread pool. With
+        // ConfigureAwait(false) a Task completed under the loop's context would resume on the
+        // pool every time, an extra hop that a busy pool can hold up.
+        if (await Task.WhenAny(handshake, _closedSignal.Task).ConfigureAwait(true) != handshake)
         {
             // Closed (a timeout, a cancellation, the peer) while SslStream still works, perhaps on
             // another thread: the handshake has failed now, here on the loop, and what SslStream
