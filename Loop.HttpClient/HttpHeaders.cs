@@ -153,6 +153,21 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
 
     private static string Printable(string line) => line.Replace("\r", "\\r").Replace("\n", "\\n").Replace("\0", "\\0");
 
+    /// <summary>
+    /// The value of <paramref name="name"/> if it has one (joined as the indexer joins it), else
+    /// adds <paramref name="value"/> and returns it (Tornado's <c>setdefault</c>).
+    /// </summary>
+    public string SetDefault(string name, string value)
+    {
+        if (TryGetValue(name, out string? existing))
+        {
+            return existing;
+        }
+
+        Add(name, value);
+        return value;
+    }
+
     /// <summary>Adds a value for <paramref name="name"/>, keeping those it already has.</summary>
     public void Add(string name, string value)
     {

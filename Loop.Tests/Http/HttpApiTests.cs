@@ -36,6 +36,18 @@ public sealed class HttpApiTests
     }
 
     [Test]
+    public void HeadersSetDefault_KeepsAnExistingValue_OrAddsTheGivenOne()
+    {
+        // Tornado's test_setdefault.
+        var headers = new HttpHeaders { { "foo", "bar" } };
+        Assert.That(headers.SetDefault("foo", "baz"), Is.EqualTo("bar"));
+        Assert.That(headers["foo"], Is.EqualTo("bar"));
+        Assert.That(headers.SetDefault("quux", "xyzzy"), Is.EqualTo("xyzzy"));
+        Assert.That(headers["quux"], Is.EqualTo("xyzzy"));
+        Assert.That(headers.Select(field => field.Key), Is.EqualTo(new[] { "foo", "quux" }));
+    }
+
+    [Test]
     public void HeadersCopy_IsIndependent_AndToStringParsesBack()
     {
         var headers = new HttpHeaders { { "Foo", "1" }, { "Foo", "2" }, { "Bar", "x" } };
