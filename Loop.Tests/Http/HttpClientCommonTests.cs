@@ -235,6 +235,37 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     });
 
     [Test]
+    public void Close_WithAFetchInFlightAndOneQueued_FailsBoth_AndLeavesNothingBehind() => Run(async () =>
+    {
+        // The teardown checks that no handler, timer or descriptor of the client is left.
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
+        await client.FetchAsync(Server.Url("/hello"));
+        Task<HttpResponse> running = client.FetchAsync(Server.Url("/hang"));
+        Task<HttpResponse> queued = client.FetchAsync(Server.Url("/hello"));
+        while (client.ActiveCount == 0)
+        {
+            await Task.Yield();
+        }
+
+        client.Close();
+        HttpClientError error = await AsyncAssert.ThrowsAsync<HttpClientError>(async () => await running);
+        Assert.That(error.Code, Is.EqualTo(599));
+        Assert.That(error.InnerException, Is.InstanceOf<ObjectDisposedException>());
+        Exception? queuedError = null;
+        try
+        {
+            await queued;
+        }
+        catch (Exception e)
+        {
+            queuedError = e;
+        }
+
+        Assert.That(queuedError?.GetBaseException(), Is.InstanceOf<ObjectDisposedException>());
+        Assert.Throws<ObjectDisposedException>(() => client.FetchAsync(Server.Url("/hello")));
+    });
+
+    [Test]
     public void StreamingCallback_GetsTheBody_AndTheResponseBodyStaysEmpty() => Run(async () =>
     {
         var chunks = new List<string>();
