@@ -126,8 +126,8 @@ internal sealed class CurlTransfer
 
         if (request.HttpVersion is { } version)
         {
-            // CURL_HTTP_VERSION_1_0, _1_1 and _2TLS (HTTP/2 where ALPN offers it).
-            SetLong(CurlOpt.HttpVersion, version.Major == 2 ? 4 : version.Minor == 0 ? 1 : 2);
+            // HTTP/2 where ALPN offers it, 1.1 in clear text.
+            SetLong(CurlOpt.HttpVersion, version.Major == 2 ? CurlFlags.HttpVersion2Tls : version.Minor == 0 ? CurlFlags.HttpVersion10 : CurlFlags.HttpVersion11);
         }
 
         ConfigureTls(request);

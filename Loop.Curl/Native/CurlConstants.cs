@@ -21,10 +21,8 @@ internal static class CurlOpt
     public const int HttpHeader = PointerType + 23;
     public const int SslCert = PointerType + 25;
     public const int HeaderData = PointerType + 29;
-    public const int TimeCondition = LongType + 33;
     public const int CustomRequest = PointerType + 36;
     public const int Verbose = LongType + 41;
-    public const int NoProgress = LongType + 43;
     public const int NoBody = LongType + 44;
     public const int Upload = LongType + 46;
     public const int Post = LongType + 47;
@@ -52,19 +50,15 @@ internal static class CurlOpt
     public const int TimeoutMs = LongType + 155;
     public const int ConnectTimeoutMs = LongType + 156;
     public const int HttpContentDecoding = LongType + 158;
-    public const int PostRedir = LongType + 161;
     public const int SeekFunction = FunctionType + 167;
     public const int SeekData = PointerType + 168;
     public const int RedirProtocols = LongType + 182;
-    public const int ExpectContinueTimeoutMs = LongType + 227;
-    public const int TimeValueLarge = OffTType + 270;
     public const int RedirProtocolsString = PointerType + 319;
 
     public const int MultiSocketFunction = FunctionType + 1;
     public const int MultiSocketData = PointerType + 2;
     public const int MultiTimerFunction = FunctionType + 4;
     public const int MultiTimerData = PointerType + 5;
-    public const int MultiMaxConnects = LongType + 6;
 }
 
 /// <summary>CURLINFO numbers.</summary>
@@ -110,9 +104,9 @@ internal static class CurlFlags
     public const long IpResolveV4 = 1;
     public const long ProtocolHttp = 1;
     public const long ProtocolHttps = 2;
-    public const long PostRedirectAll = 7;
+    public const long HttpVersion10 = 1;
     public const long HttpVersion11 = 2;
-    public const long TimeConditionIfModifiedSince = 1;
+    public const long HttpVersion2Tls = 4;
 
     public const int ErrorSize = 256;
 
@@ -125,10 +119,8 @@ internal static class CurlCode
     public const int CouldNotConnect = 7;
     public const int WeirdServerReply = 8;
     public const int PartialFile = 18;
-    public const int WriteError = 23;
     public const int OperationTimedOut = 28;
     public const int SslConnectError = 35;
-    public const int AbortedByCallback = 42;
     public const int GotNothing = 52;
     public const int SendError = 55;
     public const int ReceiveError = 56;
