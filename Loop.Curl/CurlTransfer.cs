@@ -467,7 +467,7 @@ internal sealed class CurlTransfer
         {
             case CurlCode.OperationTimedOut:
                 bool connected = LibCurl.curl_easy_getinfo_double(Handle, CurlInfo.ConnectTime, out double connectTime) == 0 && connectTime > 0;
-                return new HttpTimeoutError(connected ? "Timeout during request" : "Timeout while connecting");
+                return new HttpTimeoutError(connected ? HttpTimeoutPhase.Request : HttpTimeoutPhase.Connect);
             case CurlCode.CouldNotConnect:
                 return new HttpClientError(599, message, innerException: SocketErrorFor(OsErrno()));
             case CurlCode.WeirdServerReply:

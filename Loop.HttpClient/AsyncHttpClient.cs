@@ -313,7 +313,7 @@ public abstract class AsyncHttpClient : IDisposable
         double deadline = fetch.QueueDeadline;
         if (!double.IsPositiveInfinity(deadline))
         {
-            queued.Timer = Loop.CallAt(deadline, static state => ((QueuedFetch)state!).Fail(new HttpTimeoutError("Timeout in request queue")), queued);
+            queued.Timer = Loop.CallAt(deadline, static state => ((QueuedFetch)state!).Fail(new HttpTimeoutError(HttpTimeoutPhase.Queue)), queued);
         }
 
         if (fetch.CancellationToken.CanBeCanceled)

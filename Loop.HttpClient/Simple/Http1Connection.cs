@@ -94,7 +94,7 @@ internal sealed class Http1Connection
         IOLoop loop = _client.Loop;
         TimeoutHandle timer = double.IsPositiveInfinity(fetch.Deadline)
             ? default
-            : loop.CallAt(fetch.Deadline, static state => ((Http1Connection)state!).Abort(new HttpTimeoutError("Timeout during request")), this);
+            : loop.CallAt(fetch.Deadline, static state => ((Http1Connection)state!).Abort(new HttpTimeoutError(HttpTimeoutPhase.Request)), this);
         CancellationTokenRegistration registration = fetch.CancellationToken.CanBeCanceled
             ? fetch.CancellationToken.UnsafeRegister(static state => ((ExchangeCancel)state!).Post(), new ExchangeCancel(this, _generation))
             : default;

@@ -211,7 +211,7 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         catch (TimeoutException)
         {
             stream?.Close();
-            throw new HttpTimeoutError("Timeout while connecting");
+            throw new HttpTimeoutError(HttpTimeoutPhase.Connect);
         }
         catch (OperationCanceledException) when (fetch.CancellationToken.IsCancellationRequested)
         {

@@ -166,7 +166,7 @@ public sealed class HttpApiTests
     public void Errors_SayTheCodeAndReason_AndRethrowRaisesThem()
     {
         Assert.That(new HttpClientError(403).Message, Is.EqualTo("HTTP 403: Forbidden"));
-        Assert.That(new HttpTimeoutError("Timeout in request queue").Message, Is.EqualTo("Timeout in request queue"));
+        Assert.That(new HttpTimeoutError(HttpTimeoutPhase.Queue).Message, Is.EqualTo("Timeout in request queue"));
         Assert.That(new HttpStreamClosedError().Message, Is.EqualTo("Stream closed"));
         var response = new HttpResponse(new HttpRequest("http://example.com/"), 403);
         HttpClientError error = Assert.Throws<HttpClientError>(response.Rethrow)!;
