@@ -88,7 +88,8 @@ internal sealed partial class Http1Connection
             {
                 if ((sendAuthorization && field.Key.Equals("Authorization", StringComparison.OrdinalIgnoreCase))
                     || (sendProxyAuthorization && field.Key.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase))
-                    || (request.UserAgent is not null && field.Key.Equals("User-Agent", StringComparison.OrdinalIgnoreCase)))
+                    || (request.UserAgent is not null && field.Key.Equals("User-Agent", StringComparison.OrdinalIgnoreCase))
+                    || (chunkedUpload && field.Key.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase)))
                 {
                     continue;
                 }
