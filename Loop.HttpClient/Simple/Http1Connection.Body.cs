@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using Loop.Http.Decoding;
 using Loop.Http.Internal;
 
 namespace Loop.Http.Simple;
@@ -34,7 +35,8 @@ internal sealed partial class Http1Connection
         _bodyBytes = 0;
         if (_request.DecompressResponse == true && headers.TryGetValue("Content-Encoding", out string? encoding))
         {
-            _decoder = ContentDecoder.For(encoding);
+            // A coding we do not know leaves the body as it came, with its Content-Encoding.
+            _ = ContentDecoder.TryCreate(encoding, out _decoder, out _);
         }
 
         if (_streaming is null && _asyncStreaming is null && _decoder is null && contentLength is > 0 and <= ExactBodyLimit && contentLength <= _bodyLimit)

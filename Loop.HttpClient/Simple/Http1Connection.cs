@@ -188,6 +188,7 @@ internal sealed partial class Http1Connection
         }
 
         bool framed = code == 101 || await ReadBodyAsync(code, headers, contentLength).ConfigureAwait(false);
+        _decoder?.Finish(_deliver);
         keepAlive &= framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
         if (redirect is not null)
         {
