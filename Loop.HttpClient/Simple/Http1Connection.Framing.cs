@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Loop.Http.Decoding;
 using Loop.Http.Internal;
 
 namespace Loop.Http.Simple;
@@ -10,7 +11,25 @@ namespace Loop.Http.Simple;
 /// <summary>Reading the response: the head, then the body as framed (Content-Length, chunked, or until close, RFC 9112 §6.3), and the lines both are made of.</summary>
 internal sealed partial class Http1Connection
 {
+    private static readonly SearchValues<byte> s_hexDigits = SearchValues.Create("0123456789abcdefABCDEF"u8);
+
     private byte[]? _chunkLine;
+
+    /// <summary>How the body of a response is delimited (RFC 9112 §6.3).</summary>
+    private enum BodyFraming
+    {
+        /// <summary>No body: a HEAD, a 1xx, 204 or 304.</summary>
+        None,
+
+        /// <summary>Exactly Content-Length bytes.</summary>
+        Length,
+
+        /// <summary>Chunked, the final transfer coding; those before it are undone after de-chunking.</summary>
+        Chunked,
+
+        /// <summary>No framing: the body runs until the server closes the connection.</summary>
+        UntilClose,
+    }
 
     /// <summary>Reads and parses the next response head into <see cref="_head"/>.</summary>
     [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
@@ -29,6 +48,7 @@ internal sealed partial class Http1Connection
             }
 
             long end = ResponseHead.FindEnd(buffer, out long skipped);
+            CheckStatusLineStart(buffer, skipped);
             if (end >= 0 && end - skipped <= max)
             {
                 ReadOnlySequence<byte> block = buffer.Slice(skipped, end - skipped);
@@ -50,6 +70,7 @@ internal sealed partial class Http1Connection
                     }
                 }
 
+                _received += end;
                 _input.AdvanceTo(buffer.GetPosition(end));
                 return;
             }
@@ -58,53 +79,136 @@ internal sealed partial class Http1Connection
         }
     }
 
-    private void Parse(ReadOnlySpan<byte> block) => _head.Parse(block, keepRawLines: _request.HeaderCallback is not null);
-
-    /// <summary>Reads the body as framed; returns whether the framing ended it (false: read until close, so the connection is done).</summary>
-    [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
-    private async ValueTask<bool> ReadBodyAsync(int code, HttpHeaders headers, long contentLength)
+    /// <summary>
+    /// Fails at once when what arrived cannot start an HTTP/1.x status line: an HTTP/0.9 reply
+    /// (the body with no status line, then a close) or another protocol altogether. Without
+    /// this, such a reply ends in a bare "Stream closed", or waits for the timeout.
+    /// </summary>
+    private void CheckStatusLineStart(in ReadOnlySequence<byte> buffer, long skipped)
     {
-        bool chunked = headers.TryGetValue("Transfer-Encoding", out string? codings) && IsChunked(codings);
-        if (codings is not null && contentLength >= 0)
+        ReadOnlySpan<byte> expected = "HTTP/"u8;
+        Span<byte> start = stackalloc byte[5];
+        ReadOnlySequence<byte> rest = buffer.Slice(skipped);
+        int n = (int)Math.Min(rest.Length, start.Length);
+        rest.Slice(0, n).CopyTo(start);
+        if (start[..n].SequenceEqual(expected[..n]))
         {
-            throw new HttpProtocolError("Message with both Transfer-Encoding and Content-Length");
+            return;
         }
 
-        if (_request.Method == "HEAD" || code == 304)
+        ReadOnlySequence<byte> first = rest.Slice(0, Math.Min(rest.Length, HttpProtocolError.MaxLineLength + 1));
+        if (first.PositionOf((byte)'\n') is { } lf)
         {
-            return true;
+            first = first.Slice(0, lf);
+        }
+
+        _input.AdvanceTo(buffer.Start, buffer.End);
+        throw new HttpProtocolError("The server did not answer with an HTTP/1.x status line (an HTTP/0.9 reply, or another protocol)", HttpProtocolError.Printable(first.ToArray()));
+    }
+
+    private void Parse(ReadOnlySpan<byte> block) => _head.Parse(block, keepRawLines: _request.HeaderCallback is not null);
+
+    /// <summary>
+    /// How the body is framed (RFC 9112 §6.3), and its transfer codings checked: every coding is
+    /// undone or the response refused, never one ignored. The codings before <c>chunked</c> are
+    /// undone after de-chunking when the body is kept (<paramref name="keep"/>).
+    /// </summary>
+    private BodyFraming ChooseFraming(int code, HttpHeaders headers, long contentLength, bool keep)
+    {
+        headers.TryGetValue("Transfer-Encoding", out string? codings);
+        if (codings is not null && contentLength >= 0)
+        {
+            throw new HttpProtocolError("Message with both Transfer-Encoding and Content-Length", $"Transfer-Encoding: {codings}");
+        }
+
+        if (_request.Method == "HEAD" || code is 304 or 101)
+        {
+            return BodyFraming.None;
         }
 
         if (code == 204)
         {
-            if (contentLength > 0 || chunked)
+            if (contentLength > 0 || codings is not null)
             {
                 throw new HttpProtocolError($"Response with code {code} should not have body");
             }
 
-            return true;
-        }
-
-        if (chunked)
-        {
-            await ReadChunkedAsync().ConfigureAwait(false);
-            return true;
+            return BodyFraming.None;
         }
 
         if (codings is not null)
         {
-            throw new HttpProtocolError($"Unsupported Transfer-Encoding: {codings}");
+            CheckTransferCodings(codings, keep);
+            return BodyFraming.Chunked;
         }
 
         if (contentLength >= 0)
         {
             if (contentLength > _client.MaxBodySize)
             {
-                throw new HttpProtocolError($"Content-Length too long: {contentLength} bytes, MaxBodySize is {_client.MaxBodySize}");
+                throw new HttpBodyTooLargeError(_client.MaxBodySize, contentLength);
             }
 
-            await ReadExactlyAsync(contentLength).ConfigureAwait(false);
-            return true;
+            return BodyFraming.Length;
+        }
+
+        return BodyFraming.UntilClose;
+    }
+
+    /// <summary>
+    /// A Transfer-Encoding list: <c>chunked</c> last and once (RFC 9112 §6.1; a response whose
+    /// final coding is not chunked could only be read until close, which curl and we refuse: it
+    /// is how a response is smuggled past a proxy), the codings before it known to
+    /// <see cref="ContentDecoder"/>.
+    /// </summary>
+    private void CheckTransferCodings(string codings, bool keep)
+    {
+        ReadOnlySpan<char> list = codings.AsSpan().TrimEnd(" \t,");
+        int comma = list.LastIndexOf(',');
+        if (!list[(comma + 1)..].Trim(" \t").Equals("chunked", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new HttpProtocolError($"Transfer-Encoding does not end with chunked: {codings}", $"Transfer-Encoding: {codings}");
+        }
+
+        string before = comma < 0 ? string.Empty : list[..comma].ToString();
+        foreach (Range part in before.AsSpan().Split(','))
+        {
+            if (before.AsSpan()[part].Trim(" \t").Equals("chunked", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new HttpProtocolError($"Transfer-Encoding applies chunked more than once: {codings}", $"Transfer-Encoding: {codings}");
+            }
+        }
+
+        if (!ContentDecoder.TryCreate(before, out ContentDecoder? decoder, out string? unknown))
+        {
+            throw new HttpProtocolError($"Unsupported Transfer-Encoding: {unknown}", $"Transfer-Encoding: {codings}");
+        }
+
+        if (keep)
+        {
+            _transferDecoder = decoder;
+        }
+        else
+        {
+            // A dropped body is only counted: nothing to undo.
+            decoder?.Dispose();
+        }
+    }
+
+    /// <summary>Reads the body as framed; returns whether the framing ended it (false: read until close, so the connection is done).</summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
+    private async ValueTask<bool> ReadBodyAsync(BodyFraming framing, long contentLength)
+    {
+        switch (framing)
+        {
+            case BodyFraming.None:
+                return true;
+            case BodyFraming.Chunked:
+                await ReadChunkedAsync().ConfigureAwait(false);
+                return true;
+            case BodyFraming.Length:
+                await ReadExactlyAsync(contentLength).ConfigureAwait(false);
+                return true;
         }
 
         // No framing: the body runs until the server closes the connection (RFC 9112 §6.3).
@@ -112,6 +216,7 @@ internal sealed partial class Http1Connection
         {
             ReadResult read = await _input.ReadAsync().ConfigureAwait(false);
             Deliver(read.Buffer);
+            _received += read.Buffer.Length;
             _input.AdvanceTo(read.Buffer.End);
             await HandOverAsync().ConfigureAwait(false);
             if (read.IsCompleted)
@@ -143,12 +248,12 @@ internal sealed partial class Http1Connection
                 ReadOnlySpan<char> digits = value.AsSpan()[part].Trim(" \t");
                 if (digits.IsEmpty || digits.ContainsAnyExceptInRange('0', '9') || !long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n))
                 {
-                    throw new HttpProtocolError($"Only integer Content-Length is allowed: {value}");
+                    throw new HttpProtocolError($"Only integer Content-Length is allowed: {value}", $"{field.Key}: {value}");
                 }
 
                 if (length >= 0 && n != length)
                 {
-                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {string.Join(", ", headers.GetAll("Content-Length"))}");
+                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {string.Join(", ", headers.GetAll("Content-Length"))}", $"{field.Key}: {value}");
                 }
 
                 length = n;
@@ -156,12 +261,6 @@ internal sealed partial class Http1Connection
         }
 
         return length;
-    }
-
-    private static bool IsChunked(string codings)
-    {
-        int comma = codings.LastIndexOf(',');
-        return codings.AsSpan(comma + 1).Trim().Equals("chunked", StringComparison.OrdinalIgnoreCase);
     }
 
     [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
@@ -175,12 +274,13 @@ internal sealed partial class Http1Connection
             if (buffer.IsEmpty && read.IsCompleted)
             {
                 _input.AdvanceTo(buffer.End);
-                throw _abortError ?? new HttpStreamClosedError($"Stream closed after {expected - count} of {expected} body bytes", Stream.Error);
+                throw _abortError ?? new HttpStreamClosedError($"Stream closed after {expected - count} of {expected} body bytes", Stream.Error, _received);
             }
 
             ReadOnlySequence<byte> take = buffer.Slice(0, Math.Min(count, buffer.Length));
             Deliver(take);
             count -= take.Length;
+            _received += take.Length;
             _input.AdvanceTo(take.End);
             await HandOverAsync().ConfigureAwait(false);
         }
@@ -212,9 +312,10 @@ internal sealed partial class Http1Connection
                 }
             }
 
-            if (_bodyBytes + length > _bodyLimit && _decoder is null)
+            if (length > _buffer.Limit - _buffer.Count && !IsDecoding)
             {
-                throw new HttpProtocolError($"Chunked body larger than the limit of {_bodyLimit} bytes");
+                // The chunk's size alone says the body goes past the limit.
+                throw new HttpBodyTooLargeError(_buffer.Limit);
             }
 
             await ReadExactlyAsync(length).ConfigureAwait(false);
@@ -240,16 +341,15 @@ internal sealed partial class Http1Connection
         }
 
         size = size.TrimEnd(" \t"u8);
-        if (size.IsEmpty || size.Length > 15 || size.ContainsAnyExcept(HexDigits)
+        if (size.IsEmpty || size.Length > 15 || size.ContainsAnyExcept(s_hexDigits)
             || !System.Buffers.Text.Utf8Parser.TryParse(size, out long chunkLength, out int used, 'X') || used != size.Length)
         {
-            throw new HttpProtocolError($"Invalid chunk size: {Encoding.Latin1.GetString(line, 0, length)}");
+            string printable = HttpProtocolError.Printable(line.AsSpan(0, length));
+            throw new HttpProtocolError($"Invalid chunk size: {printable}", printable);
         }
 
         return chunkLength;
     }
-
-    private static readonly SearchValues<byte> HexDigits = SearchValues.Create("0123456789abcdefABCDEF"u8);
 
     /// <summary>Reads a line of at most <paramref name="max"/> bytes and returns its length without the CRLF or LF.</summary>
     private ValueTask<int> SkipLineAsync(int max, string what) => ReadLineAsync(max, what, copy: null);
@@ -272,7 +372,7 @@ internal sealed partial class Http1Connection
                 if (line.Length > max + 1)
                 {
                     _input.AdvanceTo(buffer.Start, buffer.End);
-                    throw new HttpProtocolError($"The {what} is longer than {max} bytes");
+                    throw new HttpProtocolError($"The {what} is longer than {max} bytes", HttpProtocolError.Printable(line.Slice(0, Math.Min(line.Length, HttpProtocolError.MaxLineLength + 1)).ToArray()));
                 }
 
                 long length = line.Length;
@@ -286,6 +386,7 @@ internal sealed partial class Http1Connection
                     line.Slice(0, length).CopyTo(copy);
                 }
 
+                _received += line.Length + 1;
                 _input.AdvanceTo(buffer.GetPosition(1, lf));
                 return (int)length;
             }
@@ -310,6 +411,7 @@ internal sealed partial class Http1Connection
 
         if (read.IsCompleted)
         {
+            _received += buffer.Length;
             _input.AdvanceTo(buffer.End);
             throw Closed();
         }

@@ -10,8 +10,6 @@ namespace Loop.Http.Simple;
 /// <summary>Writing the request: the head straight into the stream's buffer, then the body or what the body producer writes.</summary>
 internal sealed partial class Http1Connection
 {
-    private const int SmallBody = 64 * 1024;
-
     /// <summary>The request line and headers, straight into the stream's write buffer.</summary>
     private void WriteHead(PipeWriter output, bool chunkedUpload, bool expectContinue)
     {

@@ -21,6 +21,12 @@ namespace Loop.Http.Simple;
 /// </remarks>
 internal sealed partial class Http1Connection
 {
+    // A small body goes out in one send with the head.
+    private const int SmallBody = 64 * 1024;
+
+    // Informational responses allowed before the final one (see ExchangeAsync).
+    private const int MaxInformationalResponses = 10;
+
     private readonly SimpleAsyncHttpClient _client;
     private readonly PipeReader _input;
     private readonly ResponseHead _head = new();
@@ -32,6 +38,9 @@ internal sealed partial class Http1Connection
     private int _generation;
     private Exception? _abortError;
 
+    // Bytes of the response taken from the stream in this exchange (HttpStreamClosedError.BytesReceived).
+    private long _received;
+
     public Http1Connection(SimpleAsyncHttpClient client, IOStream stream, OriginKey origin, bool viaProxy)
     {
         _client = client;
@@ -40,6 +49,8 @@ internal sealed partial class Http1Connection
         ViaProxy = viaProxy;
         _input = stream.Input;
         _deliverDecoded = DeliverDecoded;
+        _skipDecoded = SkipDecoded;
+        _afterTransfer = AfterTransfer;
         _deliver = _deliverDecoded;
     }
 
@@ -75,6 +86,7 @@ internal sealed partial class Http1Connection
         _url = fetch.Url;
         _abortError = null;
         ResponseStarted = false;
+        _received = 0;
         _generation++;
         IOLoop loop = _client.Loop;
         TimeoutHandle timer = double.IsPositiveInfinity(fetch.Deadline)
@@ -93,8 +105,9 @@ internal sealed partial class Http1Connection
         }
         catch (StreamClosedException e)
         {
+            // A write failed (the server closed or reset the connection) and no response came.
             Exception? cause = e.InnerException ?? Stream.Error;
-            throw new HttpStreamClosedError(cause is null ? "Stream closed" : $"Stream closed: {cause.Message}", cause);
+            throw new HttpStreamClosedError(cause is null ? "Stream closed while sending the request" : $"Stream closed while sending the request: {cause.Message}", cause, _received);
         }
         catch (HttpProtocolError e)
         {
@@ -105,11 +118,6 @@ internal sealed partial class Http1Connection
         {
             loop.RemoveTimeout(timer);
             registration.Dispose();
-            _decoder?.Dispose();
-            _decoder = null;
-            _streaming = null;
-            _asyncStreaming = null;
-            _deliver = _deliverDecoded;
             ReleaseBody();
             _fetch = null!;
             _request = null!;
@@ -129,34 +137,76 @@ internal sealed partial class Http1Connection
         PipeWriter output = Stream.Output;
         WriteHead(output, chunkedUpload, expectContinue);
         bool bodySent = false;
-        if (!expectContinue && request.Body is { Length: > 0 and <= SmallBody } small)
-        {
-            // One send for a small request.
-            output.Write(small);
-            bodySent = true;
-        }
 
-        await output.FlushAsync().ConfigureAwait(false);
-        if (!expectContinue && !bodySent)
+        // The server may answer before the upload is finished (an early 413, then a close or a
+        // reset under our write): what it said is the outcome, as curl returns it. A write that
+        // fails because the peer went away is kept here, and the response is read from what the
+        // stream has buffered; only when no response head arrived is the exchange a failure.
+        StreamClosedException? sendFailure = null;
+        try
         {
-            await WriteBodyAsync(chunkedUpload).ConfigureAwait(false);
-            bodySent = true;
+            if (!expectContinue && request.Body is { Length: > 0 and <= SmallBody } small)
+            {
+                // One send for a small request.
+                output.Write(small);
+                await output.FlushAsync().ConfigureAwait(false);
+                bodySent = true;
+            }
+            else
+            {
+                await output.FlushAsync().ConfigureAwait(false);
+                if (!expectContinue)
+                {
+                    await WriteBodyAsync(chunkedUpload).ConfigureAwait(false);
+                    bodySent = true;
+                }
+            }
+        }
+        catch (StreamClosedException e) when (_abortError is null)
+        {
+            sendFailure = e;
         }
 
         ResponseHead response = _head;
+        int informational = 0;
         while (true)
         {
-            await ReadHeadAsync().ConfigureAwait(false);
-            if (response.Code == 100 && expectContinue && !bodySent)
+            try
             {
-                await WriteBodyAsync(chunkedUpload).ConfigureAwait(false);
-                bodySent = true;
+                await ReadHeadAsync().ConfigureAwait(false);
+            }
+            catch (HttpStreamClosedError) when (sendFailure is not null && !ResponseStarted)
+            {
+                // No answer came: the failed write is what went wrong.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(sendFailure);
+            }
+
+            if (response.Code == 100 && expectContinue && !bodySent && sendFailure is null)
+            {
+                try
+                {
+                    await WriteBodyAsync(chunkedUpload).ConfigureAwait(false);
+                    bodySent = true;
+                }
+                catch (StreamClosedException e) when (_abortError is null)
+                {
+                    sendFailure = e;
+                }
+
                 continue;
             }
 
             if (response.Code is >= 100 and < 200 && response.Code != 101)
             {
-                // Informational responses are skipped (RFC 9110 §15.2).
+                // Informational responses are skipped (RFC 9110 §15.2). A server sends one or two
+                // (a 100 Continue, a 103 Early Hints); an endless stream of them would hold the
+                // exchange until its timeout, or forever without one, so a few more than any real
+                // server sends is a protocol error.
+                if (++informational > MaxInformationalResponses)
+                {
+                    throw new HttpProtocolError($"More than {MaxInformationalResponses} informational (1xx) responses", $"{response.Version} {response.Code} {response.Reason}");
+                }
+
                 continue;
             }
 
@@ -166,29 +216,22 @@ internal sealed partial class Http1Connection
         HttpHeaders headers = response.Headers;
         int code = response.Code;
         HttpRequest? redirect = RedirectFor(code, headers);
-        bool keepAlive = code != 101 && bodySent && WantsKeepAlive(response);
+        bool keepAlive = code != 101 && bodySent && sendFailure is null && WantsKeepAlive(response);
         long contentLength = ContentLength(headers);
-        if (redirect is null)
+        if (redirect is null && request.HeaderCallback is { } headerCallback)
         {
-            if (request.HeaderCallback is { } headerCallback)
+            foreach (string line in response.RawLines!)
             {
-                foreach (string line in response.RawLines!)
-                {
-                    headerCallback(line);
-                }
+                headerCallback(line);
             }
-
-            PrepareBody(headers, contentLength);
-        }
-        else
-        {
-            // The body of a redirect that is followed is read and dropped, so the connection can be reused.
-            _bodyLimit = _client.MaxBodySize;
-            _deliver = s_discard;
         }
 
-        bool framed = code == 101 || await ReadBodyAsync(code, headers, contentLength).ConfigureAwait(false);
-        _decoder?.Finish(_deliver);
+        // The body of a redirect that is followed is read and dropped (so the connection can be
+        // reused), and counted against MaxBodySize like any other.
+        BodyFraming framing = ChooseFraming(code, headers, contentLength, keep: redirect is null);
+        PrepareBody(headers, contentLength, keep: redirect is null);
+        bool framed = await ReadBodyAsync(framing, contentLength).ConfigureAwait(false);
+        FinishBody();
         keepAlive &= framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
         if (redirect is not null)
         {
@@ -224,7 +267,8 @@ internal sealed partial class Http1Connection
         }
 
         Exception? cause = Stream.Error;
-        return new HttpStreamClosedError(cause is null ? "Stream closed" : $"Stream closed: {cause.Message}", cause);
+        string what = _received == 0 ? "before any response byte" : $"after {_received} bytes of the response";
+        return new HttpStreamClosedError(cause is null ? $"Stream closed {what}" : $"Stream closed {what}: {cause.Message}", cause, _received);
     }
 
     /// <summary>
