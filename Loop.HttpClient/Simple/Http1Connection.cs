@@ -15,16 +15,15 @@ namespace Loop.Http.Simple;
 /// </summary>
 /// <remarks>
 /// The partial files hold one concern each: this one the exchange (its fields, RunAsync,
-/// the sequence of an exchange, aborting and cancelling); <c>.Request.cs</c> writing the request;
-/// <c>.Framing.cs</c> reading the response head and the framing of its body;
-/// <c>.Body.cs</c> delivering, decoding and keeping the body; <c>.Policy.cs</c> redirects and keep-alive.
+/// the sequence of an exchange, informational responses, aborting and cancelling);
+/// <c>.Request.cs</c> writing the request (and keeping a failed write while the answer is read);
+/// <c>.Reading.cs</c> reading the response head, the body as framed, and lines;
+/// <c>.Framing.cs</c> deciding the framing (Content-Length, transfer codings);
+/// <c>.Body.cs</c> decoding, counting and keeping the body; <c>.Policy.cs</c> redirects and keep-alive.
 /// </remarks>
 internal sealed partial class Http1Connection
 {
-    // A small body goes out in one send with the head.
-    private const int SmallBody = 64 * 1024;
-
-    // Informational responses allowed before the final one (see ExchangeAsync).
+    // Informational responses allowed before the final one (see ReadFinalHeadAsync).
     private const int MaxInformationalResponses = 10;
 
     private readonly SimpleAsyncHttpClient _client;
@@ -123,6 +122,7 @@ internal sealed partial class Http1Connection
             _request = null!;
             _url = null!;
             _redirectUrl = null;
+            _sendFailure = null;
         }
     }
 
@@ -134,89 +134,15 @@ internal sealed partial class Http1Connection
         bool expectContinue = request.Expect100Continue == true && hasBody;
         bool chunkedUpload = request.BodyProducer is not null && request.HeadersOrNull?.Contains("Content-Length") != true;
         _fetch.Mark(FetchTimes.PreTransfer);
-        PipeWriter output = Stream.Output;
-        WriteHead(output, chunkedUpload, expectContinue);
-        bool bodySent = false;
-
-        // The server may answer before the upload is finished (an early 413, then a close or a
-        // reset under our write): what it said is the outcome, as curl returns it. A write that
-        // fails because the peer went away is kept here, and the response is read from what the
-        // stream has buffered; only when no response head arrived is the exchange a failure.
-        StreamClosedException? sendFailure = null;
-        try
-        {
-            if (!expectContinue && request.Body is { Length: > 0 and <= SmallBody } small)
-            {
-                // One send for a small request.
-                output.Write(small);
-                await output.FlushAsync().ConfigureAwait(false);
-                bodySent = true;
-            }
-            else
-            {
-                await output.FlushAsync().ConfigureAwait(false);
-                if (!expectContinue)
-                {
-                    await WriteBodyAsync(chunkedUpload).ConfigureAwait(false);
-                    bodySent = true;
-                }
-            }
-        }
-        catch (StreamClosedException e) when (_abortError is null)
-        {
-            sendFailure = e;
-        }
-
+        _bodySent = false;
+        _sendFailure = null;
+        await SendRequestAsync(chunkedUpload, expectContinue).ConfigureAwait(false);
+        await ReadFinalHeadAsync(chunkedUpload, expectContinue).ConfigureAwait(false);
         ResponseHead response = _head;
-        int informational = 0;
-        while (true)
-        {
-            try
-            {
-                await ReadHeadAsync().ConfigureAwait(false);
-            }
-            catch (HttpStreamClosedError) when (sendFailure is not null && !ResponseStarted)
-            {
-                // No answer came: the failed write is what went wrong.
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(sendFailure);
-            }
-
-            if (response.Code == 100 && expectContinue && !bodySent && sendFailure is null)
-            {
-                try
-                {
-                    await WriteBodyAsync(chunkedUpload).ConfigureAwait(false);
-                    bodySent = true;
-                }
-                catch (StreamClosedException e) when (_abortError is null)
-                {
-                    sendFailure = e;
-                }
-
-                continue;
-            }
-
-            if (response.Code is >= 100 and < 200 && response.Code != 101)
-            {
-                // Informational responses are skipped (RFC 9110 §15.2). A server sends one or two
-                // (a 100 Continue, a 103 Early Hints); an endless stream of them would hold the
-                // exchange until its timeout, or forever without one, so a few more than any real
-                // server sends is a protocol error.
-                if (++informational > MaxInformationalResponses)
-                {
-                    throw new HttpProtocolError($"More than {MaxInformationalResponses} informational (1xx) responses", $"{response.Version} {response.Code} {response.Reason}");
-                }
-
-                continue;
-            }
-
-            break;
-        }
-
         HttpHeaders headers = response.Headers;
         int code = response.Code;
         HttpRequest? redirect = RedirectFor(code, headers);
-        bool keepAlive = code != 101 && bodySent && sendFailure is null && WantsKeepAlive(response);
+        bool keepAlive = code != 101 && _bodySent && _sendFailure is null && WantsKeepAlive(response);
         long contentLength = ContentLength(headers);
         if (redirect is null && request.HeaderCallback is { } headerCallback)
         {
@@ -256,6 +182,53 @@ internal sealed partial class Http1Connection
             startTime: _fetch.StartTime,
             timeInfo: _fetch.Times);
         return new Outcome(result, null, null, keepAlive);
+    }
+
+    /// <summary>
+    /// Reads response heads until the final one into <see cref="_head"/>: the body goes out on a
+    /// 100 Continue, other informational responses are skipped (at most
+    /// <see cref="MaxInformationalResponses"/>), and when sending failed and no head arrives the
+    /// send's failure is the exchange's.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
+    private async ValueTask ReadFinalHeadAsync(bool chunkedUpload, bool expectContinue)
+    {
+        ResponseHead response = _head;
+        int informational = 0;
+        while (true)
+        {
+            try
+            {
+                await ReadHeadAsync().ConfigureAwait(false);
+            }
+            catch (HttpStreamClosedError) when (_sendFailure is not null && !ResponseStarted)
+            {
+                // No answer came: the failed write is what went wrong.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_sendFailure);
+            }
+
+            if (response.Code == 100 && expectContinue && !_bodySent && _sendFailure is null)
+            {
+                await SendBodyAsync(chunkedUpload).ConfigureAwait(false);
+                continue;
+            }
+
+            if (response.Code is >= 100 and < 200 && response.Code != 101)
+            {
+                // Informational responses are skipped (RFC 9110 §15.2). A server sends one or two
+                // (a 100 Continue, a 103 Early Hints); an endless stream of them would hold the
+                // exchange until its timeout, or forever without one, so a few more than any real
+                // server sends is a protocol error.
+                if (++informational > MaxInformationalResponses)
+                {
+                    throw new HttpProtocolError($"More than {MaxInformationalResponses} informational (1xx) responses", $"{response.Version} {response.Code} {response.Reason}");
+                }
+
+                continue;
+            }
+
+            return;
+        }
     }
 
     /// <summary>The exception for a stream that ended before the response did.</summary>
