@@ -209,7 +209,10 @@ internal sealed partial class CurlTransfer
     /// <summary>Frees what the transfer holds (the header list, the handle to this object, pooled buffers).</summary>
     public void Release()
     {
-        _cancellation.Dispose();
+        // Unregister, not Dispose: Dispose waits for a callback running on another thread, and
+        // the loop thread never waits. A callback that got in anyway only posts an abort, which
+        // finds this transfer ended and does nothing.
+        _cancellation.Unregister();
         _headerList?.Dispose();
         _headerList = null;
         if (_self.IsAllocated)
