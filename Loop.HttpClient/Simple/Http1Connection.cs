@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using System.Text;
+using Loop.Http.Decoding;
 using Loop.Http.Internal;
 
 namespace Loop.Http.Simple;
@@ -203,6 +204,7 @@ internal sealed class Http1Connection
         }
 
         bool framed = code == 101 || await ReadBodyAsync(code, headers, contentLength).ConfigureAwait(false);
+        _decoder?.Finish(_deliver);
         keepAlive &= framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
         if (redirect is not null)
         {
@@ -561,7 +563,8 @@ internal sealed class Http1Connection
         _bodyBytes = 0;
         if (_request.DecompressResponse == true && headers.TryGetValue("Content-Encoding", out string? encoding))
         {
-            _decoder = ContentDecoder.For(encoding);
+            // A coding we do not know leaves the body as it came, with its Content-Encoding.
+            _ = ContentDecoder.TryCreate(encoding, out _decoder, out _);
         }
 
         if (_streaming is null && _asyncStreaming is null && _decoder is null && contentLength is > 0 and <= ExactBodyLimit && contentLength <= _bodyLimit)
