@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using Loop.Http;
 
@@ -16,7 +17,7 @@ public static partial class HostileCatalogue
 {
     private static readonly Lazy<IReadOnlyList<HostileCase>> s_all = new(() =>
     {
-        HostileCase[] all = [.. StatusLines(), .. Headers(), .. Framing(), .. Chunking(), .. Codings(), .. Informational(), .. Redirects(), .. Phases(), .. Smuggling()];
+        HostileCase[] all = [.. StatusLines(), .. Headers(), .. Framing(), .. Chunking(), .. Codings(), .. Informational(), .. Redirects(), .. Phases(), .. Smuggling(), .. Found()];
         string? duplicate = all.GroupBy(c => c.Name).FirstOrDefault(g => g.Count() > 1)?.Key;
         return duplicate is null ? all : throw new InvalidOperationException($"Two catalogue cases are named {duplicate}");
     });
@@ -27,7 +28,25 @@ public static partial class HostileCatalogue
     /// <summary>The cases as NUnit test cases, named after the case.</summary>
     public static IEnumerable<TestCaseData> TestCases() => All.Select(c => new TestCaseData(c).SetArgDisplayNames(c.Name));
 
-    private static readonly byte[] s_ok = "ok"u8.ToArray();
+    /// <summary>The catalogue as the Markdown table of docs/reliability.md.</summary>
+    public static string MarkdownTable()
+    {
+        var table = new StringBuilder("| Case | What the server does | Expected outcome |\n|---|---|---|\n");
+        foreach (HostileCase hostile in All)
+        {
+            string expected = hostile.Expected.Describe();
+            if (hostile.Second is { } second)
+            {
+                expected += $"; then a second GET on the same client: {second.Describe()}";
+            }
+
+            table.Append(CultureInfo.InvariantCulture, $"| {hostile.Name} | {Cell(hostile.ServerDoes)} | {Cell(expected)} |\n");
+        }
+
+        return table.ToString();
+    }
+
+    private static string Cell(string text) => text.Replace("|", "\\|", StringComparison.Ordinal);
 
     private static Outcome Protocol { get; } = new Outcome.Failure(typeof(HttpProtocolError));
 
