@@ -68,9 +68,13 @@ public static partial class HostileCatalogue
 
         Reply landed = Send(Ok2().Replace("2\r\n\r\nok", "6\r\n\r\nlanded", StringComparison.Ordinal), ServerEnd.KeepAlive);
 
-        yield return Case("Redirect_EndlessChunkedBody", "302 with an endless chunked body (MaxBodySize applies)", Endless("HTTP/1.1 302 Found\r\nLocation: /next\r\nTransfer-Encoding: chunked\r\n\r\n", s_chunk16K), TooLarge);
-        yield return Case("Redirect_DeclaredHugeBody", "302 with `Content-Length: 10485760`, then zeros", Endless("HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 10485760\r\n\r\n", s_zeros16K), TooLarge);
-        yield return Case("Redirect_EndlessBodyUntilClose", "302 without a length, zeros until the client leaves", Endless("HTTP/1.1 302 Found\r\nLocation: /next\r\n\r\n", s_zeros16K), TooLarge);
+        // A redirect's body is read and dropped, up to MaxBodySize (issue 12, item 2), or left
+        // unread with its connection closed; either way the target is fetched on a connection
+        // of its own, never on one where the redirect's body is still arriving.
+        Outcome landedOrTooLarge = new Outcome.OneOf([Ok("landed"), TooLarge]);
+        yield return new HostileCase("Redirect_EndlessChunkedBody", "302 with an endless chunked body, then the target", [Endless("HTTP/1.1 302 Found\r\nLocation: /next\r\nTransfer-Encoding: chunked\r\n\r\n", s_chunk16K), landed], landedOrTooLarge);
+        yield return new HostileCase("Redirect_DeclaredHugeBody", "302 with `Content-Length: 10485760` and zeros, then the target", [Endless("HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 10485760\r\n\r\n", s_zeros16K), landed], landedOrTooLarge);
+        yield return new HostileCase("Redirect_EndlessBodyUntilClose", "302 without a length and zeros until the client leaves, then the target", [Endless("HTTP/1.1 302 Found\r\nLocation: /next\r\n\r\n", s_zeros16K), landed], landedOrTooLarge);
         yield return new HostileCase("Redirect_WithBody_IsFollowed", "302 with a short body, then the target", [Redirect("/next", "moved!"), landed], Ok("landed"))
         {
             RequestLines = ["GET / ", "GET /next "],
