@@ -98,7 +98,8 @@ public static partial class HostileCatalogue
         yield return Case("StatusLine_CodeFourDigits", "`HTTP/1.1 2000 OK`", Ok2("HTTP/1.1 2000 OK"), Protocol);
         yield return Case("StatusLine_CodeTwoDigits", "`HTTP/1.1 20 OK`", Ok2("HTTP/1.1 20 OK"), Protocol);
         yield return Case("StatusLine_CodeNotDigits", "`HTTP/1.1 abc OK`", Ok2("HTTP/1.1 abc OK"), Protocol);
-        yield return Case("StatusLine_CodeOverflow", "`HTTP/1.1 2147483648 OK` (found by the fuzzer: curl's client answered 147483648)", Ok2("HTTP/1.1 2147483648 OK"), Protocol);
+        yield return Case("StatusLine_CodeOverflow", "`HTTP/1.1 2147483648 OK`", Ok2("HTTP/1.1 2147483648 OK"), Protocol);
+        yield return Case("StatusLine_VersionOverflow", "`HTTP/2147483648.1 200 OK` (found by the fuzzer, seed 1 case 388)", Ok2("HTTP/2147483648.1 200 OK"), Protocol);
         yield return Case("StatusLine_CodeZero", "`HTTP/1.1 000 Zero` (codes are 100 to 599)", Ok2("HTTP/1.1 000 Zero"), Protocol);
         yield return Case("StatusLine_Huge", "a 100 KB reason phrase (MaxHeaderSize is 64 KB)", Ok2("HTTP/1.1 200 " + new string('A', 100 * 1024)), Protocol);
         yield return Case("StatusLine_NulInReason", "a NUL in the reason phrase", Ok2("HTTP/1.1 200 O\0K"), Protocol);
