@@ -35,6 +35,12 @@ public static partial class HostileCatalogue
             new Reply([new Step.Write(B("HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!"))], ServerEnd.Stall, ReadsBody: false),
             Status(413, "too big!"))
             with { Request = new RequestShape { Method = "POST", UploadBytes = 16 * 1024 * 1024 } };
+        yield return Case(
+            "Order_Early413ThenResetDuringUpload",
+            "answers a 16 MB upload with 413 after its head, then resets",
+            new Reply([new Step.Write(B("HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!"))], ServerEnd.Reset, ReadsBody: false),
+            Status(413, "too big!"))
+            with { Request = new RequestShape { Method = "POST", UploadBytes = 16 * 1024 * 1024 } };
     }
 
     private static IEnumerable<HostileCase> Smuggling()
