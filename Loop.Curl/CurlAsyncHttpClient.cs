@@ -148,7 +148,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         {
             transfer.Release();
             ReturnHandle(easy);
-            throw new HttpClientError(599, $"curl_multi_add_handle failed: {LibCurl.MultiErrorText(added)}");
+            throw new InvalidOperationException($"curl_multi_add_handle failed: {LibCurl.MultiErrorText(added)}");
         }
 
         _transfers[easy.DangerousGetHandle()] = transfer;

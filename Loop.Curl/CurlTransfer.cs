@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using Loop.Curl.Native;
 using Loop.Http;
@@ -21,17 +20,6 @@ internal sealed partial class CurlTransfer
     private CancellationTokenRegistration _cancellation;
     private Exception? _callbackError;
     private object? _outcome;
-
-    // The response as it comes: the headers of the latest status line (a redirect or a 1xx starts again).
-    private HttpHeaders _headers = new();
-    private string _reason = string.Empty;
-    private int _headerBytes;
-    private byte[]? _body;
-    private int _bodyLength;
-    private long _bodyBytes;
-    private byte[]? _chunk;
-    private bool _writePaused;
-    private bool _asyncPending;
 
     // The upload: the request's body, or what the body producer has written and curl has not read.
     private int _uploadOffset;
@@ -136,7 +124,7 @@ internal sealed partial class CurlTransfer
             return;
         }
 
-        if (result != 0)
+        if (result != 0 && !IsUnfollowedRedirect(result))
         {
             Finish(ErrorFor(result));
             return;
@@ -145,7 +133,17 @@ internal sealed partial class CurlTransfer
         _ = LibCurl.curl_easy_getinfo_long(Handle, CurlInfo.ResponseCode, out CLong code);
         if (code.Value == 0)
         {
-            Finish(new HttpClientError(599, "No response was received"));
+            Finish(new HttpStreamClosedError("The server closed the connection without sending a response") { CurlCode = result });
+            return;
+        }
+
+        try
+        {
+            FinishBody();
+        }
+        catch (HttpContentDecodingError e)
+        {
+            Finish(e);
             return;
         }
 
@@ -153,22 +151,19 @@ internal sealed partial class CurlTransfer
             ? Marshal.PtrToStringUTF8(url) ?? _request.Url
             : _request.Url;
         FetchTimes times = FillTimes();
-        if (_request.DecompressResponse == true && _headers.TryGetValue("Content-Encoding", out string? encoding))
+        if (_decoder is not null && _headers.TryGetValue("Content-Encoding", out string? encoding))
         {
-            // curl decoded the body: say so as the simple client does.
+            // We decoded the body: say so as the simple client does.
             _headers.Add("X-Consumed-Content-Encoding", encoding);
             _headers.Remove("Content-Encoding");
         }
 
-        byte[] body = _request.StreamingCallback is null && _request.AsyncStreamingCallback is null && _body is not null
-            ? _body.AsSpan(0, _bodyLength).ToArray()
-            : [];
         var response = new HttpResponse(
             _fetch.Original,
             (int)code.Value,
             _reason.Length > 0 ? _reason : null,
             _headers,
-            body,
+            TakeBody(),
             effectiveUrl,
             requestTime: _fetch.Elapsed(),
             startTime: _fetch.StartTime,
@@ -220,18 +215,7 @@ internal sealed partial class CurlTransfer
             _self.Free();
         }
 
-        if (_body is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_body);
-            _body = null;
-        }
-
-        if (_chunk is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_chunk);
-            _chunk = null;
-        }
-
+        ReleaseBody();
         _drained?.TrySetException(new HttpStreamClosedError("The request ended before its body was sent"));
         _drained = null;
     }
