@@ -83,6 +83,9 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     /// <summary>Easy handles kept for reuse.</summary>
     public int IdleHandleCount => _idleHandles.Count;
 
+    /// <summary>Easy handles made and not yet freed (running, idle, or between the two): zero once the client is closed.</summary>
+    internal int OpenHandleCount { get; private set; }
+
     internal long MaxBodySize { get; }
 
     internal int MaxHeaderSize { get; }
@@ -130,7 +133,12 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     private CurlTransfer Start(FetchState fetch)
     {
-        CurlEasyHandle easy = _idleHandles.TryPop(out CurlEasyHandle? idle) ? idle : CurlEasyHandle.Create();
+        if (!_idleHandles.TryPop(out CurlEasyHandle? easy))
+        {
+            easy = CurlEasyHandle.Create();
+            OpenHandleCount++;
+        }
+
         var transfer = new CurlTransfer(this, fetch, easy);
         try
         {
@@ -237,6 +245,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         while (_idleHandles.TryPop(out CurlEasyHandle? easy))
         {
             easy.Dispose();
+            OpenHandleCount--;
         }
 
         // Cleaning up the multi handle closes curl's cached connections and may call the socket
@@ -269,6 +278,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         if (IsClosed || _idleHandles.Count >= MaxClients)
         {
             easy.Dispose();
+            OpenHandleCount--;
             return;
         }
 

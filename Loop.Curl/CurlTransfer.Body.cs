@@ -16,7 +16,9 @@ namespace Loop.Curl;
 internal sealed partial class CurlTransfer
 {
     private BodyBuffer? _body;
+    private ContentDecoder? _transferDecoder;
     private ContentDecoder? _decoder;
+    private Action<ReadOnlyMemory<byte>>? _afterTransfer;
     private Action<ReadOnlyMemory<byte>>? _deliverDecoded;
 
     // Set at the end of each response head: what the body that may follow needs.
@@ -51,20 +53,20 @@ internal sealed partial class CurlTransfer
             PrepareBody();
         }
 
-        if (_decoder is null && _request.StreamingCallback is null && _request.AsyncStreamingCallback is null)
+        if (_transferDecoder is null && _decoder is null && _request.StreamingCallback is null && _request.AsyncStreamingCallback is null)
         {
             _body!.Append(data);
             return (nuint)data.Length;
         }
 
         ReadOnlyMemory<byte> raw = Managed(data);
-        if (_decoder is not null)
+        if (_transferDecoder is not null)
         {
-            _decoder.Decode(raw, _deliverDecoded!);
+            _transferDecoder.Decode(raw, _afterTransfer!);
         }
         else
         {
-            DeliverDecoded(raw);
+            AfterTransferCodings(raw);
         }
 
         HandOver();
@@ -77,18 +79,40 @@ internal sealed partial class CurlTransfer
         _bodyPrepared = true;
         _body ??= new BodyBuffer(_client.MaxBodySize);
         _body.Reset(_client.MaxBodySize);
+        _transferDecoder?.Dispose();
+        _transferDecoder = null;
         _decoder?.Dispose();
         _decoder = null;
+        _deliverDecoded ??= DeliverDecoded;
+        if (!string.IsNullOrEmpty(_transferCodings))
+        {
+            // Checked at the end of the head: every coding is known.
+            _ = ContentDecoder.TryCreate(_transferCodings, out _transferDecoder, out _);
+            _afterTransfer ??= AfterTransferCodings;
+        }
+
         if (_request.DecompressResponse == true && _headers.TryGetValue("Content-Encoding", out string? encoding))
         {
             // A coding we do not know leaves the body as it came, with its Content-Encoding, as the simple client does.
             _ = ContentDecoder.TryCreate(encoding, out _decoder, out _);
-            _deliverDecoded ??= DeliverDecoded;
         }
 
-        if (_decoder is null && _request.StreamingCallback is null && _request.AsyncStreamingCallback is null && _contentLength > 0)
+        if (_transferDecoder is null && _decoder is null && _request.StreamingCallback is null && _request.AsyncStreamingCallback is null && _contentLength > 0)
         {
             _body.ExpectLength(_contentLength);
+        }
+    }
+
+    /// <summary>The body with its transfer codings undone: its content coding next, if we undo it.</summary>
+    private void AfterTransferCodings(ReadOnlyMemory<byte> data)
+    {
+        if (_decoder is not null)
+        {
+            _decoder.Decode(data, _deliverDecoded!);
+        }
+        else
+        {
+            DeliverDecoded(data);
         }
     }
 
@@ -189,11 +213,14 @@ internal sealed partial class CurlTransfer
     /// <exception cref="HttpContentDecodingError">The compressed data stopped short or failed its checksum.</exception>
     private void FinishBody()
     {
-        if (_decoder is not null && _bodyPrepared)
+        if (!_bodyPrepared)
         {
-            _decoder.Finish(_deliverDecoded!);
-            HandOver();
+            return;
         }
+
+        _transferDecoder?.Finish(_afterTransfer!);
+        _decoder?.Finish(_deliverDecoded!);
+        HandOver();
     }
 
     /// <summary>The body as the response carries it: what was kept (empty when it was streamed).</summary>
@@ -222,6 +249,8 @@ internal sealed partial class CurlTransfer
     {
         _body?.Dispose();
         _body = null;
+        _transferDecoder?.Dispose();
+        _transferDecoder = null;
         _decoder?.Dispose();
         _decoder = null;
         if (_chunk is not null)

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Loop.Curl.Native;
 using Loop.Http;
+using Loop.Http.Decoding;
 
 namespace Loop.Curl;
 
@@ -26,6 +27,7 @@ internal sealed partial class CurlTransfer
     private HeadState _headState;
     private string? _lastFieldName;
     private int _informational;
+    private string? _transferCodings;
 
     private enum HeadState
     {
@@ -152,21 +154,71 @@ internal sealed partial class CurlTransfer
         }
     }
 
-    /// <summary>The blank line after a head: checks what depends on the whole head.</summary>
+    /// <summary>The blank line after a head: checks what depends on the whole head, in the simple client's order.</summary>
     private void OnHeadEnd()
     {
         _headState = HeadState.Ended;
-        if (_statusCode < 200)
+        _transferCodings = null;
+        if (_statusCode < 200 || _request.Method == "HEAD" || _statusCode is 304)
         {
-            return; // The final response follows.
+            return; // A 1xx (the final response follows), or a response without a body.
         }
 
-        // A declared length over the limit fails before the body is read (redirect bodies too), as in the simple client.
-        bool bodyless = _request.Method == "HEAD" || _statusCode is 204 or 304;
-        if (!bodyless && _contentLength > _client.MaxBodySize)
+        _headers.TryGetValue("Transfer-Encoding", out string? codings);
+        if (_statusCode == 204)
+        {
+            if (_contentLength > 0 || codings is not null)
+            {
+                throw new HttpProtocolError($"Response with code {_statusCode} should not have body");
+            }
+
+            return;
+        }
+
+        if (codings is not null)
+        {
+            _transferCodings = CheckTransferCodings(codings);
+        }
+
+        // A declared length over the limit fails before the body is read (redirect bodies too).
+        if (_contentLength > _client.MaxBodySize)
         {
             throw new HttpBodyTooLargeError(_client.MaxBodySize, _contentLength);
         }
+    }
+
+    /// <summary>
+    /// A Transfer-Encoding list, as the simple client checks it: <c>chunked</c> last and once
+    /// (RFC 9112 §6.1), the codings before it known to the decoder. libcurl de-chunks and passes
+    /// the other codings through (its transfer decoding is off), so they are undone here.
+    /// Returns those codings (empty when there are none).
+    /// </summary>
+    private static string CheckTransferCodings(string codings)
+    {
+        string line = "Transfer-Encoding: " + codings;
+        ReadOnlySpan<char> list = codings.AsSpan().TrimEnd(" \t,");
+        int comma = list.LastIndexOf(',');
+        if (!list[(comma + 1)..].Trim(" \t").Equals("chunked", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new HttpProtocolError($"Transfer-Encoding does not end with chunked: {HttpProtocolError.Printable(codings)}", line);
+        }
+
+        string before = comma < 0 ? string.Empty : list[..comma].ToString();
+        foreach (Range part in before.AsSpan().Split(','))
+        {
+            if (before.AsSpan()[part].Trim(" \t").Equals("chunked", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new HttpProtocolError($"Transfer-Encoding applies chunked more than once: {HttpProtocolError.Printable(codings)}", line);
+            }
+        }
+
+        if (!ContentDecoder.TryCreate(before, out ContentDecoder? decoder, out string? unknown))
+        {
+            throw new HttpProtocolError($"Unsupported Transfer-Encoding: {HttpProtocolError.Printable(unknown ?? codings)}", line);
+        }
+
+        decoder?.Dispose();
+        return before;
     }
 
     /// <summary>A Content-Length or Transfer-Encoding field arrived: the framing must stay unambiguous (RFC 9112 §6.3).</summary>
@@ -194,19 +246,9 @@ internal sealed partial class CurlTransfer
             }
         }
 
-        if (_headers.TryGetValue("Transfer-Encoding", out string? codings))
+        if (hasLength && _headers.Contains("Transfer-Encoding"))
         {
-            if (hasLength)
-            {
-                throw new HttpProtocolError("Message with both Transfer-Encoding and Content-Length", text);
-            }
-
-            // libcurl undoes chunked alone (its transfer decoding is off): a coding before it
-            // would come through still encoded, so refuse it rather than pass it off as the body.
-            if (!codings.AsSpan().Trim(" \t").Equals("chunked", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new HttpProtocolError($"Unsupported Transfer-Encoding: {HttpProtocolError.Printable(codings)}", text);
-            }
+            throw new HttpProtocolError("Message with both Transfer-Encoding and Content-Length", text);
         }
 
         _contentLength = length;

@@ -121,7 +121,9 @@ public sealed class CurlResponseRulesTests() : HttpClientFixture(typeof(CurlAsyn
     [TestCase("Content-Length: 5\r\n 5\r\n", "Folded Content-Length")]
     [TestCase("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "both Transfer-Encoding and Content-Length")]
     [TestCase("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "both Transfer-Encoding and Content-Length")]
-    [TestCase("Transfer-Encoding: gzip, chunked\r\n", "Unsupported Transfer-Encoding")]
+    [TestCase("Transfer-Encoding: chunked, gzip\r\n", "does not end with chunked")]
+    [TestCase("Transfer-Encoding: chunked, chunked\r\n", "chunked more than once")]
+    [TestCase("Transfer-Encoding: x-unknown, chunked\r\n", "Unsupported Transfer-Encoding: x-unknown")]
     public void AmbiguousFraming_IsAProtocolErrorNamingTheLine(string fields, string message) => Run(async () =>
     {
         using RawHttpServer server = Serving(Response($"HTTP/1.1 200 OK\r\n{fields}\r\n", "hello"u8.ToArray()));
@@ -129,6 +131,24 @@ public sealed class CurlResponseRulesTests() : HttpClientFixture(typeof(CurlAsyn
         Assert.That(error.Message, Does.Contain(message));
         Assert.That(error.Line, Is.Not.Null.And.Not.Empty);
         Assert.That(error.CurlCode, Is.Null, "found by the client, not libcurl");
+    });
+
+    [Test]
+    public void TransferCodingBeforeChunked_IsUndone() => Run(async () =>
+    {
+        byte[] gzip = Gzip("transfer-coded");
+        byte[] chunked = [.. Encoding.ASCII.GetBytes($"{gzip.Length:x}\r\n"), .. gzip, .. "\r\n0\r\n\r\n"u8.ToArray()];
+        using RawHttpServer server = Serving(Response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", chunked));
+        HttpResponse response = await Client.FetchAsync(new HttpRequest(server.Url()) { DecompressResponse = false });
+        Assert.That(Text(response), Is.EqualTo("transfer-coded"));
+    });
+
+    [Test]
+    public void NoContentWithABody_IsAProtocolError() => Run(async () =>
+    {
+        using RawHttpServer server = Serving(Response("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", "hello"u8.ToArray()));
+        HttpProtocolError error = await FailsWith<HttpProtocolError>(server.Url());
+        Assert.That(error.Message, Does.Contain("should not have body"));
     });
 
     [TestCase("HTTP/2 200 OK")]
