@@ -53,6 +53,10 @@ internal sealed partial class CurlTransfer
                 // libcurl: "Received HTTP/0.9 when not allowed": the first line was not a status line.
                 return new HttpProtocolError($"The server did not answer with an HTTP/1.x status line (an HTTP/0.9 reply, or another protocol) ({curl})");
 
+            case CurlCode.WeirdServerReply when curl.Contains("Content-Length", StringComparison.OrdinalIgnoreCase):
+                // libcurl: "Invalid Content-Length: value", for a negative or non-numeric one.
+                return new HttpProtocolError($"Only integer Content-Length is allowed ({curl})");
+
             case CurlCode.WeirdServerReply or CurlCode.UnsupportedProtocol or CurlCode.Http2:
                 // A status line or a framing field libcurl refused before our header callback saw it.
                 return new HttpProtocolError($"Malformed HTTP response ({curl})");
