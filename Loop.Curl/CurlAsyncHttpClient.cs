@@ -27,6 +27,14 @@ namespace Loop.Curl;
 /// easy handle. <see cref="HttpFetchOptions.SslOptions"/> is refused (it is .NET's TLS), and
 /// with redirects followed the response's headers are those of the final response.
 /// </para>
+/// <para>
+/// What the simple client checks, this one checks too, whatever libcurl lets through: content
+/// codings are undone by the client (gzip, deflate, br; libcurl's own decoding is off), the
+/// framing fields and status line follow the simple client's rules, <c>MaxBodySize</c> bounds
+/// the bodies of followed redirects as well, and every failure is the same
+/// <see cref="HttpClientError"/> subtype the simple client raises, with the libcurl code in
+/// <see cref="HttpClientError.CurlCode"/>.
+/// </para>
 /// </remarks>
 public sealed class CurlAsyncHttpClient : AsyncHttpClient
 {

@@ -7,7 +7,12 @@ using Microsoft.Extensions.Logging;
 
 namespace Loop.Curl;
 
-/// <summary>The native callbacks (body, headers, upload, seek, debug) and what they call, on the loop thread inside libcurl.</summary>
+/// <summary>
+/// The native callbacks (body, headers, upload, seek, progress, debug), called on the loop thread
+/// from inside libcurl: each turns an exception into curl's failure value and keeps it for
+/// <see cref="Complete"/>. The upload they read is here; the head and body they feed are in
+/// <c>.Head.cs</c> and <c>.Body.cs</c>.
+/// </summary>
 internal sealed partial class CurlTransfer
 {
     private nuint OnRead(Span<byte> buffer)

@@ -5,10 +5,14 @@ using Loop.Http;
 namespace Loop.Curl;
 
 /// <summary>
-/// One request on one easy handle: the options set from the request, the callbacks libcurl
-/// calls (body, headers, upload, seek, debug), and the response or error built when curl says
-/// the transfer is done. Found by the callbacks through a <see cref="GCHandle"/> given to curl
-/// as their user data.
+/// One request on one easy handle, from <see cref="Configure"/> to <see cref="Deliver"/>. Found
+/// by the native callbacks through a <see cref="GCHandle"/> given to curl as their user data.
+/// The parts: this file, the lifecycle (begin, complete or finish, deliver, release);
+/// <c>.Options.cs</c>, the request as CURLOPT_* values; <c>.Callbacks.cs</c>, the native entry
+/// points and the upload; <c>.Head.cs</c>, the status line and fields with the framing rules;
+/// <c>.Body.cs</c>, decoding, the body limit and streaming; <c>.Errors.cs</c>, CURLcode to
+/// typed error. A transfer is used once: the client aborts or completes it by its identity,
+/// never by the easy handle, which the next transfer reuses.
 /// </summary>
 internal sealed partial class CurlTransfer
 {
