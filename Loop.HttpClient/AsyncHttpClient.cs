@@ -193,7 +193,7 @@ public abstract class AsyncHttpClient : IDisposable
     /// Cancelling <paramref name="cancellationToken"/> aborts the transfer, frees its connection
     /// and cancels the task.
     /// </summary>
-    /// <exception cref="ArgumentException">The request is invalid (a CR or LF in the method, URL or a header; a body where the method forbids one, or none where it needs one; an unsupported scheme or auth mode). Thrown at the call, whatever <paramref name="raiseError"/> says.</exception>
+    /// <exception cref="ArgumentException">The request is invalid (a CR or LF in the method, URL or a header; a body where the method forbids one, or none where it needs one; a Content-Length, Transfer-Encoding, Host, Connection or Upgrade header that disagrees with the request, as <see cref="HttpRequest.Headers"/> says; an unsupported scheme or auth mode). Thrown at the call, whatever <paramref name="raiseError"/> says.</exception>
     /// <exception cref="ObjectDisposedException">The client was closed.</exception>
     public Task<HttpResponse> FetchAsync(HttpRequest request, bool raiseError = true, CancellationToken cancellationToken = default)
     {
@@ -380,6 +380,8 @@ public abstract class AsyncHttpClient : IDisposable
             HttpSyntax.CheckNoLineBreak(field.Value, $"the value of header '{field.Key}'");
         }
 
+        HttpSyntax.CheckFraming(request);
+
         if (request.StreamingCallback is not null && request.AsyncStreamingCallback is not null)
         {
             throw new ArgumentException("StreamingCallback and AsyncStreamingCallback cannot both be set.", nameof(request));
@@ -450,6 +452,10 @@ public abstract class AsyncHttpClient : IDisposable
             }
             catch (Exception e)
             {
+                // Every failure a server can cause is raised by the implementations as a typed
+                // HttpClientError subtype. The plain 599 below is only for what is not the
+                // server's doing: the caller's own callback or body producer threw, the client
+                // was closed under the fetch, or a bug in the client. The cause is inside.
                 HttpClientError error = e as HttpClientError ?? new HttpClientError(599, e.Message, innerException: e);
                 if (fetch.RaiseError)
                 {
