@@ -57,13 +57,26 @@ internal sealed partial class CurlTransfer
                 // libcurl: "Invalid Content-Length: value", for a negative or non-numeric one.
                 return new HttpProtocolError($"Only integer Content-Length is allowed ({curl})");
 
+            case CurlCode.WeirdServerReply or CurlCode.UnsupportedProtocol when _headState != HeadState.Fields:
+                // libcurl: "Unsupported response code in HTTP response", "Unsupported HTTP version
+                // (3.0) in response": a status line it refused before our header callback saw it.
+                return new HttpProtocolError($"Malformed HTTP response start line ({curl})");
+
+            case CurlCode.WeirdServerReply or CurlCode.BadFunctionArgument when _headState == HeadState.Fields:
+                // libcurl: "Header without colon", "Nul byte in header", and "A libcurl function was
+                // given a bad argument" for a continuation line right after the status line.
+                return new HttpProtocolError($"Malformed HTTP header line ({curl})");
+
             case CurlCode.WeirdServerReply or CurlCode.UnsupportedProtocol or CurlCode.Http2:
-                // A status line or a framing field libcurl refused before our header callback saw it.
                 return new HttpProtocolError($"Malformed HTTP response ({curl})");
+
+            case CurlCode.ReceiveError when curl.Contains("Malformed encoding", StringComparison.Ordinal):
+                // libcurl: "Malformed encoding found in chunked-encoding": no CRLF after a chunk's data.
+                return new HttpProtocolError($"Malformed chunked body: chunk data not followed by CRLF ({curl})");
 
             case CurlCode.ReceiveError when curl.Contains("chunk", StringComparison.OrdinalIgnoreCase):
                 // libcurl: "Illegal or missing hexadecimal sequence in chunked-encoding" and the like.
-                return new HttpProtocolError($"Invalid chunk size line ({curl})");
+                return new HttpProtocolError($"Invalid chunk size ({curl})");
 
             case CurlCode.OutOfMemory or CurlCode.TooLarge when _headState != HeadState.Ended:
                 // libcurl keeps a header line to at most 100 KB and says "Out of memory" past it.

@@ -135,9 +135,11 @@ internal sealed partial class CurlTransfer
         }
 
         _ = LibCurl.curl_easy_getinfo_long(Handle, CurlInfo.ResponseCode, out CLong code);
-        if (code.Value == 0)
+        if (code.Value == 0 || _headState != HeadState.Ended || _statusCode < 200)
         {
-            Finish(new HttpStreamClosedError("The server closed the connection without sending a response") { CurlCode = result });
+            // libcurl 7.88 takes a connection closed in the middle of the head for the end of a
+            // response without a body: the head never ended, so no response came.
+            Finish(StreamClosed("the connection closed before the end of the response head"));
             return;
         }
 

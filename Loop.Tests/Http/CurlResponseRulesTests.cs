@@ -230,6 +230,31 @@ public sealed class CurlResponseRulesTests() : HttpClientFixture(typeof(CurlAsyn
         Assert.That(error.CurlCode, Is.EqualTo(CurlCode.PartialFile));
     });
 
+    [TestCase("HTTP/1.1 200 OK\r\nContent-Le")]
+    [TestCase("HTTP/1.1 200 OK\r\n")]
+    [TestCase("HTTP/1.1 100 Continue\r\n\r\n")]
+    public void ClosedBeforeTheEndOfTheHead_IsStreamClosed_NotAnEmpty200(string reply) => Run(async () =>
+    {
+        // libcurl 7.88 reports the first two as complete responses without a body.
+        using RawHttpServer server = Serving(Encoding.Latin1.GetBytes(reply));
+        HttpStreamClosedError error = await FailsWith<HttpStreamClosedError>(server.Url());
+        Assert.That(error.Message, Does.StartWith("Stream closed after"));
+        Assert.That(error.BytesReceived, Is.GreaterThanOrEqualTo(17));
+    });
+
+    [TestCase("HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n", "start line")]
+    [TestCase("HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "header line")]
+    [TestCase("HTTP/1.1 200 OK\r\n Folded: x\r\nContent-Length: 0\r\n\r\n", "header line")]
+    [TestCase("HTTP/1.1 200 OK\r\nX: a\0b\r\nContent-Length: 0\r\n\r\n", "header line")]
+    [TestCase("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", "chunk data not followed by CRLF")]
+    public void WhatLibcurlRefusesItself_IsAProtocolErrorSayingWhat(string reply, string said) => Run(async () =>
+    {
+        using RawHttpServer server = Serving(Encoding.Latin1.GetBytes(reply));
+        HttpProtocolError error = await FailsWith<HttpProtocolError>(server.Url());
+        Assert.That(error.Message, Does.Contain(said));
+        Assert.That(error.CurlCode, Is.Not.Null);
+    });
+
     [Test]
     public void NothingReceived_IsStreamClosed() => Run(async () =>
     {
