@@ -150,7 +150,7 @@ internal sealed partial class CurlTransfer
         _reason = text.Length > codeAt + 4 ? text[(codeAt + 4)..] : string.Empty;
         if (_statusCode is >= 100 and < 200 && ++_informational > MaxInformational)
         {
-            throw new HttpProtocolError($"More than {MaxInformational} informational (1xx) responses before the final one", text);
+            throw new HttpProtocolError($"More than {MaxInformational} informational (1xx) responses", text);
         }
     }
 
