@@ -27,6 +27,14 @@ namespace Loop.Curl;
 /// easy handle. <see cref="HttpFetchOptions.SslOptions"/> is refused (it is .NET's TLS), and
 /// with redirects followed the response's headers are those of the final response.
 /// </para>
+/// <para>
+/// What the simple client checks, this one checks too, whatever libcurl lets through: content
+/// codings are undone by the client (gzip, deflate, br; libcurl's own decoding is off), the
+/// framing fields and status line follow the simple client's rules, <c>MaxBodySize</c> bounds
+/// the bodies of followed redirects as well, and every failure is the same
+/// <see cref="HttpClientError"/> subtype the simple client raises, with the libcurl code in
+/// <see cref="HttpClientError.CurlCode"/>.
+/// </para>
 /// </remarks>
 public sealed class CurlAsyncHttpClient : AsyncHttpClient
 {
@@ -83,6 +91,9 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     /// <summary>Easy handles kept for reuse.</summary>
     public int IdleHandleCount => _idleHandles.Count;
 
+    /// <summary>Easy handles made and not yet freed (running, idle, or between the two): zero once the client is closed.</summary>
+    internal int OpenHandleCount { get; private set; }
+
     internal long MaxBodySize { get; }
 
     internal int MaxHeaderSize { get; }
@@ -130,7 +141,12 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     private CurlTransfer Start(FetchState fetch)
     {
-        CurlEasyHandle easy = _idleHandles.TryPop(out CurlEasyHandle? idle) ? idle : CurlEasyHandle.Create();
+        if (!_idleHandles.TryPop(out CurlEasyHandle? easy))
+        {
+            easy = CurlEasyHandle.Create();
+            OpenHandleCount++;
+        }
+
         var transfer = new CurlTransfer(this, fetch, easy);
         try
         {
@@ -148,7 +164,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         {
             transfer.Release();
             ReturnHandle(easy);
-            throw new HttpClientError(599, $"curl_multi_add_handle failed: {LibCurl.MultiErrorText(added)}");
+            throw new InvalidOperationException($"curl_multi_add_handle failed: {LibCurl.MultiErrorText(added)}");
         }
 
         _transfers[easy.DangerousGetHandle()] = transfer;
@@ -237,6 +253,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         while (_idleHandles.TryPop(out CurlEasyHandle? easy))
         {
             easy.Dispose();
+            OpenHandleCount--;
         }
 
         // Cleaning up the multi handle closes curl's cached connections and may call the socket
@@ -269,6 +286,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         if (IsClosed || _idleHandles.Count >= MaxClients)
         {
             easy.Dispose();
+            OpenHandleCount--;
             return;
         }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -8,137 +7,14 @@ using Microsoft.Extensions.Logging;
 
 namespace Loop.Curl;
 
-/// <summary>The native callbacks (body, headers, upload, seek, debug) and what they call, on the loop thread inside libcurl.</summary>
+/// <summary>
+/// The native callbacks (body, headers, upload, seek, progress, debug), called on the loop thread
+/// from inside libcurl: each turns an exception into curl's failure value and keeps it for
+/// <see cref="Complete"/>. The upload they read is here; the head and body they feed are in
+/// <c>.Head.cs</c> and <c>.Body.cs</c>.
+/// </summary>
 internal sealed partial class CurlTransfer
 {
-    private nuint OnBody(ReadOnlySpan<byte> data)
-    {
-        if (_asyncPending)
-        {
-            // curl keeps the data and gives it again once resumed.
-            _writePaused = true;
-            return CurlFlags.WritePause;
-        }
-
-        _bodyBytes += data.Length;
-        if (_bodyBytes > _client.MaxBodySize)
-        {
-            throw new HttpProtocolError($"Body larger than the limit of {_client.MaxBodySize} bytes");
-        }
-
-        if (_request.StreamingCallback is { } streaming)
-        {
-            streaming(Copy(data));
-        }
-        else if (_request.AsyncStreamingCallback is { } asyncStreaming)
-        {
-            ValueTask pending = asyncStreaming(Copy(data));
-            if (!pending.IsCompletedSuccessfully)
-            {
-                _asyncPending = true;
-                _ = AwaitStreamingAsync(pending);
-            }
-        }
-        else
-        {
-            Append(data);
-        }
-
-        return (nuint)data.Length;
-    }
-
-    private async Task AwaitStreamingAsync(ValueTask pending)
-    {
-        try
-        {
-            await pending.ConfigureAwait(true);
-        }
-        catch (Exception e)
-        {
-            SetCallbackError(e);
-            _client.Abort(this, e);
-            return;
-        }
-
-        _asyncPending = false;
-        if (_writePaused)
-        {
-            _writePaused = false;
-            _client.Resume(this);
-        }
-    }
-
-    /// <summary>A managed copy of a chunk for a streaming callback (the buffer is reused for the next chunk).</summary>
-    private ReadOnlyMemory<byte> Copy(ReadOnlySpan<byte> data)
-    {
-        if (_chunk is null || _chunk.Length < data.Length || _asyncPending)
-        {
-            if (_chunk is not null)
-            {
-                ArrayPool<byte>.Shared.Return(_chunk);
-            }
-
-            _chunk = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 16 * 1024));
-        }
-
-        data.CopyTo(_chunk);
-        return _chunk.AsMemory(0, data.Length);
-    }
-
-    private void Append(ReadOnlySpan<byte> data)
-    {
-        if (_body is null || _body.Length - _bodyLength < data.Length)
-        {
-            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_bodyLength + data.Length, Math.Max(4096, (_body?.Length ?? 0) * 2)));
-            if (_body is not null)
-            {
-                _body.AsSpan(0, _bodyLength).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(_body);
-            }
-
-            _body = larger;
-        }
-
-        data.CopyTo(_body.AsSpan(_bodyLength));
-        _bodyLength += data.Length;
-    }
-
-    private void OnHeaderLine(ReadOnlySpan<byte> bytes)
-    {
-        string line = Encoding.Latin1.GetString(bytes);
-        _request.HeaderCallback?.Invoke(line);
-        if (line.StartsWith("HTTP/", StringComparison.Ordinal))
-        {
-            // A new response (after a 1xx, or a redirect that curl follows): its headers only.
-            _headers = new HttpHeaders();
-            _headerBytes = 0;
-            string[] parts = line.TrimEnd('\r', '\n').Split(' ', 3);
-            _reason = parts.Length == 3 ? parts[2] : string.Empty;
-            return;
-        }
-
-        _headerBytes += bytes.Length;
-        if (_headerBytes > _client.MaxHeaderSize)
-        {
-            throw new HttpProtocolError($"Response headers are larger than MaxHeaderSize ({_client.MaxHeaderSize} bytes)");
-        }
-
-        if (line is "\r\n" or "\n")
-        {
-            return;
-        }
-
-        try
-        {
-            // The same rules as the simple client's parser: a token name, no control characters.
-            _headers.ParseLine(line.EndsWith("\r\n", StringComparison.Ordinal) ? line[..^2] : line.TrimEnd('\n'));
-        }
-        catch (FormatException e)
-        {
-            throw new HttpProtocolError($"Malformed HTTP header line: {line.TrimEnd('\r', '\n')} ({e.Message})");
-        }
-    }
-
     private nuint OnRead(Span<byte> buffer)
     {
         if (_request.Body is { } body)
@@ -283,6 +159,28 @@ internal sealed partial class CurlTransfer
         {
             transfer.SetCallbackError(e);
             return CurlFlags.SeekCantSeek;
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int ProgressCallback(nint userData, long downloadTotal, long downloadNow, long uploadTotal, long uploadNow)
+    {
+        CurlTransfer? transfer = From(userData);
+        if (transfer is null)
+        {
+            return 1;
+        }
+
+        try
+        {
+            transfer.OnProgress(downloadNow);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            // Non-zero makes curl end the transfer with CURLE_ABORTED_BY_CALLBACK.
+            transfer.SetCallbackError(e);
+            return 1;
         }
     }
 

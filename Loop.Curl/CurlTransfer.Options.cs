@@ -52,15 +52,15 @@ internal sealed partial class CurlTransfer
         }
 
         SetString(CurlOpt.UserAgent, request.UserAgent ?? request.HeadersOrNull?.Get("User-Agent") ?? SimpleAsyncHttpClient.DefaultUserAgent);
-        if (request.DecompressResponse == true)
-        {
-            // Empty: every encoding this libcurl can decode.
-            SetString(CurlOpt.AcceptEncoding, string.Empty);
-        }
-        else
-        {
-            SetLong(CurlOpt.HttpContentDecoding, 0);
-        }
+        // We undo content codings ourselves (CurlTransfer.Body.cs): curl's decoder took a
+        // truncated gzip body for a whole one and failed on a valid multi-member one. With
+        // DecompressResponse the Accept-Encoding header goes in with the others.
+        SetLong(CurlOpt.HttpContentDecoding, 0);
+
+        // The progress callback bounds the bodies curl drains without handing them over.
+        SetLong(CurlOpt.NoProgress, 0);
+        SetPointer(CurlOpt.XferInfoFunction, (nint)(delegate* unmanaged[Cdecl]<nint, long, long, long, long, int>)&ProgressCallback);
+        SetPointer(CurlOpt.XferInfoData, self);
 
         if (request.NetworkInterface is { } networkInterface)
         {
@@ -219,6 +219,12 @@ internal sealed partial class CurlTransfer
         // curl's own defaults that Tornado removes: an Expect it was not asked for, and Pragma.
         list.Append(expect ? "Expect: 100-continue" : "Expect:");
         list.Append("Pragma:");
+        if (request.DecompressResponse == true && request.HeadersOrNull?.Contains("Accept-Encoding") != true)
+        {
+            // The codings ContentDecoder undoes, as the simple client asks for them.
+            list.Append("Accept-Encoding: gzip, deflate, br");
+        }
+
         if (request.Method == "POST" && request.Body is not null && request.HeadersOrNull?.Contains("Content-Type") != true)
         {
             list.Append("Content-Type: application/x-www-form-urlencoded");
@@ -258,7 +264,8 @@ internal sealed partial class CurlTransfer
     {
         if (code != 0)
         {
-            throw new HttpClientError(599, $"curl_easy_setopt({option}) failed: {LibCurl.ErrorText(code)}");
+            // Not the server's doing: the base class reports it as the fetch's cause.
+            throw new InvalidOperationException($"curl_easy_setopt({option}) failed: {LibCurl.ErrorText(code)}");
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.InteropServices;
 using Loop.Curl.Native;
 using Loop.Http;
@@ -6,10 +5,14 @@ using Loop.Http;
 namespace Loop.Curl;
 
 /// <summary>
-/// One request on one easy handle: the options set from the request, the callbacks libcurl
-/// calls (body, headers, upload, seek, debug), and the response or error built when curl says
-/// the transfer is done. Found by the callbacks through a <see cref="GCHandle"/> given to curl
-/// as their user data.
+/// One request on one easy handle, from <see cref="Configure"/> to <see cref="Deliver"/>. Found
+/// by the native callbacks through a <see cref="GCHandle"/> given to curl as their user data.
+/// The parts: this file, the lifecycle (begin, complete or finish, deliver, release);
+/// <c>.Options.cs</c>, the request as CURLOPT_* values; <c>.Callbacks.cs</c>, the native entry
+/// points and the upload; <c>.Head.cs</c>, the status line and fields with the framing rules;
+/// <c>.Body.cs</c>, decoding, the body limit and streaming; <c>.Errors.cs</c>, CURLcode to
+/// typed error. A transfer is used once: the client aborts or completes it by its identity,
+/// never by the easy handle, which the next transfer reuses.
 /// </summary>
 internal sealed partial class CurlTransfer
 {
@@ -21,17 +24,6 @@ internal sealed partial class CurlTransfer
     private CancellationTokenRegistration _cancellation;
     private Exception? _callbackError;
     private object? _outcome;
-
-    // The response as it comes: the headers of the latest status line (a redirect or a 1xx starts again).
-    private HttpHeaders _headers = new();
-    private string _reason = string.Empty;
-    private int _headerBytes;
-    private byte[]? _body;
-    private int _bodyLength;
-    private long _bodyBytes;
-    private byte[]? _chunk;
-    private bool _writePaused;
-    private bool _asyncPending;
 
     // The upload: the request's body, or what the body producer has written and curl has not read.
     private int _uploadOffset;
@@ -136,16 +128,28 @@ internal sealed partial class CurlTransfer
             return;
         }
 
-        if (result != 0)
+        if (result != 0 && !IsUnfollowedRedirect(result))
         {
             Finish(ErrorFor(result));
             return;
         }
 
         _ = LibCurl.curl_easy_getinfo_long(Handle, CurlInfo.ResponseCode, out CLong code);
-        if (code.Value == 0)
+        if (code.Value == 0 || _headState != HeadState.Ended || _statusCode < 200)
         {
-            Finish(new HttpClientError(599, "No response was received"));
+            // libcurl 7.88 takes a connection closed in the middle of the head for the end of a
+            // response without a body: the head never ended, so no response came.
+            Finish(StreamClosed("the connection closed before the end of the response head"));
+            return;
+        }
+
+        try
+        {
+            FinishBody();
+        }
+        catch (HttpContentDecodingError e)
+        {
+            Finish(e);
             return;
         }
 
@@ -153,22 +157,19 @@ internal sealed partial class CurlTransfer
             ? Marshal.PtrToStringUTF8(url) ?? _request.Url
             : _request.Url;
         FetchTimes times = FillTimes();
-        if (_request.DecompressResponse == true && _headers.TryGetValue("Content-Encoding", out string? encoding))
+        if (_decoder is not null && _headers.TryGetValue("Content-Encoding", out string? encoding))
         {
-            // curl decoded the body: say so as the simple client does.
+            // We decoded the body: say so as the simple client does.
             _headers.Add("X-Consumed-Content-Encoding", encoding);
             _headers.Remove("Content-Encoding");
         }
 
-        byte[] body = _request.StreamingCallback is null && _request.AsyncStreamingCallback is null && _body is not null
-            ? _body.AsSpan(0, _bodyLength).ToArray()
-            : [];
         var response = new HttpResponse(
             _fetch.Original,
             (int)code.Value,
             _reason.Length > 0 ? _reason : null,
             _headers,
-            body,
+            TakeBody(),
             effectiveUrl,
             requestTime: _fetch.Elapsed(),
             startTime: _fetch.StartTime,
@@ -220,18 +221,7 @@ internal sealed partial class CurlTransfer
             _self.Free();
         }
 
-        if (_body is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_body);
-            _body = null;
-        }
-
-        if (_chunk is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_chunk);
-            _chunk = null;
-        }
-
+        ReleaseBody();
         _drained?.TrySetException(new HttpStreamClosedError("The request ended before its body was sent"));
         _drained = null;
     }

@@ -23,10 +23,12 @@ internal static class CurlOpt
     public const int HeaderData = PointerType + 29;
     public const int CustomRequest = PointerType + 36;
     public const int Verbose = LongType + 41;
+    public const int NoProgress = LongType + 43;
     public const int NoBody = LongType + 44;
     public const int Upload = LongType + 46;
     public const int Post = LongType + 47;
     public const int FollowLocation = LongType + 52;
+    public const int XferInfoData = PointerType + 57;
     public const int ProxyPort = LongType + 59;
     public const int Interface = PointerType + 62;
     public const int SslVerifyPeer = LongType + 64;
@@ -40,7 +42,6 @@ internal static class CurlOpt
     public const int DebugFunction = FunctionType + 94;
     public const int DebugData = PointerType + 95;
     public const int NoSignal = LongType + 99;
-    public const int AcceptEncoding = PointerType + 102;
     public const int Private = PointerType + 103;
     public const int HttpAuth = LongType + 107;
     public const int ProxyAuth = LongType + 111;
@@ -53,6 +54,7 @@ internal static class CurlOpt
     public const int SeekFunction = FunctionType + 167;
     public const int SeekData = PointerType + 168;
     public const int RedirProtocols = LongType + 182;
+    public const int XferInfoFunction = FunctionType + 219;
     public const int RedirProtocolsString = PointerType + 319;
 
     public const int MultiSocketFunction = FunctionType + 1;
@@ -67,6 +69,7 @@ internal static class CurlInfo
     private const int StringType = 0x100000;
     private const int LongType = 0x200000;
     private const int DoubleType = 0x300000;
+    private const int OffTType = 0x600000;
 
     public const int EffectiveUrl = StringType + 1;
     public const int ResponseCode = LongType + 2;
@@ -77,7 +80,10 @@ internal static class CurlInfo
     public const int StartTransferTime = DoubleType + 17;
     public const int RedirectTime = DoubleType + 19;
     public const int AppConnectTime = DoubleType + 33;
+    public const int HeaderSize = LongType + 11;
     public const int OsErrno = LongType + 25;
+    public const int HttpVersion = LongType + 46;
+    public const int SizeDownloadT = OffTType + 8;
 }
 
 /// <summary>Flags and return values of libcurl's functions and callbacks.</summary>
@@ -106,26 +112,50 @@ internal static class CurlFlags
     public const long ProtocolHttps = 2;
     public const long HttpVersion10 = 1;
     public const long HttpVersion11 = 2;
+    public const long HttpVersion2 = 3;
     public const long HttpVersion2Tls = 4;
 
     public const int ErrorSize = 256;
 
 }
 
-/// <summary>The CURLcodes the client tells apart.</summary>
+/// <summary>The CURLcodes the client tells apart (curl.h).</summary>
 internal static class CurlCode
 {
     public const int UnsupportedProtocol = 1;
+    public const int UrlMalformat = 3;
+    public const int CouldNotResolveProxy = 5;
+    public const int CouldNotResolveHost = 6;
     public const int CouldNotConnect = 7;
     public const int WeirdServerReply = 8;
+    public const int Http2 = 16;
     public const int PartialFile = 18;
+    public const int WriteError = 23;
+    public const int OutOfMemory = 27;
     public const int OperationTimedOut = 28;
     public const int SslConnectError = 35;
+    public const int AbortedByCallback = 42;
+    public const int BadFunctionArgument = 43;
+    public const int InterfaceFailed = 45;
+    public const int TooManyRedirects = 47;
     public const int GotNothing = 52;
+    public const int SslEngineNotFound = 53;
     public const int SendError = 55;
     public const int ReceiveError = 56;
     public const int SslCertProblem = 58;
+    public const int SslCipher = 59;
     public const int PeerFailedVerification = 60;
+    public const int BadContentEncoding = 61;
+    public const int FileSizeExceeded = 63;
+    public const int SslEngineInitFailed = 66;
     public const int SslCaCertBadFile = 77;
+    public const int SslShutdownFailed = 80;
+    public const int SslCrlBadFile = 82;
     public const int SslIssuerError = 83;
+    public const int SslPinnedPublicKeyMismatch = 90;
+    public const int SslInvalidCertStatus = 91;
+    public const int Http2Stream = 92;
+    public const int Proxy = 97;
+    public const int SslClientCert = 98;
+    public const int TooLarge = 100;
 }

@@ -170,6 +170,9 @@ internal static unsafe partial class LibCurl
     public static partial int curl_easy_getinfo_double(nint easy, int info, out double value);
 
     [LibraryImport(Library, EntryPoint = "curl_easy_getinfo")]
+    public static partial int curl_easy_getinfo_offt(nint easy, int info, out long value);
+
+    [LibraryImport(Library, EntryPoint = "curl_easy_getinfo")]
     public static partial int curl_easy_getinfo_ptr(nint easy, int info, out nint value);
 
     [LibraryImport(Library)]

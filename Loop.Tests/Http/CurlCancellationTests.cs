@@ -99,7 +99,76 @@ public sealed class CurlCancellationTests() : HttpClientFixture(typeof(CurlAsync
         Assert.That(client.QueuedCount, Is.Zero);
         Assert.That(client.TransferCount, Is.Zero);
         Assert.That(client.IdleHandleCount, Is.LessThanOrEqualTo(10));
+        Assert.That(client.OpenHandleCount, Is.EqualTo(client.IdleHandleCount), "every easy handle is running or idle");
         Assert.That(Text(await client.FetchAsync(Server.Url("/hello?name=after"))), Is.EqualTo("Hello after!"));
+        client.Close();
+        Assert.That(client.OpenHandleCount, Is.Zero);
+    });
+
+    [Test]
+    public void Close_WithFetchesInEveryPhase_EndsThemAll_AndFreesEveryHandle() => Run(async () =>
+    {
+        // Waiting for a response, mid-body, paused on an async streaming callback, paused on a
+        // body producer, and queued: Close ends every one and leaves no easy handle.
+        using RawHttpServer stalling = RawHttpServer.Start(async connection =>
+        {
+            connection.KeepOpen = true;
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npart of the body");
+        });
+        var client = (CurlAsyncHttpClient)CreateClient(new AsyncHttpClientSettings { MaxClients = 4 });
+        var stall = new TaskCompletionSource();
+        var midBody = new TaskCompletionSource();
+        var asyncCalled = new TaskCompletionSource();
+        var produced = new TaskCompletionSource();
+        Task<HttpResponse>[] fetches =
+        [
+            client.FetchAsync(Server.Url("/hang")),
+            client.FetchAsync(new HttpRequest(stalling.Url()) { StreamingCallback = _ => midBody.TrySetResult() }),
+            client.FetchAsync(new HttpRequest(Server.Url("/large?size=1000000"))
+            {
+                AsyncStreamingCallback = _ =>
+                {
+                    asyncCalled.TrySetResult();
+                    return new ValueTask(stall.Task);
+                },
+            }),
+            client.FetchAsync(new HttpRequest(Server.Url("/echopost"), "POST")
+            {
+                BodyProducer = async write =>
+                {
+                    await write("first part"u8.ToArray());
+                    produced.TrySetResult();
+                    await stall.Task;
+                },
+            }),
+            client.FetchAsync(Server.Url("/hello?name=queued1")),
+            client.FetchAsync(Server.Url("/hello?name=queued2")),
+        ];
+        await Task.WhenAll(midBody.Task, asyncCalled.Task, produced.Task);
+        Assert.That((client.ActiveCount, client.QueuedCount, client.TransferCount), Is.EqualTo((4, 2, 4)));
+
+        client.Close();
+        foreach (Task<HttpResponse> fetch in fetches)
+        {
+            Exception? error = null;
+            try
+            {
+                await fetch;
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+
+            Assert.That(error?.GetBaseException(), Is.InstanceOf<ObjectDisposedException>());
+        }
+
+        Assert.That((client.ActiveCount, client.QueuedCount, client.TransferCount, client.OpenHandleCount), Is.EqualTo((0, 0, 0, 0)));
+
+        // What the callbacks were waiting on ends too; nothing may touch the closed client.
+        stall.SetResult();
+        await Task.Yield();
     });
 
     [Test]
@@ -134,5 +203,6 @@ public sealed class CurlCancellationTests() : HttpClientFixture(typeof(CurlAsync
         Assert.That(client.ActiveCount, Is.Zero);
         Assert.That(client.QueuedCount, Is.Zero);
         Assert.That(client.TransferCount, Is.Zero);
+        Assert.That(client.OpenHandleCount, Is.Zero);
     });
 }
