@@ -46,7 +46,7 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
             IdleCount--;
             loop.RemoveTimeout(connection.IdleTimer);
             connection.Stream.SetCloseCallback(null);
-            if (!connection.Stream.IsClosed && connection.Stream.BufferedByteCount == 0)
+            if (!connection.Stream.IsClosed && connection.Stream.BufferedByteCount == 0 && !SentUnasked(connection.Stream))
             {
                 return connection;
             }
@@ -56,6 +56,32 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Whether the server wrote to (or closed) an idle plain connection: an idle stream reads
+    /// nothing, so what the server sent after its response waits in the socket, and read as the
+    /// answer to the next request it would pass a smuggled response off as that request's
+    /// (SocketsHttpHandler checks a connection the same way before reusing it). One poll(2)
+    /// with no wait. A TLS stream reads ahead on its own, so what arrives shows in its buffer;
+    /// its socket may also hold records that are not data (TLS 1.3 session tickets).
+    /// </summary>
+    private static bool SentUnasked(IOStream stream)
+    {
+        if (stream is SslIOStream)
+        {
+            return false;
+        }
+
+        try
+        {
+            return stream.Socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            // The socket failed: not one to reuse.
+            return true;
+        }
     }
 
     /// <summary>Keeps <paramref name="connection"/> for reuse, or closes it when keeping is off or its origin has its fill.</summary>

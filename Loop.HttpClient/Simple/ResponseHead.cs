@@ -124,6 +124,24 @@ internal sealed class ResponseHead
 
         Version = line[7] == (byte)'0' ? "HTTP/1.0" : "HTTP/1.1";
         Code = ((line[9] - '0') * 100) + ((line[10] - '0') * 10) + (line[11] - '0');
+        if (Code is < 100 or > 599)
+        {
+            // RFC 9110 §15: every valid status code is within 100 to 599.
+            throw new HttpProtocolError($"Malformed HTTP response start line: status code {Code} is not within 100 to 599", Raw(line));
+        }
+
+        if (Code == 101)
+        {
+            // Neither client asks for a protocol upgrade (the request validation refuses an
+            // Upgrade field), so a switch is never an answer to anything we sent (RFC 9110 §15.2.2).
+            throw new HttpProtocolError("The server switched protocols (101) without being asked to upgrade", Raw(line));
+        }
+
+        if (line.Length > 13 && HttpSyntax.HasForbiddenValueByte(line[13..]))
+        {
+            throw new HttpProtocolError($"Malformed HTTP response start line (control character in the reason): {Printable(line)}", Raw(line));
+        }
+
         string standard = HttpStatus.ReasonFor(Code);
         if (line.Length <= 13 || Matches(line[13..], standard))
         {
