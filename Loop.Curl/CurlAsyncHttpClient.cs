@@ -157,7 +157,14 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         return transfer;
     }
 
-    /// <summary>Ends <paramref name="transfer"/> at once with <paramref name="error"/> (a cancellation, the client closing). Loop thread, outside curl.</summary>
+    /// <summary>
+    /// Ends <paramref name="transfer"/> at once with <paramref name="error"/> (a cancellation, a
+    /// failed body producer or streaming callback, the client closing). Loop thread; from inside
+    /// libcurl it is posted to the next loop turn. Does nothing when that transfer has already
+    /// ended: the abort names the transfer, not its easy handle, which may by then carry another
+    /// request (a cancellation posted while its transfer completed would otherwise end the next
+    /// request on the recycled handle, which then never completed).
+    /// </summary>
     internal void Abort(CurlTransfer transfer, Exception error)
     {
         if (_inCurl)
@@ -167,16 +174,23 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             return;
         }
 
-        if (_transfers.Remove(transfer.Easy.DangerousGetHandle()))
+        if (!IsRunning(transfer))
         {
-            _ = LibCurl.curl_multi_remove_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle());
-            transfer.Finish(error);
-            ReturnHandle(transfer.Easy);
-            transfer.Deliver();
+            return;
         }
+
+        _transfers.Remove(transfer.Easy.DangerousGetHandle());
+        _ = LibCurl.curl_multi_remove_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle());
+        transfer.Finish(error);
+        ReturnHandle(transfer.Easy);
+        transfer.Deliver();
     }
 
-    /// <summary>Lets curl go on with a transfer it paused for us (a body producer wrote more, an async streaming callback finished).</summary>
+    /// <summary>Whether <paramref name="transfer"/> itself (not merely its easy handle) is in curl's hands now.</summary>
+    private bool IsRunning(CurlTransfer transfer) =>
+        _transfers.TryGetValue(transfer.Easy.DangerousGetHandle(), out CurlTransfer? current) && ReferenceEquals(current, transfer);
+
+    /// <summary>Lets curl go on with a transfer it paused for us (a body producer wrote more, an async streaming callback finished); nothing if it has ended.</summary>
     internal void Resume(CurlTransfer transfer)
     {
         if (_inCurl)
@@ -185,7 +199,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             return;
         }
 
-        if (_transfers.ContainsKey(transfer.Easy.DangerousGetHandle()))
+        if (IsRunning(transfer))
         {
             _inCurl = true;
             try
@@ -203,6 +217,15 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     private protected override void CloseCore()
     {
+        if (_inCurl)
+        {
+            // Closed from inside one of libcurl's callbacks (a streaming callback, a continuation
+            // run by one): the multi handle cannot be cleaned up under curl's feet. Curl is not
+            // called again (SocketAction checks IsClosed) until the next loop turn does it.
+            Loop.AddCallback(static state => ((CurlAsyncHttpClient)state!).CloseCore(), this);
+            return;
+        }
+
         foreach (CurlTransfer transfer in _transfers.Values.ToArray())
         {
             Abort(transfer, new ObjectDisposedException(nameof(CurlAsyncHttpClient), "The client was closed."));

@@ -193,7 +193,7 @@ public abstract class AsyncHttpClient : IDisposable
     /// Cancelling <paramref name="cancellationToken"/> aborts the transfer, frees its connection
     /// and cancels the task.
     /// </summary>
-    /// <exception cref="ArgumentException">The request is invalid (a CR or LF in the method, URL or a header; a body where the method forbids one, or none where it needs one; an unsupported scheme or auth mode). Thrown at the call, whatever <paramref name="raiseError"/> says.</exception>
+    /// <exception cref="ArgumentException">The request is invalid (a CR or LF in the method, URL or a header; a body where the method forbids one, or none where it needs one; a Content-Length, Transfer-Encoding, Host, Connection or Upgrade header that disagrees with the request, as <see cref="HttpRequest.Headers"/> says; an unsupported scheme or auth mode). Thrown at the call, whatever <paramref name="raiseError"/> says.</exception>
     /// <exception cref="ObjectDisposedException">The client was closed.</exception>
     public Task<HttpResponse> FetchAsync(HttpRequest request, bool raiseError = true, CancellationToken cancellationToken = default)
     {
@@ -379,6 +379,8 @@ public abstract class AsyncHttpClient : IDisposable
 
             HttpSyntax.CheckNoLineBreak(field.Value, $"the value of header '{field.Key}'");
         }
+
+        HttpSyntax.CheckFraming(request);
 
         if (request.StreamingCallback is not null && request.AsyncStreamingCallback is not null)
         {

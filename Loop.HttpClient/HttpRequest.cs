@@ -42,6 +42,27 @@ public sealed record HttpRequest : HttpFetchOptions
     public string Method { get; set; }
 
     /// <summary>The headers to send. Setting null leaves an empty set.</summary>
+    /// <remarks>
+    /// The client owns the framing of the request, so that no header can make the server read a
+    /// second request out of this one. <c>FetchAsync</c> throws <see cref="ArgumentException"/> at
+    /// the call, before anything is sent, when a header breaks one of these rules:
+    /// <list type="bullet">
+    /// <item><c>Content-Length</c>: at most one, a decimal number. With <see cref="Body"/> it must be
+    /// the body's length; with <see cref="BodyProducer"/> it is the length the producer must write
+    /// (checked while sending; the body is then not chunked); without a body it must be 0. Leave it
+    /// out: the client sends the right one.</item>
+    /// <item><c>Transfer-Encoding</c>: only <c>chunked</c>, only with <see cref="BodyProducer"/> and no
+    /// <c>Content-Length</c> (which is what the client sends anyway; it goes out once).</item>
+    /// <item><c>Host</c>: at most one, a host name, IPv4 address or bracketed IPv6 literal with an
+    /// optional port. It may differ from the URL's (a virtual host, as Tornado allows); a redirect
+    /// drops it.</item>
+    /// <item><c>Connection</c>: a list of tokens, naming none of <c>Content-Length</c>,
+    /// <c>Transfer-Encoding</c> and <c>Host</c> (an intermediary drops the fields it lists) nor
+    /// <c>upgrade</c>; an <c>Upgrade</c> header is refused too: neither client can hand the connection
+    /// over to another protocol after a 101.</item>
+    /// </list>
+    /// CR, LF and NUL are refused in every name and value, and names must be tokens.
+    /// </remarks>
     public HttpHeaders Headers
     {
         get => _headers ??= new HttpHeaders();

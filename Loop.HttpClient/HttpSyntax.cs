@@ -12,6 +12,9 @@ internal static class HttpSyntax
     private static readonly SearchValues<byte> s_tokenBytes =
         SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
 
+    // A Host name as CheckFraming accepts it: reg-name without sub-delims (a ',' or ';' reads as a separator to some parsers).
+    private static readonly SearchValues<char> s_hostChars = SearchValues.Create("-._~%0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
     // Control characters a field value may not hold (RFC 9110 §5.5): all but HTAB, and DEL.
     private static readonly SearchValues<byte> s_forbiddenValueBytes = SearchValues.Create([.. Enumerable.Range(0, 0x20).Where(b => b != '\t').Select(b => (byte)b), 0x7F]);
     private static readonly SearchValues<char> s_forbiddenValueChars = SearchValues.Create([.. Enumerable.Range(0, 0x20).Where(c => c != '\t').Select(c => (char)c), '\u007f']);
@@ -34,6 +37,168 @@ internal static class HttpSyntax
             throw new ArgumentException($"CR, LF or NUL in {what} is not allowed: {value.Replace("\r", "\\r").Replace("\n", "\\n").Replace("\0", "\\0")}");
         }
     }
+
+    /// <summary>
+    /// Refuses caller-set framing headers that disagree with the request (request smuggling, RFC
+    /// 9112 §6.3, §11.2): the client owns the framing of what it sends. The rules are those
+    /// documented on <see cref="HttpRequest.Headers"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">A rule is broken; the message names the header and the rule.</exception>
+    public static void CheckFraming(HttpRequest request)
+    {
+        HttpHeaders? headers = request.HeadersOrNull;
+        if (headers is null)
+        {
+            return;
+        }
+
+        string? contentLength = null;
+        string? transferEncoding = null;
+        string? host = null;
+        foreach (KeyValuePair<string, string> field in headers)
+        {
+            if (field.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                contentLength = contentLength is null ? field.Value : throw Refused("Content-Length is set more than once");
+            }
+            else if (field.Key.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            {
+                transferEncoding = transferEncoding is null ? field.Value : throw Refused("Transfer-Encoding is set more than once");
+            }
+            else if (field.Key.Equals("Host", StringComparison.OrdinalIgnoreCase))
+            {
+                host = host is null ? field.Value : throw Refused("Host is set more than once");
+            }
+            else if (field.Key.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+            {
+                CheckConnection(field.Value);
+            }
+            else if (field.Key.Equals("Upgrade", StringComparison.OrdinalIgnoreCase))
+            {
+                throw Refused("Upgrade is not allowed: neither client can hand the connection over to another protocol after a 101");
+            }
+        }
+
+        if (contentLength is not null)
+        {
+            ReadOnlySpan<char> digits = contentLength.AsSpan().Trim(" \t");
+            if (digits.IsEmpty || digits.ContainsAnyExceptInRange('0', '9')
+                || !long.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long length))
+            {
+                throw Refused($"Content-Length must be one decimal number, not '{contentLength}'");
+            }
+
+            if (request.Body is { } body && length != body.Length)
+            {
+                throw Refused($"Content-Length {length} disagrees with the body of {body.Length} bytes (leave it out: the client sends the right one)");
+            }
+
+            if (request.Body is null && request.BodyProducer is null && length != 0)
+            {
+                throw Refused($"Content-Length {length} on a request without a body");
+            }
+        }
+
+        if (transferEncoding is not null
+            && (!transferEncoding.AsSpan().Trim(" \t").Equals("chunked", StringComparison.OrdinalIgnoreCase) || request.BodyProducer is null || contentLength is not null))
+        {
+            throw Refused($"Transfer-Encoding '{transferEncoding}' is not allowed: the client sends 'chunked' itself for a BodyProducer without a Content-Length, and nothing else");
+        }
+
+        if (host is not null && !IsHostAndPort(host.AsSpan().Trim(" \t")))
+        {
+            throw Refused($"Host must be a host name or IP literal with an optional port, not '{host}'");
+        }
+    }
+
+    /// <summary>A Connection value: a list of tokens, none of them a framing field (an intermediary would drop a listed field and change the framing).</summary>
+    private static void CheckConnection(string value)
+    {
+        foreach (Range part in value.AsSpan().Split(','))
+        {
+            ReadOnlySpan<char> option = value.AsSpan()[part].Trim(" \t");
+            if (option.IsEmpty)
+            {
+                continue;
+            }
+
+            if (!IsToken(option))
+            {
+                throw Refused($"Connection must be a list of tokens, not '{value}'");
+            }
+
+            if (option.Equals("Upgrade", StringComparison.OrdinalIgnoreCase))
+            {
+                throw Refused("Connection: upgrade is not allowed: neither client can hand the connection over to another protocol after a 101");
+            }
+
+            foreach (string framing in (ReadOnlySpan<string>)["Content-Length", "Transfer-Encoding", "Host"])
+            {
+                if (option.Equals(framing, StringComparison.OrdinalIgnoreCase))
+                {
+                    throw Refused($"Connection may not name {framing}: it would let an intermediary drop or change the request's framing");
+                }
+            }
+        }
+    }
+
+    /// <summary>uri-host [ ":" port ] (RFC 9110 §7.2) without the rarely used parts that some parsers read as separators: a name of letters, digits, '-', '.', '_', '~', '%'; an IPv4 address; or an IPv6 literal in brackets.</summary>
+    private static bool IsHostAndPort(ReadOnlySpan<char> value)
+    {
+        ReadOnlySpan<char> host = value;
+        ReadOnlySpan<char> port = default;
+        if (value.StartsWith('['))
+        {
+            int close = value.IndexOf(']');
+            if (close < 0)
+            {
+                return false;
+            }
+
+            host = value[..(close + 1)];
+            ReadOnlySpan<char> rest = value[(close + 1)..];
+            if (!rest.IsEmpty)
+            {
+                if (rest[0] != ':')
+                {
+                    return false;
+                }
+
+                port = rest[1..];
+                if (port.IsEmpty)
+                {
+                    return false;
+                }
+            }
+
+            if (Uri.CheckHostName(host[1..^1].ToString()) != UriHostNameType.IPv6)
+            {
+                return false;
+            }
+        }
+        else
+        {
+            int colon = value.IndexOf(':');
+            if (colon >= 0)
+            {
+                host = value[..colon];
+                port = value[(colon + 1)..];
+                if (port.IsEmpty)
+                {
+                    return false;
+                }
+            }
+
+            if (host.IsEmpty || host.ContainsAnyExcept(s_hostChars))
+            {
+                return false;
+            }
+        }
+
+        return port.IsEmpty || (port.Length <= 5 && !port.ContainsAnyExceptInRange('0', '9') && int.Parse(port, System.Globalization.CultureInfo.InvariantCulture) <= 65535);
+    }
+
+    private static ArgumentException Refused(string rule) => new($"Refused request header: {rule}.", "request");
 
     /// <summary>An HTTP date (RFC 9110 §5.6.7, IMF-fixdate), for example <c>Sun, 06 Nov 1994 08:49:37 GMT</c>.</summary>
     public static string FormatDate(DateTimeOffset time) =>

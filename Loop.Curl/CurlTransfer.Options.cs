@@ -1,0 +1,264 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Loop.Curl.Native;
+using Loop.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Loop.Curl;
+
+/// <summary>Options: the request turned into CURLOPT_* values on the easy handle.</summary>
+internal sealed partial class CurlTransfer
+{
+    /// <summary>Sets every option of the request on the (freshly reset) easy handle.</summary>
+    public unsafe void Configure()
+    {
+        HttpRequest request = _request;
+        nint self = GCHandle.ToIntPtr(_self);
+        SetPointer(CurlOpt.ErrorBuffer, (nint)Easy.ErrorBuffer);
+        Easy.ErrorBuffer[0] = 0;
+        SetPointer(CurlOpt.Private, self);
+        SetLong(CurlOpt.NoSignal, 1);
+        SetString(CurlOpt.Url, request.Url);
+        SetPointer(CurlOpt.WriteFunction, (nint)(delegate* unmanaged[Cdecl]<byte*, nuint, nuint, nint, nuint>)&WriteCallback);
+        SetPointer(CurlOpt.WriteData, self);
+        SetPointer(CurlOpt.HeaderFunction, (nint)(delegate* unmanaged[Cdecl]<byte*, nuint, nuint, nint, nuint>)&HeaderCallback);
+        SetPointer(CurlOpt.HeaderData, self);
+        if (_client.Logger.IsEnabled(LogLevel.Debug))
+        {
+            SetLong(CurlOpt.Verbose, 1);
+            SetPointer(CurlOpt.DebugFunction, (nint)(delegate* unmanaged[Cdecl]<nint, int, byte*, nuint, nint, int>)&DebugCallback);
+            SetPointer(CurlOpt.DebugData, self);
+        }
+
+        // Redirects: only to http and https (libcurl's own default allows more).
+        SetLong(CurlOpt.FollowLocation, request.FollowRedirects == true ? 1 : 0);
+        SetLong(CurlOpt.MaxRedirs, request.MaxRedirects ?? HttpFetchOptions.DefaultMaxRedirects);
+        if (SetStringOptional(CurlOpt.RedirProtocolsString, "http,https") != 0)
+        {
+            SetLong(CurlOpt.RedirProtocols, CurlFlags.ProtocolHttp | CurlFlags.ProtocolHttps);
+        }
+
+        // Timeouts: the connect one, and what is left of the request one after the queue.
+        TimeSpan connect = request.ConnectTimeout!.Value;
+        if (connect > TimeSpan.Zero)
+        {
+            SetLong(CurlOpt.ConnectTimeoutMs, Math.Max(1, (long)connect.TotalMilliseconds));
+        }
+
+        if (!double.IsPositiveInfinity(_fetch.Deadline))
+        {
+            SetLong(CurlOpt.TimeoutMs, Math.Max(1, (long)((_fetch.Deadline - _client.Loop.Time()) * 1000)));
+        }
+
+        SetString(CurlOpt.UserAgent, request.UserAgent ?? request.HeadersOrNull?.Get("User-Agent") ?? SimpleAsyncHttpClient.DefaultUserAgent);
+        if (request.DecompressResponse == true)
+        {
+            // Empty: every encoding this libcurl can decode.
+            SetString(CurlOpt.AcceptEncoding, string.Empty);
+        }
+        else
+        {
+            SetLong(CurlOpt.HttpContentDecoding, 0);
+        }
+
+        if (request.NetworkInterface is { } networkInterface)
+        {
+            SetString(CurlOpt.Interface, networkInterface);
+        }
+
+        if (request.AllowIpv6 == false)
+        {
+            SetLong(CurlOpt.IpResolve, CurlFlags.IpResolveV4);
+        }
+
+        if (request.HttpVersion is { } version)
+        {
+            // HTTP/2 where ALPN offers it, 1.1 in clear text.
+            SetLong(CurlOpt.HttpVersion, version.Major == 2 ? CurlFlags.HttpVersion2Tls : version.Minor == 0 ? CurlFlags.HttpVersion10 : CurlFlags.HttpVersion11);
+        }
+
+        ConfigureTls(request);
+        ConfigureProxy(request);
+        ConfigureAuth(request);
+        ConfigureMethodAndBody(request);
+        ConfigureHeaders(request);
+        if (request.PrepareCurlCallback is { } prepare)
+        {
+            prepare(new CurlHandle(Handle));
+        }
+    }
+
+    private void ConfigureTls(HttpRequest request)
+    {
+        bool validate = request.ValidateCert != false;
+        SetLong(CurlOpt.SslVerifyPeer, validate ? 1 : 0);
+        SetLong(CurlOpt.SslVerifyHost, validate ? 2 : 0);
+        if (request.CaCerts is { } ca)
+        {
+            SetString(CurlOpt.CaInfo, ca);
+        }
+
+        if (request.ClientCert is { } cert)
+        {
+            SetString(CurlOpt.SslCert, cert);
+        }
+
+        if (request.ClientKey is { } key)
+        {
+            SetString(CurlOpt.SslKey, key);
+        }
+    }
+
+    private void ConfigureProxy(HttpRequest request)
+    {
+        if (request.ProxyHost is not { } host)
+        {
+            // Not the environment's http_proxy either, as Tornado does.
+            SetString(CurlOpt.Proxy, string.Empty);
+            return;
+        }
+
+        SetString(CurlOpt.Proxy, host);
+        SetLong(CurlOpt.ProxyPort, request.ProxyPort ?? SimpleAsyncHttpClient.DefaultProxyPort);
+        if (request.ProxyUsername is { } user)
+        {
+            SetString(CurlOpt.ProxyUserPassword, $"{user}:{request.ProxyPassword}");
+            SetLong(CurlOpt.ProxyAuth, request.ProxyAuthMode == HttpAuthMode.Digest ? CurlFlags.AuthDigest : CurlFlags.AuthBasic);
+        }
+    }
+
+    private void ConfigureAuth(HttpRequest request)
+    {
+        if (request.AuthUsername is { } user)
+        {
+            // The same bytes the simple client sends: UTF-8 after NFC normalisation (RFC 7617).
+            SetString(CurlOpt.UserPassword, $"{user.Normalize(NormalizationForm.FormC)}:{(request.AuthPassword ?? string.Empty).Normalize(NormalizationForm.FormC)}");
+            SetLong(CurlOpt.HttpAuth, request.AuthMode == HttpAuthMode.Digest ? CurlFlags.AuthDigest : CurlFlags.AuthBasic);
+        }
+    }
+
+    private unsafe void ConfigureMethodAndBody(HttpRequest request)
+    {
+        string method = request.Method;
+        switch (method)
+        {
+            case "GET":
+                SetLong(CurlOpt.HttpGet, 1);
+                break;
+            case "POST":
+                SetLong(CurlOpt.Post, 1);
+                break;
+            case "PUT":
+                SetLong(CurlOpt.Upload, 1);
+                break;
+            case "HEAD":
+                SetLong(CurlOpt.NoBody, 1);
+                break;
+            default:
+                SetString(CurlOpt.CustomRequest, method);
+                break;
+        }
+
+        bool hasBody = request.Body is not null || request.BodyProducer is not null;
+        if (!hasBody && method is not ("POST" or "PUT"))
+        {
+            return;
+        }
+
+        long length = request.Body?.Length ?? (request.BodyProducer is null ? 0 : DeclaredLength(request));
+        SetPointer(CurlOpt.ReadFunction, (nint)(delegate* unmanaged[Cdecl]<byte*, nuint, nuint, nint, nuint>)&ReadCallback);
+        SetPointer(CurlOpt.ReadData, GCHandle.ToIntPtr(_self));
+        SetPointer(CurlOpt.SeekFunction, (nint)(delegate* unmanaged[Cdecl]<nint, long, int, int>)&SeekCallback);
+        SetPointer(CurlOpt.SeekData, GCHandle.ToIntPtr(_self));
+        if (method == "POST")
+        {
+            // -1: unknown, sent chunked.
+            SetOffT(CurlOpt.PostFieldSizeLarge, length);
+        }
+        else
+        {
+            if (method != "PUT")
+            {
+                // A body on another method: upload it under that method's name (UPLOAD alone means PUT).
+                SetLong(CurlOpt.Upload, 1);
+                SetString(CurlOpt.CustomRequest, method);
+            }
+
+            SetOffT(CurlOpt.InFileSizeLarge, length);
+        }
+    }
+
+    private static long DeclaredLength(HttpRequest request) =>
+        request.HeadersOrNull?.TryGetValue("Content-Length", out string? value) == true && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : -1;
+
+    private void ConfigureHeaders(HttpRequest request)
+    {
+        var list = new CurlStringList();
+        _headerList = list;
+        bool expect = request.Expect100Continue == true && (request.Body is not null || request.BodyProducer is not null);
+        if (request.HeadersOrNull is { } headers)
+        {
+            foreach (KeyValuePair<string, string> field in headers)
+            {
+                if (field.Key.Equals("User-Agent", StringComparison.OrdinalIgnoreCase))
+                {
+                    continue; // Set as CURLOPT_USERAGENT.
+                }
+
+                if (field.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+                {
+                    // curl writes its own from the sizes given it.
+                    continue;
+                }
+
+                list.Append(field.Value.Length == 0 ? field.Key + ";" : $"{field.Key}: {field.Value}");
+            }
+        }
+
+        // curl's own defaults that Tornado removes: an Expect it was not asked for, and Pragma.
+        list.Append(expect ? "Expect: 100-continue" : "Expect:");
+        list.Append("Pragma:");
+        if (request.Method == "POST" && request.Body is not null && request.HeadersOrNull?.Contains("Content-Type") != true)
+        {
+            list.Append("Content-Type: application/x-www-form-urlencoded");
+        }
+
+        if (request.IfModifiedSince is { } since)
+        {
+            list.Append("If-Modified-Since: " + HttpSyntax.FormatDate(since));
+        }
+
+        SetPointer(CurlOpt.HttpHeader, list.DangerousGetHandle());
+    }
+
+    private void SetLong(int option, long value) => Check(LibCurl.curl_easy_setopt_long(Handle, option, new CLong(checked((nint)value))), option);
+
+    private void SetOffT(int option, long value) => Check(LibCurl.curl_easy_setopt_offt(Handle, option, value), option);
+
+    private void SetPointer(int option, nint value) => Check(LibCurl.curl_easy_setopt_ptr(Handle, option, value), option);
+
+    private void SetString(int option, string value) => Check(SetStringOptional(option, value), option);
+
+    /// <summary>Sets a string option (libcurl copies it) and returns curl's code, for options an old libcurl may lack.</summary>
+    private int SetStringOptional(int option, string value)
+    {
+        nint text = Marshal.StringToCoTaskMemUTF8(value);
+        try
+        {
+            return LibCurl.curl_easy_setopt_ptr(Handle, option, text);
+        }
+        finally
+        {
+            Marshal.FreeCoTaskMem(text);
+        }
+    }
+
+    private static void Check(int code, int option)
+    {
+        if (code != 0)
+        {
+            throw new HttpClientError(599, $"curl_easy_setopt({option}) failed: {LibCurl.ErrorText(code)}");
+        }
+    }
+}

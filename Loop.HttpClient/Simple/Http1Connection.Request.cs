@@ -1,0 +1,202 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Loop.Http.Internal;
+
+namespace Loop.Http.Simple;
+
+/// <summary>Writing the request: the head straight into the stream's buffer, then the body or what the body producer writes.</summary>
+internal sealed partial class Http1Connection
+{
+    private const int SmallBody = 64 * 1024;
+
+    /// <summary>The request line and headers, straight into the stream's write buffer.</summary>
+    private void WriteHead(PipeWriter output, bool chunkedUpload, bool expectContinue)
+    {
+        AssertOnLoop();
+        HttpRequest request = _request;
+        RequestUrl url = _url;
+        HttpHeaders? headers = request.HeadersOrNull;
+        Put(output, request.Method);
+        Put(output, " "u8);
+        if (ViaProxy)
+        {
+            // Absolute form to a proxy (RFC 9112 §3.2.2).
+            Put(output, url.SchemeHostPort);
+        }
+
+        Put(output, url.Target);
+        Put(output, " HTTP/1.1\r\n"u8);
+        if (headers?.Contains("Host") != true)
+        {
+            Field(output, "Host", url.HostHeader);
+        }
+
+        if (request.UserAgent is { } agent)
+        {
+            Field(output, "User-Agent", agent);
+        }
+        else if (headers?.Contains("User-Agent") != true)
+        {
+            Field(output, "User-Agent", SimpleAsyncHttpClient.DefaultUserAgent);
+        }
+
+        if (request.DecompressResponse == true && headers?.Contains("Accept-Encoding") != true)
+        {
+            Field(output, "Accept-Encoding", "gzip, deflate, br");
+        }
+
+        if (request.IfModifiedSince is { } since)
+        {
+            Field(output, "If-Modified-Since", HttpSyntax.FormatDate(since));
+        }
+
+        string? user = request.AuthUsername ?? url.User;
+        string? password = request.AuthUsername is not null ? request.AuthPassword : url.Password;
+        bool sendAuthorization = user is not null;
+        if (request.Body is { } body)
+        {
+            if (headers?.Contains("Content-Length") != true)
+            {
+                Put(output, "Content-Length: "u8);
+                int written = body.Length.TryFormat(output.GetSpan(11), out int n, default, CultureInfo.InvariantCulture) ? n : 0;
+                output.Advance(written);
+                Put(output, "\r\n"u8);
+            }
+
+            if (request.Method == "POST" && headers?.Contains("Content-Type") != true)
+            {
+                Field(output, "Content-Type", "application/x-www-form-urlencoded");
+            }
+        }
+        else if (chunkedUpload)
+        {
+            Field(output, "Transfer-Encoding", "chunked");
+        }
+
+        if (expectContinue)
+        {
+            Field(output, "Expect", "100-continue");
+        }
+
+        bool sendProxyAuthorization = ViaProxy && request.ProxyUsername is not null;
+        if (headers is not null)
+        {
+            foreach (KeyValuePair<string, string> field in headers)
+            {
+                if ((sendAuthorization && field.Key.Equals("Authorization", StringComparison.OrdinalIgnoreCase))
+                    || (sendProxyAuthorization && field.Key.Equals("Proxy-Authorization", StringComparison.OrdinalIgnoreCase))
+                    || (request.UserAgent is not null && field.Key.Equals("User-Agent", StringComparison.OrdinalIgnoreCase))
+                    || (chunkedUpload && field.Key.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase)))
+                {
+                    continue;
+                }
+
+                Field(output, field.Key, field.Value);
+            }
+        }
+
+        if (sendAuthorization)
+        {
+            Field(output, "Authorization", BasicCredentials(user!, password));
+        }
+
+        if (sendProxyAuthorization)
+        {
+            Field(output, "Proxy-Authorization", BasicCredentials(request.ProxyUsername!, request.ProxyPassword));
+        }
+
+        Put(output, "\r\n"u8);
+    }
+
+    /// <summary>The value of a basic Authorization header: user-pass in UTF-8 after NFC normalisation, base64 (RFC 7617).</summary>
+    internal static string BasicCredentials(string user, string? password)
+    {
+        string pair = $"{user.Normalize(NormalizationForm.FormC)}:{(password ?? string.Empty).Normalize(NormalizationForm.FormC)}";
+        return "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(pair));
+    }
+
+    internal static void Field(PipeWriter output, string name, string value)
+    {
+        Put(output, name);
+        Put(output, ": "u8);
+        Put(output, value);
+        Put(output, "\r\n"u8);
+    }
+
+    /// <summary>Text as sent on the wire: ISO-8859-1, as Tornado sends field values.</summary>
+    internal static void Put(PipeWriter output, string text)
+    {
+        Span<byte> span = output.GetSpan(text.Length);
+        output.Advance(Encoding.Latin1.GetBytes(text, span));
+    }
+
+    private static void Put(PipeWriter output, ReadOnlySpan<byte> bytes) => output.Write(bytes);
+
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
+    private async ValueTask WriteBodyAsync(bool chunked)
+    {
+        HttpRequest request = _request;
+        if (request.Body is { Length: > 0 } body)
+        {
+            await Stream.WriteAsync(body).ConfigureAwait(false);
+            return;
+        }
+
+        if (request.BodyProducer is { } producer)
+        {
+            await ProduceBodyAsync(producer, chunked).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs the body producer (its own method: the closure it needs is made only for requests that have one).</summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
+    private async ValueTask ProduceBodyAsync(Func<Func<ReadOnlyMemory<byte>, ValueTask>, Task> producer, bool chunked)
+    {
+        HttpRequest request = _request;
+        long declared = request.HeadersOrNull?.TryGetValue("Content-Length", out string? length) == true && long.TryParse(length, NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : -1;
+        long written = 0;
+        bool first = true;
+        PipeWriter output = Stream.Output;
+        await producer(async data =>
+        {
+            if (data.IsEmpty)
+            {
+                return;
+            }
+
+            written += data.Length;
+            if (declared >= 0 && written > declared)
+            {
+                throw new InvalidOperationException($"The body producer wrote more than the Content-Length of {declared} bytes.");
+            }
+
+            if (chunked)
+            {
+                // The end of the previous chunk and this one's size go out with its data.
+                if (!first)
+                {
+                    Put(output, "\r\n"u8);
+                }
+
+                Put(output, data.Length.ToString("x", CultureInfo.InvariantCulture));
+                Put(output, "\r\n"u8);
+                first = false;
+            }
+
+            await Stream.WriteAsync(data).ConfigureAwait(true);
+        }).ConfigureAwait(true);
+
+        if (chunked)
+        {
+            Put(output, first ? "0\r\n\r\n"u8 : "\r\n0\r\n\r\n"u8);
+            await output.FlushAsync().ConfigureAwait(false);
+        }
+        else if (declared >= 0 && written != declared)
+        {
+            throw new InvalidOperationException($"The body producer wrote {written} bytes, not the Content-Length of {declared}.");
+        }
+    }
+}
