@@ -93,7 +93,7 @@ internal sealed class PhaseScene(AsyncHttpClient client) : IAsyncDisposable
                             reached.TrySetResult();
                             await _never.Task;
                         },
-                    });
+                    }, cancellationToken: cancellationToken);
                     break;
                 }
 
@@ -133,7 +133,7 @@ internal sealed class PhaseScene(AsyncHttpClient client) : IAsyncDisposable
                             reached.TrySetResult();
                             await _never.Task;
                         },
-                    });
+                    }, cancellationToken: cancellationToken);
                     break;
                 }
 
