@@ -452,6 +452,10 @@ public abstract class AsyncHttpClient : IDisposable
             }
             catch (Exception e)
             {
+                // Every failure a server can cause is raised by the implementations as a typed
+                // HttpClientError subtype. The plain 599 below is only for what is not the
+                // server's doing: the caller's own callback or body producer threw, the client
+                // was closed under the fetch, or a bug in the client. The cause is inside.
                 HttpClientError error = e as HttpClientError ?? new HttpClientError(599, e.Message, innerException: e);
                 if (fetch.RaiseError)
                 {

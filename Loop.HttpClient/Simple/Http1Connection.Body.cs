@@ -1,156 +1,182 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using Loop.Http.Body;
 using Loop.Http.Decoding;
 using Loop.Http.Internal;
 
 namespace Loop.Http.Simple;
 
-/// <summary>The body as it arrives: through the content decoder, counted against MaxBodySize, then to the streaming callback or kept for the response.</summary>
+/// <summary>
+/// The body as it arrives: the transfer codings before <c>chunked</c> undone, then the content
+/// coding (when asked), every byte counted against MaxBodySize (a redirect's dropped body too),
+/// then to the streaming callback or kept for the response.
+/// </summary>
 internal sealed partial class Http1Connection
 {
-    // A body of a known length up to this is read into an array of exactly its size.
+    // A body of a known length up to this is read into an array of exactly its size; a larger
+    // declaration is not trusted with an allocation before its bytes arrive.
     private const int ExactBodyLimit = 1024 * 1024;
 
-    private static readonly Action<ReadOnlyMemory<byte>> s_discard = static _ => { };
-
+    private readonly BodyBuffer _buffer = new(0);
     private readonly Action<ReadOnlyMemory<byte>> _deliverDecoded;
+    private readonly Action<ReadOnlyMemory<byte>> _skipDecoded;
+    private readonly Action<ReadOnlyMemory<byte>> _afterTransfer;
+    private ContentDecoder? _transferDecoder;
     private ContentDecoder? _decoder;
     private Action<ReadOnlyMemory<byte>>? _streaming;
     private Func<ReadOnlyMemory<byte>, ValueTask>? _asyncStreaming;
     private Action<ReadOnlyMemory<byte>> _deliver;
-    private byte[]? _body;
-    private int _bodyLength;
-    private bool _bodyRented;
-    private long _bodyLimit;
-    private long _bodyBytes;
 
-    private void PrepareBody(HttpHeaders headers, long contentLength)
+    // With an async streaming callback: what was received and not handed over yet.
+    private byte[]? _pending;
+    private int _pendingLength;
+
+    /// <summary>
+    /// Gets ready for the body of the response just read: kept (<paramref name="keep"/>) or read
+    /// and dropped (a redirect being followed: counted against the limit all the same, so an
+    /// endless one fails rather than being read until the timeout).
+    /// </summary>
+    private void PrepareBody(HttpHeaders headers, long contentLength, bool keep)
     {
-        _streaming = _request.StreamingCallback;
-        _asyncStreaming = _request.AsyncStreamingCallback;
-
         // The stream's buffer only ever holds a read's worth, so MaxBufferSize does not bound the
         // body (as in Tornado, whose MaxBufferSizeTest receives a body larger than the buffer).
-        _bodyLimit = _client.MaxBodySize;
-        _bodyBytes = 0;
+        _buffer.Reset(_client.MaxBodySize);
+        if (!keep)
+        {
+            _deliver = _skipDecoded;
+            return;
+        }
+
+        _streaming = _request.StreamingCallback;
+        _asyncStreaming = _request.AsyncStreamingCallback;
         if (_request.DecompressResponse == true && headers.TryGetValue("Content-Encoding", out string? encoding))
         {
             // A coding we do not know leaves the body as it came, with its Content-Encoding.
             _ = ContentDecoder.TryCreate(encoding, out _decoder, out _);
         }
 
-        if (_streaming is null && _asyncStreaming is null && _decoder is null && contentLength is > 0 and <= ExactBodyLimit && contentLength <= _bodyLimit)
+        if (_streaming is null && _asyncStreaming is null && _decoder is null && contentLength <= ExactBodyLimit)
         {
             // The size is known: one array of exactly that size, handed to the response as it is.
-            _body = new byte[contentLength];
-            _bodyRented = false;
+            _buffer.ExpectLength(contentLength);
         }
 
         _deliver = _deliverDecoded;
     }
 
+    /// <summary>Whether the body's bytes are decoded before they are counted (a chunk's size then says nothing about the limit).</summary>
+    private bool IsDecoding => _decoder is not null || _transferDecoder is not null;
+
     /// <summary>Gives what was received to the async streaming callback, if there is one, and waits for it: no more is read meanwhile.</summary>
     [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
     private async ValueTask HandOverAsync()
     {
-        if (_asyncStreaming is not { } callback || _bodyLength == 0)
+        if (_asyncStreaming is not { } callback || _pendingLength == 0)
         {
             return;
         }
 
         // The caller's task may complete on any thread: resume on the loop's context.
-        await callback(_body.AsMemory(0, _bodyLength)).ConfigureAwait(true);
-        _bodyLength = 0;
+        await callback(_pending.AsMemory(0, _pendingLength)).ConfigureAwait(true);
+        _pendingLength = 0;
     }
 
-    /// <summary>Raw body bytes: through the decoder if there is one, then to the body or the callback.</summary>
+    /// <summary>Raw body bytes (framing removed): through the decoders if there are any, then to the body or the callback.</summary>
     private void Deliver(in ReadOnlySequence<byte> data)
     {
         foreach (ReadOnlyMemory<byte> segment in data)
         {
-            if (_decoder is not null)
+            if (_transferDecoder is not null)
             {
-                _decoder.Decode(segment, _deliver);
+                _transferDecoder.Decode(segment, _afterTransfer);
             }
             else
             {
-                _deliver(segment);
+                AfterTransfer(segment);
             }
+        }
+    }
+
+    /// <summary>The body has ended as framed: the decoders hand over what they hold and check that their data ended too.</summary>
+    /// <exception cref="HttpContentDecodingError">A compressed stream stopped before its end.</exception>
+    private void FinishBody()
+    {
+        _transferDecoder?.Finish(_afterTransfer);
+        _decoder?.Finish(_deliver);
+    }
+
+    private void AfterTransfer(ReadOnlyMemory<byte> data)
+    {
+        if (_decoder is not null)
+        {
+            _decoder.Decode(data, _deliver);
+        }
+        else
+        {
+            _deliver(data);
         }
     }
 
     private void DeliverDecoded(ReadOnlyMemory<byte> data)
     {
         AssertOnLoop();
-        _bodyBytes += data.Length;
-        if (_bodyBytes > _bodyLimit)
-        {
-            throw new HttpProtocolError($"Body larger than the limit of {_bodyLimit} bytes");
-        }
-
         if (_streaming is not null)
         {
+            _buffer.Skip(data.Length);
             _streaming(data);
             return;
         }
 
-        // With an async streaming callback the array holds what is not handed over yet.
-
-        if (_body is null || _body.Length - _bodyLength < data.Length)
+        if (_asyncStreaming is not null)
         {
-            GrowBody(data.Length);
+            _buffer.Skip(data.Length);
+            KeepPending(data.Span);
+            return;
         }
 
-        data.Span.CopyTo(_body.AsSpan(_bodyLength));
-        _bodyLength += data.Length;
+        _buffer.Append(data.Span);
     }
 
-    private void GrowBody(int more)
+    private void SkipDecoded(ReadOnlyMemory<byte> data) => _buffer.Skip(data.Length);
+
+    private void KeepPending(ReadOnlySpan<byte> data)
     {
-        int needed = checked(_bodyLength + more);
-        byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(4096, (_body?.Length ?? 0) * 2)));
-        if (_body is not null)
+        if (_pending is null || _pending.Length - _pendingLength < data.Length)
         {
-            _body.AsSpan(0, _bodyLength).CopyTo(larger);
-            if (_bodyRented)
+            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(_pendingLength + data.Length, 4096));
+            if (_pending is not null)
             {
-                ArrayPool<byte>.Shared.Return(_body);
+                _pending.AsSpan(0, _pendingLength).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_pending);
             }
+
+            _pending = larger;
         }
 
-        _body = larger;
-        _bodyRented = true;
+        data.CopyTo(_pending.AsSpan(_pendingLength));
+        _pendingLength += data.Length;
     }
 
     /// <summary>The body received, for the response.</summary>
-    private byte[] TakeBody()
-    {
-        byte[]? body = _body;
-        if (body is null || _bodyLength == 0 || _asyncStreaming is not null)
-        {
-            return [];
-        }
+    private byte[] TakeBody() => _asyncStreaming is not null ? [] : _buffer.ToArray();
 
-        if (!_bodyRented && _bodyLength == body.Length)
-        {
-            _body = null;
-            _bodyLength = 0;
-            return body;
-        }
-
-        return body.AsSpan(0, _bodyLength).ToArray();
-    }
-
+    /// <summary>Ends the body's state after an exchange, however it ended, returning pooled memory.</summary>
     private void ReleaseBody()
     {
-        if (_bodyRented && _body is not null)
+        _transferDecoder?.Dispose();
+        _transferDecoder = null;
+        _decoder?.Dispose();
+        _decoder = null;
+        _streaming = null;
+        _asyncStreaming = null;
+        _deliver = _deliverDecoded;
+        _buffer.Reset(0);
+        if (_pending is not null)
         {
-            ArrayPool<byte>.Shared.Return(_body);
+            ArrayPool<byte>.Shared.Return(_pending);
+            _pending = null;
         }
 
-        _body = null;
-        _bodyRented = false;
-        _bodyLength = 0;
-        _bodyBytes = 0;
+        _pendingLength = 0;
     }
 }

@@ -10,7 +10,64 @@ namespace Loop.Http.Simple;
 /// <summary>Writing the request: the head straight into the stream's buffer, then the body or what the body producer writes.</summary>
 internal sealed partial class Http1Connection
 {
+    // A small body goes out in one send with the head.
     private const int SmallBody = 64 * 1024;
+
+    // Whether the whole body went out, and the failed write when the server went away first.
+    private bool _bodySent;
+    private StreamClosedException? _sendFailure;
+
+    /// <summary>
+    /// Sends the head, and the body unless it waits for a 100 Continue. The server may answer
+    /// before the upload is finished (an early 413, then a close or a reset under our write):
+    /// what it said is the outcome, as curl returns it. So a write that fails because the peer
+    /// went away is kept in <see cref="_sendFailure"/> rather than thrown, and the response is
+    /// read from what the stream buffered; only when no response head arrived is it the failure.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
+    private async ValueTask SendRequestAsync(bool chunkedUpload, bool expectContinue)
+    {
+        PipeWriter output = Stream.Output;
+        WriteHead(output, chunkedUpload, expectContinue);
+        try
+        {
+            if (!expectContinue && _request.Body is { Length: > 0 and <= SmallBody } small)
+            {
+                // One send for a small request.
+                output.Write(small);
+                await output.FlushAsync().ConfigureAwait(false);
+                _bodySent = true;
+                return;
+            }
+
+            await output.FlushAsync().ConfigureAwait(false);
+        }
+        catch (StreamClosedException e) when (_abortError is null)
+        {
+            _sendFailure = e;
+            return;
+        }
+
+        if (!expectContinue)
+        {
+            await SendBodyAsync(chunkedUpload).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends the body; a write that fails because the server went away is kept (see <see cref="SendRequestAsync"/>).</summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
+    private async ValueTask SendBodyAsync(bool chunkedUpload)
+    {
+        try
+        {
+            await WriteBodyAsync(chunkedUpload).ConfigureAwait(false);
+            _bodySent = true;
+        }
+        catch (StreamClosedException e) when (_abortError is null)
+        {
+            _sendFailure = e;
+        }
+    }
 
     /// <summary>The request line and headers, straight into the stream's write buffer.</summary>
     private void WriteHead(PipeWriter output, bool chunkedUpload, bool expectContinue)

@@ -15,12 +15,17 @@ namespace Loop.Http.Simple;
 /// </summary>
 /// <remarks>
 /// The partial files hold one concern each: this one the exchange (its fields, RunAsync,
-/// the sequence of an exchange, aborting and cancelling); <c>.Request.cs</c> writing the request;
-/// <c>.Framing.cs</c> reading the response head and the framing of its body;
-/// <c>.Body.cs</c> delivering, decoding and keeping the body; <c>.Policy.cs</c> redirects and keep-alive.
+/// the sequence of an exchange, informational responses, aborting and cancelling);
+/// <c>.Request.cs</c> writing the request (and keeping a failed write while the answer is read);
+/// <c>.Reading.cs</c> reading the response head, the body as framed, and lines;
+/// <c>.Framing.cs</c> deciding the framing (Content-Length, transfer codings);
+/// <c>.Body.cs</c> decoding, counting and keeping the body; <c>.Policy.cs</c> redirects and keep-alive.
 /// </remarks>
 internal sealed partial class Http1Connection
 {
+    // Informational responses allowed before the final one (see ReadFinalHeadAsync).
+    private const int MaxInformationalResponses = 10;
+
     private readonly SimpleAsyncHttpClient _client;
     private readonly PipeReader _input;
     private readonly ResponseHead _head = new();
@@ -32,6 +37,9 @@ internal sealed partial class Http1Connection
     private int _generation;
     private Exception? _abortError;
 
+    // Bytes of the response taken from the stream in this exchange (HttpStreamClosedError.BytesReceived).
+    private long _received;
+
     public Http1Connection(SimpleAsyncHttpClient client, IOStream stream, OriginKey origin, bool viaProxy)
     {
         _client = client;
@@ -40,6 +48,8 @@ internal sealed partial class Http1Connection
         ViaProxy = viaProxy;
         _input = stream.Input;
         _deliverDecoded = DeliverDecoded;
+        _skipDecoded = SkipDecoded;
+        _afterTransfer = AfterTransfer;
         _deliver = _deliverDecoded;
     }
 
@@ -75,6 +85,7 @@ internal sealed partial class Http1Connection
         _url = fetch.Url;
         _abortError = null;
         ResponseStarted = false;
+        _received = 0;
         _generation++;
         IOLoop loop = _client.Loop;
         TimeoutHandle timer = double.IsPositiveInfinity(fetch.Deadline)
@@ -93,8 +104,9 @@ internal sealed partial class Http1Connection
         }
         catch (StreamClosedException e)
         {
+            // A write failed (the server closed or reset the connection) and no response came.
             Exception? cause = e.InnerException ?? Stream.Error;
-            throw new HttpStreamClosedError(cause is null ? "Stream closed" : $"Stream closed: {cause.Message}", cause);
+            throw new HttpStreamClosedError(cause is null ? "Stream closed while sending the request" : $"Stream closed while sending the request: {cause.Message}", cause, _received);
         }
         catch (HttpProtocolError e)
         {
@@ -105,16 +117,12 @@ internal sealed partial class Http1Connection
         {
             loop.RemoveTimeout(timer);
             registration.Dispose();
-            _decoder?.Dispose();
-            _decoder = null;
-            _streaming = null;
-            _asyncStreaming = null;
-            _deliver = _deliverDecoded;
             ReleaseBody();
             _fetch = null!;
             _request = null!;
             _url = null!;
             _redirectUrl = null;
+            _sendFailure = null;
         }
     }
 
@@ -126,69 +134,30 @@ internal sealed partial class Http1Connection
         bool expectContinue = request.Expect100Continue == true && hasBody;
         bool chunkedUpload = request.BodyProducer is not null && request.HeadersOrNull?.Contains("Content-Length") != true;
         _fetch.Mark(FetchTimes.PreTransfer);
-        PipeWriter output = Stream.Output;
-        WriteHead(output, chunkedUpload, expectContinue);
-        bool bodySent = false;
-        if (!expectContinue && request.Body is { Length: > 0 and <= SmallBody } small)
-        {
-            // One send for a small request.
-            output.Write(small);
-            bodySent = true;
-        }
-
-        await output.FlushAsync().ConfigureAwait(false);
-        if (!expectContinue && !bodySent)
-        {
-            await WriteBodyAsync(chunkedUpload).ConfigureAwait(false);
-            bodySent = true;
-        }
-
+        _bodySent = false;
+        _sendFailure = null;
+        await SendRequestAsync(chunkedUpload, expectContinue).ConfigureAwait(false);
+        await ReadFinalHeadAsync(chunkedUpload, expectContinue).ConfigureAwait(false);
         ResponseHead response = _head;
-        while (true)
-        {
-            await ReadHeadAsync().ConfigureAwait(false);
-            if (response.Code == 100 && expectContinue && !bodySent)
-            {
-                await WriteBodyAsync(chunkedUpload).ConfigureAwait(false);
-                bodySent = true;
-                continue;
-            }
-
-            if (response.Code is >= 100 and < 200 && response.Code != 101)
-            {
-                // Informational responses are skipped (RFC 9110 §15.2).
-                continue;
-            }
-
-            break;
-        }
-
         HttpHeaders headers = response.Headers;
         int code = response.Code;
         HttpRequest? redirect = RedirectFor(code, headers);
-        bool keepAlive = code != 101 && bodySent && WantsKeepAlive(response);
+        bool keepAlive = code != 101 && _bodySent && _sendFailure is null && WantsKeepAlive(response);
         long contentLength = ContentLength(headers);
-        if (redirect is null)
+        if (redirect is null && request.HeaderCallback is { } headerCallback)
         {
-            if (request.HeaderCallback is { } headerCallback)
+            foreach (string line in response.RawLines!)
             {
-                foreach (string line in response.RawLines!)
-                {
-                    headerCallback(line);
-                }
+                headerCallback(line);
             }
-
-            PrepareBody(headers, contentLength);
-        }
-        else
-        {
-            // The body of a redirect that is followed is read and dropped, so the connection can be reused.
-            _bodyLimit = _client.MaxBodySize;
-            _deliver = s_discard;
         }
 
-        bool framed = code == 101 || await ReadBodyAsync(code, headers, contentLength).ConfigureAwait(false);
-        _decoder?.Finish(_deliver);
+        // The body of a redirect that is followed is read and dropped (so the connection can be
+        // reused), and counted against MaxBodySize like any other.
+        BodyFraming framing = ChooseFraming(code, headers, contentLength, keep: redirect is null);
+        PrepareBody(headers, contentLength, keep: redirect is null);
+        bool framed = await ReadBodyAsync(framing, contentLength).ConfigureAwait(false);
+        FinishBody();
         keepAlive &= framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
         if (redirect is not null)
         {
@@ -215,6 +184,53 @@ internal sealed partial class Http1Connection
         return new Outcome(result, null, null, keepAlive);
     }
 
+    /// <summary>
+    /// Reads response heads until the final one into <see cref="_head"/>: the body goes out on a
+    /// 100 Continue, other informational responses are skipped (at most
+    /// <see cref="MaxInformationalResponses"/>), and when sending failed and no head arrives the
+    /// send's failure is the exchange's.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
+    private async ValueTask ReadFinalHeadAsync(bool chunkedUpload, bool expectContinue)
+    {
+        ResponseHead response = _head;
+        int informational = 0;
+        while (true)
+        {
+            try
+            {
+                await ReadHeadAsync().ConfigureAwait(false);
+            }
+            catch (HttpStreamClosedError) when (_sendFailure is not null && !ResponseStarted)
+            {
+                // No answer came: the failed write is what went wrong.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_sendFailure);
+            }
+
+            if (response.Code == 100 && expectContinue && !_bodySent && _sendFailure is null)
+            {
+                await SendBodyAsync(chunkedUpload).ConfigureAwait(false);
+                continue;
+            }
+
+            if (response.Code is >= 100 and < 200 && response.Code != 101)
+            {
+                // Informational responses are skipped (RFC 9110 §15.2). A server sends one or two
+                // (a 100 Continue, a 103 Early Hints); an endless stream of them would hold the
+                // exchange until its timeout, or forever without one, so a few more than any real
+                // server sends is a protocol error.
+                if (++informational > MaxInformationalResponses)
+                {
+                    throw new HttpProtocolError($"More than {MaxInformationalResponses} informational (1xx) responses", $"{response.Version} {response.Code} {response.Reason}");
+                }
+
+                continue;
+            }
+
+            return;
+        }
+    }
+
     /// <summary>The exception for a stream that ended before the response did.</summary>
     private Exception Closed()
     {
@@ -224,7 +240,8 @@ internal sealed partial class Http1Connection
         }
 
         Exception? cause = Stream.Error;
-        return new HttpStreamClosedError(cause is null ? "Stream closed" : $"Stream closed: {cause.Message}", cause);
+        string what = _received == 0 ? "before any response byte" : $"after {_received} bytes of the response";
+        return new HttpStreamClosedError(cause is null ? $"Stream closed {what}" : $"Stream closed {what}: {cause.Message}", cause, _received);
     }
 
     /// <summary>

@@ -11,7 +11,7 @@ internal static class ProxyTunnel
 {
     /// <summary>
     /// Opens the tunnel on <paramref name="stream"/> (connected to the proxy) and returns the TLS
-    /// stream to the origin. Fails with a 599 <see cref="HttpClientError"/> naming the proxy's
+    /// stream to the origin. Fails with an <see cref="HttpConnectError"/> naming the proxy's
     /// answer when it refuses, and with <see cref="TimeoutException"/> when
     /// <paramref name="timeout"/> runs out first.
     /// </summary>
@@ -76,7 +76,7 @@ internal static class ProxyTunnel
 
             if (head.Code is < 200 or >= 300)
             {
-                throw new HttpClientError(599, $"The proxy refused CONNECT to {authority}: {head.Code} {head.Reason}");
+                throw new HttpConnectError(request.ProxyHost!, request.ProxyPort ?? SimpleAsyncHttpClient.DefaultProxyPort, $"The proxy refused CONNECT to {authority}: {head.Code} {head.Reason}");
             }
 
             closing.Dispose();

@@ -72,9 +72,8 @@ internal sealed class ResponseHead
         return -1;
     }
 
-    /// <summary>Parses a complete block (status line, fields, and the empty line).</summary>
-    /// <exception cref="HttpProtocolError">The status line or a field is malformed.</exception>
-    /// <summary>Parses a complete header block (as <see cref="FindEnd"/> delimits it) into this.</summary>
+    /// <summary>Parses a complete header block (status line, fields, and the empty line, as <see cref="FindEnd"/> delimits it) into this.</summary>
+    /// <exception cref="HttpProtocolError">The status line or a field is malformed (<see cref="HttpProtocolError.Line"/> holds it).</exception>
     public void Parse(ReadOnlySpan<byte> block, bool keepRawLines)
     {
         RawLines = keepRawLines ? [] : null;
@@ -120,7 +119,7 @@ internal sealed class ResponseHead
             || !char.IsAsciiDigit((char)line[9]) || !char.IsAsciiDigit((char)line[10]) || !char.IsAsciiDigit((char)line[11])
             || (line.Length > 12 && line[12] != (byte)' '))
         {
-            throw new HttpProtocolError($"Malformed HTTP response start line: {Printable(line)}");
+            throw new HttpProtocolError($"Malformed HTTP response start line: {Printable(line)}", Raw(line));
         }
 
         Version = line[7] == (byte)'0' ? "HTTP/1.0" : "HTTP/1.1";
@@ -144,12 +143,12 @@ internal sealed class ResponseHead
             // obs-fold: a continuation of the previous value (RFC 9112 §5.2), joined with a space.
             if (Headers.Count == 0)
             {
-                throw new HttpProtocolError($"Malformed HTTP headers: continuation line before any field: {Printable(line)}");
+                throw new HttpProtocolError($"Malformed HTTP headers: continuation line before any field: {Printable(line)}", Raw(line));
             }
 
             if (HttpSyntax.HasForbiddenValueByte(line.Trim(" \t"u8)))
             {
-                throw new HttpProtocolError($"Malformed HTTP header line (control character in the value): {Printable(line)}");
+                throw new HttpProtocolError($"Malformed HTTP header line (control character in the value): {Printable(line)}", Raw(line));
             }
 
             Headers.AppendToLast(Encoding.Latin1.GetString(line.Trim(" \t"u8)));
@@ -159,7 +158,7 @@ internal sealed class ResponseHead
         int colon = line.IndexOf((byte)':');
         if (colon <= 0 || !HttpSyntax.IsToken(line[..colon]))
         {
-            throw new HttpProtocolError($"Malformed HTTP header line: {Printable(line)}");
+            throw new HttpProtocolError($"Malformed HTTP header line: {Printable(line)}", Raw(line));
         }
 
         ReadOnlySpan<byte> nameBytes = line[..colon];
@@ -167,7 +166,7 @@ internal sealed class ResponseHead
         if (HttpSyntax.HasForbiddenValueByte(valueBytes))
         {
             // A control character (a bare CR among them) could split or smuggle a field.
-            throw new HttpProtocolError($"Malformed HTTP header line (control character in the value): {Printable(line)}");
+            throw new HttpProtocolError($"Malformed HTTP header line (control character in the value): {Printable(line)}", Raw(line));
         }
 
         string name;
@@ -226,6 +225,9 @@ internal sealed class ResponseHead
 
         return true;
     }
+
+    /// <summary>An offending line for <see cref="HttpProtocolError.Line"/> (which escapes and cuts it).</summary>
+    private static string Raw(ReadOnlySpan<byte> line) => Encoding.Latin1.GetString(line.Length > HttpProtocolError.MaxLineLength + 1 ? line[..(HttpProtocolError.MaxLineLength + 1)] : line);
 
     private static string Printable(ReadOnlySpan<byte> line)
     {

@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Loop.Http.Internal;
@@ -221,7 +222,9 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         catch (Exception e) when (e is not HttpClientError)
         {
             stream?.Close();
-            throw new HttpClientError(599, e.Message, innerException: e);
+            throw proxied && e is not TlsHandshakeException
+                ? ConnectFailure(e, request.ProxyHost!, request.ProxyPort ?? DefaultProxyPort, tls: false)
+                : ConnectFailure(e, url.Host, url.Port, tls: url.IsHttps);
         }
         catch
         {
@@ -229,6 +232,41 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
             throw;
         }
     }
+
+    /// <summary>
+    /// The typed error for a failed connect to <paramref name="host"/>:<paramref name="port"/>:
+    /// a TLS failure (<paramref name="tls"/>: a handshake that failed, or a connection that closed
+    /// under it) or a connect failure (the name did not resolve, every address refused, a local
+    /// address or interface that cannot be used).
+    /// </summary>
+    private static HttpClientError ConnectFailure(Exception e, string host, int port, bool tls)
+    {
+        switch (e)
+        {
+            case TlsHandshakeException handshake:
+                return new HttpTlsError(handshake.Reason, $"{handshake.Message} ({host}:{port})", handshake);
+            case ResolveException resolve:
+                return new HttpConnectError(host, port, $"Could not resolve {host}: {resolve.Message}", resolve);
+            case SocketException socket:
+                return new HttpConnectError(host, port, $"Could not connect to {host}:{port}: {socket.Message}", socket);
+            case StreamClosedException closed when closed.InnerException is SocketException socket && (!tls || IsConnectFailure(socket.SocketErrorCode)):
+                return new HttpConnectError(host, port, $"Could not connect to {host}:{port}: {socket.Message}", socket);
+            case StreamClosedException closed when tls:
+                // Connected, then closed or reset during the handshake (a server that does not speak TLS, or drops us).
+                return new HttpTlsError(
+                    TlsFailureReason.Other,
+                    $"The connection to {host}:{port} closed during the TLS handshake",
+                    new TlsHandshakeException(TlsFailureReason.Other, "The connection closed during the TLS handshake.", closed.InnerException ?? closed));
+            default:
+                return new HttpConnectError(host, port, $"Could not connect to {host}:{port}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Socket errors that mean the connection was never made (rather than lost after it was).</summary>
+    private static bool IsConnectFailure(SocketError error) => error is
+        SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or
+        SocketError.HostDown or SocketError.NetworkDown or SocketError.TimedOut or SocketError.AddressNotAvailable or
+        SocketError.AddressAlreadyInUse or SocketError.AccessDenied or SocketError.HostNotFound or SocketError.TryAgain or SocketError.NoData;
 
     private static TlsClientOptions TlsOptions(HttpRequest request) => new()
     {

@@ -264,7 +264,10 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
         }
         else
         {
-            Assert.That(response.Error, Is.InstanceOf<HttpStreamClosedError>().With.Message.Contains("Content-Length too long"));
+            Assert.That(response.Error, Is.TypeOf<HttpBodyTooLargeError>().With.Message.Contains("Content-Length too long"));
+            var error = (HttpBodyTooLargeError)response.Error!;
+            Assert.That(error.Limit, Is.EqualTo(maxBody));
+            Assert.That(error.DeclaredLength, Is.EqualTo(size));
         }
     });
 
@@ -403,8 +406,9 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     [Test]
     public void Https_DefaultValidation_FailsWith599NamingWhy() => Run(async () =>
     {
-        HttpClientError error = await AsyncAssert.ThrowsAsync<HttpClientError>(async () => await Client.FetchAsync(Server.HttpsUrl("/hello")));
+        HttpTlsError error = await AsyncAssert.ThrowsAsync<HttpTlsError>(async () => await Client.FetchAsync(Server.HttpsUrl("/hello")));
         Assert.That(error.Code, Is.EqualTo(599));
+        Assert.That(error.Reason, Is.EqualTo(TlsFailureReason.UntrustedRoot));
         Assert.That(error.InnerException, Is.TypeOf<TlsHandshakeException>().With.Property("Reason").EqualTo(TlsFailureReason.UntrustedRoot));
     });
 
