@@ -238,7 +238,17 @@ public abstract class AsyncHttpClient : IDisposable
         return completion.Task;
     }
 
-    /// <summary>Frees every connection, timer and handler; queued and running fetches fail. Later fetches throw <see cref="ObjectDisposedException"/>. The per-loop instance is forgotten, so <see cref="Create"/> makes a new one.</summary>
+    /// <summary>
+    /// Frees every connection, timer and handler. Queued and running fetches end at once, in
+    /// whatever phase they are (connecting, in the TLS handshake, sending, waiting for the
+    /// response, inside the caller's body producer or async streaming callback): with an
+    /// <see cref="HttpClientError"/> (599) around an <see cref="ObjectDisposedException"/>, or a
+    /// 599 response carrying it without <c>raiseError</c>; a task of the caller's that a fetch was
+    /// waiting for is not waited for any more. Later fetches throw
+    /// <see cref="ObjectDisposedException"/>. The per-loop instance is forgotten, so
+    /// <see cref="Create"/> makes a new one. Thread-safe (from another thread the fetches end on
+    /// the loop, soon after); calling it again does nothing.
+    /// </summary>
     public void Close()
     {
         if (_closed)

@@ -76,8 +76,9 @@ internal sealed partial class Http1Connection
             return;
         }
 
-        // The caller's task may complete on any thread: resume on the loop's context.
-        await callback(_pending.AsMemory(0, _pendingLength)).ConfigureAwait(true);
+        // The caller's task may complete on any thread, or never: the wait resumes on the loop,
+        // and ends at once when the exchange is aborted.
+        await WaitForUserTaskAsync(callback(_pending.AsMemory(0, _pendingLength))).ConfigureAwait(false);
         _pendingLength = 0;
     }
 
@@ -173,7 +174,13 @@ internal sealed partial class Http1Connection
         _buffer.Reset(0);
         if (_pending is not null)
         {
-            ArrayPool<byte>.Shared.Return(_pending);
+            // An async streaming callback given up on (the exchange was aborted) may still read
+            // the memory it was handed: then the array is left to it, not returned to the pool.
+            if (!UserTaskOutstanding)
+            {
+                ArrayPool<byte>.Shared.Return(_pending);
+            }
+
             _pending = null;
         }
 

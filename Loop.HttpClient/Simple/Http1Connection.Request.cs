@@ -216,9 +216,16 @@ internal sealed partial class Http1Connection
         long declared = request.HeadersOrNull?.TryGetValue("Content-Length", out string? length) == true && long.TryParse(length, NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : -1;
         long written = 0;
         bool first = true;
+        int generation = _generation;
         PipeWriter output = Stream.Output;
-        await producer(async data =>
+        Task produced = producer(async data =>
         {
+            if (generation != _generation || _abortError is not null)
+            {
+                // The exchange was aborted (and gave up waiting for the producer): nothing more goes out.
+                throw new StreamClosedException("The request was aborted; its body producer can write no more.", _abortError);
+            }
+
             if (data.IsEmpty)
             {
                 return;
@@ -244,7 +251,10 @@ internal sealed partial class Http1Connection
             }
 
             await Stream.WriteAsync(data).ConfigureAwait(true);
-        }).ConfigureAwait(true);
+        });
+
+        // The producer may wait for something that never comes: an abort ends the wait.
+        await WaitForUserTaskAsync(new ValueTask(produced)).ConfigureAwait(false);
 
         if (chunked)
         {

@@ -16,6 +16,7 @@ namespace Loop.Http.Simple;
 /// <remarks>
 /// The partial files hold one concern each: this one the exchange (its fields, RunAsync,
 /// the sequence of an exchange, informational responses, aborting and cancelling);
+/// <c>.UserTasks.cs</c> waiting for the caller's own code (body producer, async streaming callback) so that an abort ends the wait;
 /// <c>.Request.cs</c> writing the request (and keeping a failed write while the answer is read);
 /// <c>.Reading.cs</c> reading the response head, the body as framed, and lines;
 /// <c>.Framing.cs</c> deciding the framing (Content-Length, transfer codings);
@@ -68,11 +69,17 @@ internal sealed partial class Http1Connection
     internal TimeoutHandle IdleTimer;
     internal Action? OnIdleClose;
 
-    /// <summary>Ends the exchange at once with <paramref name="error"/> (a timeout, a cancellation, the client closing).</summary>
+    /// <summary>
+    /// Ends the exchange at once with <paramref name="error"/> (a timeout, a cancellation, the
+    /// client closing; the first reason wins): closes the stream, which ends a pending read or
+    /// write, and ends a wait for the caller's own code (see <see cref="WaitForUserTaskAsync"/>).
+    /// The exchange may unwind inline, before this returns. Loop thread only.
+    /// </summary>
     public void Abort(Exception error)
     {
         _abortError ??= error;
         Stream.Close(error);
+        _userWait?.Abort(_abortError);
     }
 
     /// <summary>Runs <paramref name="fetch"/>'s current hop on this connection.</summary>

@@ -12,14 +12,16 @@ internal static class ProxyTunnel
     /// <summary>
     /// Opens the tunnel on <paramref name="stream"/> (connected to the proxy) and returns the TLS
     /// stream to the origin. Fails with an <see cref="HttpConnectError"/> naming the proxy's
-    /// answer when it refuses, and with <see cref="TimeoutException"/> when
-    /// <paramref name="timeout"/> runs out first.
+    /// answer when it refuses, with <see cref="TimeoutException"/> when <paramref name="timeout"/>
+    /// runs out first, and with <see cref="OperationCanceledException"/> when the fetch is
+    /// cancelled. <paramref name="abort"/> (the fetch's cancellation or the client's Close) ends
+    /// it too; the caller tells a Close from a timeout.
     /// </summary>
-    public static async Task<IOStream> OpenAsync(IOStream stream, FetchState fetch, TlsClientOptions tls, TimeSpan timeout, int maxHeaderSize)
+    public static async Task<IOStream> OpenAsync(IOStream stream, FetchState fetch, CancellationToken abort, TlsClientOptions tls, TimeSpan timeout, int maxHeaderSize)
     {
         HttpRequest request = fetch.Request;
         RequestUrl url = fetch.Url;
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(fetch.CancellationToken);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(abort);
         if (timeout != Timeout.InfiniteTimeSpan)
         {
             limit.CancelAfter(timeout > TimeSpan.Zero ? timeout : TimeSpan.FromMilliseconds(1));

@@ -30,6 +30,9 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
     private readonly ConnectionPool _pool;
     private readonly HashSet<Http1Connection> _running = [];
 
+    // Cancelled by Close: ends the connects under way (which have no connection in _running yet).
+    private readonly CancellationTokenSource _closing = new();
+
     /// <summary>Creates a client; prefer <see cref="AsyncHttpClient.Create"/>, which keeps one per loop.</summary>
     public SimpleAsyncHttpClient(IOLoop loop, AsyncHttpClientSettings settings)
         : base(loop, settings)
@@ -112,13 +115,19 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
 
     private protected override void CloseCore()
     {
+        // Connects end through their connector's cancellation (posted to the loop); exchanges at
+        // once, each unwinding inline from its Abort.
+        _closing.Cancel();
         foreach (Http1Connection connection in _running.ToArray())
         {
-            connection.Abort(new ObjectDisposedException(nameof(SimpleAsyncHttpClient), "The client was closed."));
+            connection.Abort(ClientClosed());
         }
 
         _pool.Clear();
     }
+
+    /// <summary>The error of a fetch ended by <see cref="AsyncHttpClient.Close"/> (the base class puts it in a 599).</summary>
+    private static ObjectDisposedException ClientClosed() => new(nameof(SimpleAsyncHttpClient), "The client was closed.");
 
     /// <summary>One request and its response on one connection (a pooled one, else a new one).</summary>
     [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
@@ -134,6 +143,13 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
             if (connection is null)
             {
                 IOStream stream = await ConnectAsync(fetch).ConfigureAwait(true);
+                if (IsClosed)
+                {
+                    // The connect ended just as the client closed, before its cancellation ran.
+                    stream.Close();
+                    throw ClientClosed();
+                }
+
                 connection = new Http1Connection(this, stream, origin, viaProxy: request.ProxyHost is not null && !fetch.Url.IsHttps);
             }
 
@@ -195,19 +211,32 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         };
         long started = Stopwatch.GetTimestamp();
         IOStream? stream = null;
+
+        // The connect ends on the fetch's cancellation or the client's Close, whichever comes
+        // first. (A linked source per connect: connects are not the keep-alive path.)
+        using CancellationTokenSource? linked = fetch.CancellationToken.CanBeCanceled
+            ? CancellationTokenSource.CreateLinkedTokenSource(fetch.CancellationToken, _closing.Token)
+            : null;
+        CancellationToken abort = linked?.Token ?? _closing.Token;
         try
         {
             stream = proxied
-                ? await _connector.ConnectAsync(request.ProxyHost!, request.ProxyPort ?? DefaultProxyPort, options, fetch.CancellationToken).ConfigureAwait(true)
-                : await _connector.ConnectAsync(url.Host, url.Port, options, fetch.CancellationToken).ConfigureAwait(true);
+                ? await _connector.ConnectAsync(request.ProxyHost!, request.ProxyPort ?? DefaultProxyPort, options, abort).ConfigureAwait(true)
+                : await _connector.ConnectAsync(url.Host, url.Port, options, abort).ConfigureAwait(true);
             stream.SetNoDelay(true);
             if (proxied && url.IsHttps)
             {
                 TimeSpan remaining = timeout <= TimeSpan.Zero ? Timeout.InfiniteTimeSpan : timeout - Stopwatch.GetElapsedTime(started);
-                stream = await ProxyTunnel.OpenAsync(stream, fetch, TlsOptions(request) with { ServerName = url.Host }, remaining, MaxHeaderSize).ConfigureAwait(true);
+                stream = await ProxyTunnel.OpenAsync(stream, fetch, abort, TlsOptions(request) with { ServerName = url.Host }, remaining, MaxHeaderSize).ConfigureAwait(true);
             }
 
             return stream;
+        }
+        catch (Exception e) when (IsClosed && !fetch.CancellationToken.IsCancellationRequested && e is not HttpClientError)
+        {
+            // Closed under the connect: whatever the abandoned connect ended with, the client's closing is the cause.
+            stream?.Close();
+            throw ClientClosed();
         }
         catch (TimeoutException)
         {
