@@ -127,6 +127,7 @@ internal sealed partial class CurlTransfer
         _headerBytes = 0;
         _lastFieldName = null;
         _contentLength = -1;
+        _rawBodyBytes = 0;
         _bodySeen = false;
         _bodyPrepared = false;
         _body?.Reset(_client.MaxBodySize);
