@@ -19,7 +19,8 @@ namespace Loop.Curl;
 /// platforms use; <c>LOOP_LIBCURL</c> names another file); <see cref="CurlUnavailableException"/>
 /// says what was looked for if none can be used. Easy handles are pooled (at most
 /// <see cref="AsyncHttpClient.MaxClients"/>) and reset between requests, so no option of one
-/// request leaks into the next; connections are kept alive by libcurl's connection cache.
+/// request leaks into the next (before libcurl 8.1.0, whose reused handles can corrupt memory,
+/// each request gets a fresh one); connections are kept alive by libcurl's connection cache.
 /// </para>
 /// <para>
 /// Beyond the simple client it supports digest authentication (also for proxies), and
@@ -281,9 +282,23 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         }
     }
 
+    /// <summary>
+    /// Whether an easy handle carries more than one transfer. Not before libcurl 8.1.0: there
+    /// the header store behind <c>curl_easy_header</c> (lib/headers.c) keeps
+    /// <c>state.prevhead</c>, a pointer to the previous response's last field, across transfers
+    /// on the same easy handle (its init does not clear it), and a response
+    /// whose first field line starts with whitespace (an obs-fold with nothing to fold onto) is
+    /// unfolded onto that freed memory: a double free, and the process dies (catalogue:
+    /// Found_FoldedFirstFieldOnAReusedHandle). Upstream: https://github.com/curl/curl/issues/11101,
+    /// fixed by https://github.com/curl/curl/pull/11103 ("headers: clear (possibly) lingering
+    /// pointer in init"), released in 8.1.0. On those versions each transfer gets a fresh handle
+    /// (as <c>curl -Z</c> does); connections are still reused, from the multi handle's cache.
+    /// </summary>
+    internal static bool ReusesEasyHandles => LibCurl.VersionNumber >= 0x080100;
+
     private void ReturnHandle(CurlEasyHandle easy)
     {
-        if (IsClosed || _idleHandles.Count >= MaxClients)
+        if (IsClosed || _idleHandles.Count >= MaxClients || !ReusesEasyHandles)
         {
             easy.Dispose();
             OpenHandleCount--;

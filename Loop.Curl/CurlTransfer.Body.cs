@@ -29,6 +29,11 @@ internal sealed partial class CurlTransfer
     // followed redirect's body without calling it).
     private bool _bodySeen;
 
+    // Body bytes curl read for the current response, framing included (the debug callback's
+    // CURLINFO_DATA_IN), and whether the debug callback logs.
+    private long _rawBodyBytes;
+    private bool _logDebug;
+
     // curl's bytes copied into managed memory, for the decoder and the streaming callbacks.
     private byte[]? _chunk;
 
@@ -201,11 +206,22 @@ internal sealed partial class CurlTransfer
     /// against <c>MaxBodySize</c> as the simple client counts the redirect bodies it drops.
     /// </summary>
     /// <exception cref="HttpBodyTooLargeError">The drained body went past the limit.</exception>
+    /// <exception cref="HttpProtocolError">The chunked framing alone went past the limit.</exception>
     private void OnProgress(long downloaded)
     {
         if (!_bodySeen && downloaded > _client.MaxBodySize)
         {
             throw new HttpBodyTooLargeError(_client.MaxBodySize);
+        }
+
+        // What curl read of the body beyond the body itself: chunk-size lines and their
+        // extensions. libcurl 7.88 skips an extension of any length, and passes none of it to
+        // any callback: an endless one would be read until the request timeout, or forever. The
+        // simple client refuses a chunk-size line over 4 KB; here, only framing past MaxBodySize
+        // can be seen (the bytes come from the debug callback, counted before de-chunking).
+        if (_rawBodyBytes - downloaded > _client.MaxBodySize)
+        {
+            throw new HttpProtocolError($"The chunked framing (chunk-size lines and extensions) is larger than MaxBodySize ({_client.MaxBodySize} bytes)");
         }
     }
 

@@ -195,8 +195,14 @@ internal sealed partial class CurlTransfer
 
         try
         {
+            // 3: body bytes as read (before de-chunking): counted, see OnProgress.
+            if (kind == 3)
+            {
+                transfer._rawBodyBytes += (long)size;
+            }
+
             // 0: curl's own text; 1 and 2: header lines in and out (Tornado's debug log).
-            if (kind is 0 or 1 or 2)
+            else if (kind is 0 or 1 or 2 && transfer._logDebug)
             {
                 string text = Encoding.Latin1.GetString(data, checked((int)size)).TrimEnd('\r', '\n');
                 transfer._client.Logger.LogDebug("curl {Kind} {Text}", kind switch { 0 => "*", 1 => "<", _ => ">" }, text);

@@ -78,6 +78,13 @@ internal sealed partial class CurlTransfer
                 // libcurl: "Illegal or missing hexadecimal sequence in chunked-encoding" and the like.
                 return new HttpProtocolError($"Invalid chunk size ({curl})");
 
+            case CurlCode.BadFunctionArgument when _headState == HeadState.Ended && curl.Contains("chunked-encoded stream", StringComparison.Ordinal):
+                // libcurl: "Failed reading the chunked-encoded stream", its header store refusing a
+                // trailer line without a colon. libcurl 7.88 reads a chunk size up to its first
+                // non-hex character and skips the rest as an extension, so `0x2` is a last chunk
+                // (size 0) and the data after it trailers: an invalid chunk size to the simple client.
+                return new HttpProtocolError($"Invalid chunk size or trailer line in the chunked body ({curl})");
+
             case CurlCode.OutOfMemory or CurlCode.TooLarge when _headState != HeadState.Ended:
                 // libcurl keeps a header line to at most 100 KB and says "Out of memory" past it.
                 return new HttpProtocolError($"A response header line is longer than libcurl accepts ({curl})");

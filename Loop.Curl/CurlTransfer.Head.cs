@@ -11,7 +11,8 @@ namespace Loop.Curl;
 /// The response head, line by line from curl's header callback: the status line, the fields,
 /// and the rules the simple client's parser applies that libcurl does not (one Content-Length,
 /// an integer; not both it and Transfer-Encoding; no folded framing field; an HTTP/1.x version on
-/// an HTTP/1.x connection; at most <see cref="MaxInformational"/> 1xx responses). A broken rule
+/// an HTTP/1.x connection; at most <see cref="MaxInformational"/> 1xx responses; no 101, since
+/// no request asks for an upgrade). A broken rule
 /// fails the transfer with an <see cref="HttpProtocolError"/> naming the line.
 /// </summary>
 internal sealed partial class CurlTransfer
@@ -126,6 +127,7 @@ internal sealed partial class CurlTransfer
         _headerBytes = 0;
         _lastFieldName = null;
         _contentLength = -1;
+        _rawBodyBytes = 0;
         _bodySeen = false;
         _bodyPrepared = false;
         _body?.Reset(_client.MaxBodySize);
@@ -148,6 +150,14 @@ internal sealed partial class CurlTransfer
 
         _statusCode = int.Parse(text.AsSpan(codeAt, 3), NumberStyles.None, CultureInfo.InvariantCulture);
         _reason = text.Length > codeAt + 4 ? text[(codeAt + 4)..] : string.Empty;
+        if (_statusCode == 101)
+        {
+            // Neither client asks for an upgrade (the shared validation refuses Upgrade and
+            // Connection: upgrade), so a switch is not an answer to this request; libcurl 7.88
+            // would wait for a response after it until the request timeout.
+            throw new HttpProtocolError($"The server switched protocols (101) though the request asked for no upgrade: {HttpProtocolError.Printable(text)}", text);
+        }
+
         if (_statusCode is >= 100 and < 200 && ++_informational > MaxInformational)
         {
             throw new HttpProtocolError($"More than {MaxInformational} informational (1xx) responses", text);

@@ -24,12 +24,12 @@ internal sealed partial class CurlTransfer
         SetPointer(CurlOpt.WriteData, self);
         SetPointer(CurlOpt.HeaderFunction, (nint)(delegate* unmanaged[Cdecl]<byte*, nuint, nuint, nint, nuint>)&HeaderCallback);
         SetPointer(CurlOpt.HeaderData, self);
-        if (_client.Logger.IsEnabled(LogLevel.Debug))
-        {
-            SetLong(CurlOpt.Verbose, 1);
-            SetPointer(CurlOpt.DebugFunction, (nint)(delegate* unmanaged[Cdecl]<nint, int, byte*, nuint, nint, int>)&DebugCallback);
-            SetPointer(CurlOpt.DebugData, self);
-        }
+        // Always: the debug callback logs (at Debug level) and counts the body bytes curl reads,
+        // which bounds what libcurl skips without a limit of its own (CurlTransfer.Body.cs).
+        _logDebug = _client.Logger.IsEnabled(LogLevel.Debug);
+        SetLong(CurlOpt.Verbose, 1);
+        SetPointer(CurlOpt.DebugFunction, (nint)(delegate* unmanaged[Cdecl]<nint, int, byte*, nuint, nint, int>)&DebugCallback);
+        SetPointer(CurlOpt.DebugData, self);
 
         // Redirects: only to http and https (libcurl's own default allows more).
         SetLong(CurlOpt.FollowLocation, request.FollowRedirects == true ? 1 : 0);

@@ -34,6 +34,9 @@ internal static unsafe partial class LibCurl
     /// <summary>The version libcurl reports, for example <c>7.88.1</c> (after <see cref="EnsureLoaded"/>).</summary>
     public static string Version => s_version;
 
+    /// <summary>The version as libcurl's number, 0xXXYYZZ (major, minor, patch), for example <c>0x075801</c> (after <see cref="EnsureLoaded"/>).</summary>
+    public static uint VersionNumber { get; private set; }
+
     /// <summary>Whether the loaded libcurl speaks HTTP/2.</summary>
     public static bool SupportsHttp2 { get; private set; }
 
@@ -87,6 +90,7 @@ internal static unsafe partial class LibCurl
         }
 
         s_version = Marshal.PtrToStringUTF8(info->Version) ?? string.Empty;
+        VersionNumber = info->VersionNumber;
         SupportsHttp2 = (info->Features & (1 << 16)) != 0;
         int code = curl_global_init(new CLong(3) /* CURL_GLOBAL_ALL */);
         if (code != 0)

@@ -56,7 +56,7 @@ public static partial class HostileCatalogue
         yield return Case("Chunk_DataNotFollowedByCrLf", "chunk data longer than its size, no CRLF after it", Head + "2\r\nokXX\r\n0\r\n\r\n", Protocol);
         yield return Case("Chunk_Extension", "`2;name=value` (extensions are ignored)", Head + "2;name=value\r\nok\r\n0\r\n\r\n", Ok("ok"));
         yield return Case("Chunk_QuotedExtension", "`2;a=\"b;c\"`", Head + "2;a=\"b;c\"\r\nok\r\n0\r\n\r\n", Ok("ok"));
-        yield return Case("Chunk_LineOf100KB", "a chunk-size line with a 100 KB extension", Head + "2;" + new string('x', 100 * 1024) + "\r\nok\r\n0\r\n\r\n", Protocol);
+        yield return Case("Chunk_LineOf100KB", "a chunk-size line with a 100 KB extension (the simple client refuses a chunk line over 4 KB; libcurl skips extensions of any length, and curl bounds only framing past MaxBodySize)", Head + "2;" + new string('x', 100 * 1024) + "\r\nok\r\n0\r\n\r\n", new Outcome.OneOf([Ok("ok"), Protocol]));
         yield return Case("Chunk_Trailers", "a valid trailer field", Head + "2\r\nok\r\n0\r\nX-Trailer: yes\r\n\r\n", Ok("ok"));
         yield return Case("Chunk_TrailersTooLarge", "100 KB of trailer fields", Head + "2\r\nok\r\n0\r\n" + string.Concat(Enumerable.Range(0, 100).Select(i => $"X-T{i}: {new string('t', 1000)}\r\n")) + "\r\n", Protocol);
         yield return Case("Chunk_EndlessPastMaxBodySize", "16 KB chunks forever", Endless(Head, s_chunk16K), TooLarge);

@@ -12,7 +12,7 @@ namespace Loop.Tests.Hostile;
 /// response or an <see cref="HttpClientError"/>; the loop must go on answering, no fetch may keep
 /// its slot, and no descriptor may pile up. <c>make test</c> runs a short seeded pass;
 /// <c>make fuzz</c> sets FUZZ_CASES (cases per client) and FUZZ_SEED for a long one and prints
-/// the statistics; FUZZ_TRACE=1 prints each case before it runs, FUZZ_FIRST starts at that case, FUZZ_KNOWN=1 also runs the cases of a known crash. A finding is printed with its seed, index, recipe and bytes.
+/// the statistics; FUZZ_TRACE=1 prints each case before it runs, FUZZ_FIRST starts at that case. A finding is printed with its seed, index, recipe and bytes.
 /// </summary>
 [TestFixture(typeof(SimpleAsyncHttpClient))]
 [TestFixture(typeof(CurlAsyncHttpClient))]
@@ -70,14 +70,6 @@ public sealed class HostileFuzzTests(Type clientType) : HttpClientFixture(client
             {
                 // Descriptors the runtime, Kestrel and the pools open once are not leaks.
                 baselineFds = OpenFdCount();
-            }
-
-            if (ClientType == typeof(CurlAsyncHttpClient) && HasFoldedHeadLine(fuzz) && Environment.GetEnvironmentVariable("FUZZ_KNOWN") != "1")
-            {
-                // Known to kill the process (catalogue: Found_FoldedFirstFieldOnAReusedHandle);
-                // skipped and counted so the rest can be fuzzed. FUZZ_KNOWN=1 runs them too.
-                stats.Count("skipped: folded head line (known curl crash)");
-                continue;
             }
 
             server.Current = fuzz;
@@ -193,30 +185,6 @@ public sealed class HostileFuzzTests(Type clientType) : HttpClientFixture(client
         }
 
         return unexpected.Length;
-    }
-
-    /// <summary>Whether a line of the head (before its empty line) starts with whitespace.</summary>
-    private static bool HasFoldedHeadLine(FuzzCase fuzz)
-    {
-        byte[] bytes = [.. fuzz.Writes.SelectMany(w => w)];
-        for (int i = 0; i + 1 < bytes.Length; i++)
-        {
-            if (bytes[i] == (byte)'\n')
-            {
-                byte next = bytes[i + 1];
-                if (next is (byte)'\r' or (byte)'\n')
-                {
-                    return false;
-                }
-
-                if (next is (byte)' ' or (byte)'\t')
-                {
-                    return true;
-                }
-            }
-        }
-
-        return false;
     }
 
     private static int OpenFdCount() => Directory.GetFileSystemEntries("/proc/self/fd").Length;

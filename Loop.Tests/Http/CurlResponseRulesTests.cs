@@ -107,6 +107,39 @@ public sealed class CurlResponseRulesTests() : HttpClientFixture(typeof(CurlAsyn
     });
 
     [Test]
+    public void EndlessChunkExtension_IsAProtocolErrorAtMaxBodySize_NotAtTheTimeout() => Run(async () =>
+    {
+        // libcurl 7.88 skips a chunk extension of any length, without a limit of its own and
+        // without calling any callback but the debug one: the framing curl read beyond the body
+        // ends it once it passes MaxBodySize.
+        using RawHttpServer server = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;");
+            byte[] extension = Encoding.ASCII.GetBytes(new string('x', 0x4000));
+            while (true)
+            {
+                await connection.WriteAsync(extension);
+            }
+        });
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxBodySize = 256 * 1024 });
+        var clock = Stopwatch.StartNew();
+        HttpProtocolError error = await FailsWith<HttpProtocolError>(server.Url(), new HttpRequest("x") { RequestTimeout = TimeSpan.FromSeconds(60) }, client);
+        Assert.That(error.Message, Does.Contain("chunked framing"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
+    });
+
+    [Test]
+    public void SmallChunks_WithMoreFramingThanBody_AreReadWhole() => Run(async () =>
+    {
+        // Chunk-size lines with extensions: more framing than body, all within MaxBodySize.
+        string chunks = string.Concat(Enumerable.Repeat("1;ext=" + new string('e', 50) + "\r\nx\r\n", 1000)) + "0\r\n\r\n";
+        using RawHttpServer server = Serving(Response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks, []));
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxBodySize = 64 * 1024 });
+        Assert.That(Text(await client.FetchAsync(server.Url())), Is.EqualTo(new string('x', 1000)));
+    });
+
+    [Test]
     public void DeclaredContentLengthOverTheLimit_FailsBeforeTheBody() => Run(async () =>
     {
         using RawHttpServer server = Serving(Response("HTTP/1.1 200 OK\r\nContent-Length: 5000000\r\n\r\n", new byte[100]));
@@ -247,12 +280,54 @@ public sealed class CurlResponseRulesTests() : HttpClientFixture(typeof(CurlAsyn
     [TestCase("HTTP/1.1 200 OK\r\n Folded: x\r\nContent-Length: 0\r\n\r\n", "header line")]
     [TestCase("HTTP/1.1 200 OK\r\nX: a\0b\r\nContent-Length: 0\r\n\r\n", "header line")]
     [TestCase("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", "chunk data not followed by CRLF")]
+    [TestCase("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nok\r\n0\r\n\r\n", "Invalid chunk size")]
     public void WhatLibcurlRefusesItself_IsAProtocolErrorSayingWhat(string reply, string said) => Run(async () =>
     {
         using RawHttpServer server = Serving(Encoding.Latin1.GetBytes(reply));
         HttpProtocolError error = await FailsWith<HttpProtocolError>(server.Url());
         Assert.That(error.Message, Does.Contain(said));
         Assert.That(error.CurlCode, Is.Not.Null);
+    });
+
+    [Test]
+    public void FoldedFirstField_OnTheNextRequestOverAKeptConnection_IsAProtocolError_NotACrash() => Run(async () =>
+    {
+        // libcurl before 8.1.0 unfolded such a line onto the previous response's last field,
+        // freed by then, when the easy handle was reused (curl/curl#11101): the process died.
+        int requests = 0;
+        using RawHttpServer server = RawHttpServer.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.WriteAsync(Interlocked.Increment(ref requests) == 1
+                    ? "HTTP/1.1 200 OK\r\nX-Last: field\r\nContent-Length: 2\r\n\r\nok"
+                    : "HTTP/1.1 200 OK\r\n X: a\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+        var client = (CurlAsyncHttpClient)CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
+        Assert.That(Text(await client.FetchAsync(server.Url())), Is.EqualTo("ok"));
+        Assert.That(client.IdleHandleCount, Is.EqualTo(CurlAsyncHttpClient.ReusesEasyHandles ? 1 : 0), "a handle is kept for the next request only where libcurl clears it");
+        HttpProtocolError error = await FailsWith<HttpProtocolError>(server.Url(), client: client);
+        Assert.That(error.Message, Does.Contain("header line"));
+        Assert.That(server.ConnectionCount, Is.EqualTo(1), "a fresh easy handle still reuses the connection");
+    });
+
+    [Test]
+    public void SwitchingProtocolsNotAsked_FailsAtOnce_AsAProtocolError() => Run(async () =>
+    {
+        using RawHttpServer server = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nhello");
+
+            // Then silence, until the client gives up the connection.
+            await connection.ReadRequestAsync();
+        });
+        var clock = Stopwatch.StartNew();
+        HttpProtocolError error = await FailsWith<HttpProtocolError>(server.Url(), new HttpRequest("x") { RequestTimeout = TimeSpan.FromSeconds(60) });
+        Assert.That(error.Message, Does.Contain("101"));
+        Assert.That(error.Line, Does.StartWith("HTTP/1.1 101"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
     });
 
     [Test]
