@@ -1,11 +1,13 @@
 using BenchmarkDotNet.Running;
+using Loop.Benchmarks.Suite;
 
 namespace Loop.Benchmarks;
 
 /// <summary>
-/// <c>demo</c> runs a short tour of the loop; <c>load --url …</c> the HTTP load comparison
-/// (<see cref="LoadRunner"/>); anything else is handed to BenchmarkDotNet (<c>--filter '*'</c>,
-/// <c>--job short</c>, …).
+/// <c>demo</c> runs a short tour of the loop; <c>suite …</c> the load comparison against nginx
+/// (<see cref="SuiteCommand"/>, what <c>make bench</c> runs); <c>bench-client --client KIND</c>
+/// is one .NET client of that comparison in a process of its own, driven by the suite; anything
+/// else is handed to BenchmarkDotNet (<c>--filter '*'</c>, <c>--job short</c>, …).
 /// </summary>
 internal static class Program
 {
@@ -16,9 +18,14 @@ internal static class Program
             return Demo.Run();
         }
 
-        if (args.Length > 0 && args[0] == "load")
+        if (args.Length > 0 && args[0] == "suite")
         {
-            return LoadRunner.Run(args[1..]);
+            return SuiteCommand.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "bench-client")
+        {
+            return ChildProcessClient.Serve(args[1..]);
         }
 
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
