@@ -65,15 +65,17 @@ internal sealed class BenchmarkReport
         IReadOnlyList<Scenario> scenarios = ChartScenarios;
         bool sameShape = scenarios.Select(s => (s.BodyBytes, s.Close)).Distinct().Count() == 1;
         string title = sameShape
-            ? $"Requests/s, {scenarios[0].BodyLabel} {(scenarios[0].Close ? "Connection: close" : "keep-alive")}, by concurrency (median)"
-            : "Requests/s by scenario (median)";
+            ? $"Requests/s, {scenarios[0].BodyLabel} {(scenarios[0].Close ? "Connection: close" : "keep-alive")} (median; whiskers: min–max)"
+            : "Requests/s by scenario (median; whiskers: min–max)";
         string[] groups = [.. scenarios.Select(s => sameShape ? string.Create(CultureInfo.InvariantCulture, $"c = {s.Concurrency:N0}") : s.Key)];
-        double?[][] values = [.. scenarios.Select(s =>
+        ClientSummary?[][] lines = [.. scenarios.Select(s =>
         {
-            List<ClientSummary> lines = ResultSummary.Summarize(s, Measurements, Clients);
-            return Clients.Select(c => lines.FirstOrDefault(l => l.Client == c) is { Failure: null } line ? line.RequestsPerSecond : (double?)null).ToArray();
+            List<ClientSummary> summary = ResultSummary.Summarize(s, Measurements, Clients);
+            return Clients.Select(c => summary.FirstOrDefault(l => l.Client == c && l.Failure is null)).ToArray();
         })];
-        return SvgChart.Render(title, "requests per second", groups, Clients, values);
+        double?[][] values = [.. lines.Select(g => g.Select(l => l?.RequestsPerSecond).ToArray())];
+        (double, double)?[][] ranges = [.. lines.Select(g => g.Select(l => l is null ? ((double, double)?)null : (l.Min, l.Max)).ToArray())];
+        return SvgChart.Render(title, "requests per second", groups, Clients, values, ranges);
     }
 
     /// <summary>The whole document.</summary>

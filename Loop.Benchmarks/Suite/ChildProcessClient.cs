@@ -26,8 +26,12 @@ internal sealed class ChildProcessClient : IBenchClient
 
     public string Name { get; }
 
-    /// <summary>Starts the child for <paramref name="kind"/> with <paramref name="launcher"/> (taskset and its arguments, or nothing) and the given environment.</summary>
-    public static ChildProcessClient Start(string kind, IReadOnlyList<string> launcher, IReadOnlyDictionary<string, string> environment)
+    /// <summary>
+    /// Starts the child for <paramref name="kind"/> with <paramref name="launcher"/> (taskset and its
+    /// arguments, or nothing) and the given environment; with <paramref name="allocationProfile"/>
+    /// it prints what it allocated, by type, when it ends.
+    /// </summary>
+    public static ChildProcessClient Start(string kind, IReadOnlyList<string> launcher, IReadOnlyDictionary<string, string> environment, bool allocationProfile = false)
     {
         // Under `dotnet Loop.Benchmarks.dll` the process path is the host; from the apphost it is the program itself.
         string self = Environment.ProcessPath ?? throw new InvalidOperationException("The runner's own path is unknown.");
@@ -38,6 +42,11 @@ internal sealed class ChildProcessClient : IBenchClient
         }
 
         command.AddRange(["bench-client", "--client", kind]);
+        if (allocationProfile)
+        {
+            command.Add("--alloc-profile");
+        }
+
         var start = new ProcessStartInfo(command[0])
         {
             RedirectStandardInput = true,
@@ -120,7 +129,8 @@ internal sealed class ChildProcessClient : IBenchClient
 
     /// <summary>
     /// The child's side (<c>bench-client --client KIND</c>): reads <see cref="RunSpec"/> lines
-    /// until its standard input closes, and answers each with a result line.
+    /// until its standard input closes, and answers each with a result line. With
+    /// <c>--alloc-profile</c> it then prints the types it allocated (sampled) to standard error.
     /// </summary>
     public static int Serve(string[] args)
     {
@@ -132,6 +142,8 @@ internal sealed class ChildProcessClient : IBenchClient
         }
 
         using var client = new InProcessClient(args[i + 1]);
+        using AllocationSampler? sampler = args.Contains("--alloc-profile") ? new AllocationSampler() : null;
+        sampler?.Start();
         while (Console.In.ReadLine() is { } line)
         {
             if (line.Length == 0)
@@ -142,6 +154,12 @@ internal sealed class ChildProcessClient : IBenchClient
             RunSpec spec = JsonSerializer.Deserialize<RunSpec>(line, s_json) ?? throw new FormatException("An empty run line.");
             Console.Out.WriteLine(ResultPrefix + client.Run(spec).ToJson());
             Console.Out.Flush();
+        }
+
+        if (sampler is not null)
+        {
+            Console.Error.WriteLine($"What {client.Name} allocated, sampled by type:");
+            sampler.Print(Console.Error);
         }
 
         return 0;

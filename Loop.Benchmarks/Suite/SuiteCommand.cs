@@ -11,7 +11,7 @@ namespace Loop.Benchmarks.Suite;
 /// <c>suite [--quick] [--out docs/benchmarks.md] [--url http://host:port (a running server with
 /// /small and /large instead of nginx)] [--clients wrk,simple,curl,httpclient,curl-tool,undici]
 /// [--repetitions 3] [--duration 5] [--warmup 8] [--scenario-warmup 2] [--work-dir DIR]
-/// [--note TEXT] [--default-tiering]</c>. Durations in seconds.
+/// [--note TEXT] [--default-tiering] [--alloc-profile]</c>. Durations in seconds.
 /// </remarks>
 internal static class SuiteCommand
 {
@@ -67,7 +67,7 @@ internal static class SuiteCommand
             }
 
             machine.Add(("Pinning", pinning));
-            AddClients(clients, wanted, workDirectory, clientLauncher, defaultTiering, settings, machine, notes);
+            AddClients(clients, wanted, workDirectory, clientLauncher, defaultTiering, args.Contains("--alloc-profile"), settings, machine, notes);
             var method = Method(settings, defaultTiering, server is not null);
             var runner = new SuiteRunner(clients, baseUrl, settings, Console.Out);
             List<Measurement> measurements = runner.Run(scenarios);
@@ -129,7 +129,7 @@ internal static class SuiteCommand
         ];
     }
 
-    private static void AddClients(List<IBenchClient> clients, HashSet<string> wanted, string workDirectory, IReadOnlyList<string> launcher, bool defaultTiering, SuiteSettings settings, List<(string, string)> machine, List<string> notes)
+    private static void AddClients(List<IBenchClient> clients, HashSet<string> wanted, string workDirectory, IReadOnlyList<string> launcher, bool defaultTiering, bool allocationProfile, SuiteSettings settings, List<(string, string)> machine, List<string> notes)
     {
         var environment = new Dictionary<string, string> { ["DOTNET_gcServer"] = "0" };
         if (!defaultTiering)
@@ -179,7 +179,7 @@ internal static class SuiteCommand
 
                     break;
                 default:
-                    clients.Add(ChildProcessClient.Start(name, launcher, environment));
+                    clients.Add(ChildProcessClient.Start(name, launcher, environment, allocationProfile));
                     break;
             }
         }

@@ -7,8 +7,8 @@ namespace Loop.Benchmarks.Suite;
 /// <summary>
 /// A grouped bar chart as plain SVG text: one group of bars per scenario (a concurrency), one bar
 /// per client in the same colour in every group, a y axis with round ticks, the value above each
-/// bar and a legend. No packages, no scripts, no fonts to load: any browser or
-/// <c>rsvg-convert</c> draws it.
+/// bar, a whisker from the lowest to the highest repetition, and a legend. No packages, no
+/// scripts, no fonts to load: any browser or <c>rsvg-convert</c> draws it.
 /// </summary>
 internal static class SvgChart
 {
@@ -26,13 +26,15 @@ internal static class SvgChart
 
     /// <summary>
     /// Draws <paramref name="values"/>[group][series] (null: no bar) with the groups labelled by
-    /// <paramref name="groups"/> and the bars by <paramref name="series"/>.
+    /// <paramref name="groups"/> and the bars by <paramref name="series"/>; <paramref name="ranges"/>,
+    /// in the same shape, adds a min–max whisker to each bar.
     /// </summary>
-    public static string Render(string title, string yLabel, IReadOnlyList<string> groups, IReadOnlyList<string> series, double?[][] values)
+    public static string Render(string title, string yLabel, IReadOnlyList<string> groups, IReadOnlyList<string> series, double?[][] values, (double Low, double High)?[][]? ranges = null)
     {
-        double top = NiceCeiling(values.SelectMany(g => g).Where(v => v is > 0).Select(v => v!.Value).DefaultIfEmpty(1).Max());
+        double highest = values.SelectMany(g => g).Concat(ranges?.SelectMany(g => g).Select(r => r?.High) ?? []).Where(v => v is > 0).Select(v => v!.Value).DefaultIfEmpty(1).Max();
+        double top = NiceCeiling(highest);
         int groupWidth = (series.Count * (BarWidth + BarGap)) - BarGap;
-        int plotWidth = Math.Max(360, (groups.Count * (groupWidth + GroupGap)) + GroupGap);
+        int plotWidth = Math.Max(480, (groups.Count * (groupWidth + GroupGap)) + GroupGap);
         int width = Left + plotWidth + Right;
         int legendColumns = Math.Max(1, (width - Left) / 180);
         int legendRows = (series.Count + legendColumns - 1) / legendColumns;
@@ -45,11 +47,14 @@ internal static class SvgChart
         DrawAxis(svg, top, plotWidth, yLabel);
         for (int g = 0; g < groups.Count; g++)
         {
-            int groupLeft = Left + GroupGap + (g * (groupWidth + GroupGap));
+            // Each group centred in an equal share of the plot's width.
+            int slot = plotWidth / groups.Count;
+            int groupLeft = Left + (g * slot) + ((slot - groupWidth) / 2);
             for (int s = 0; s < series.Count; s++)
             {
                 double? value = s < values[g].Length ? values[g][s] : null;
-                DrawBar(svg, groupLeft + (s * (BarWidth + BarGap)), value, top, s_palette[s % s_palette.Length]);
+                (double Low, double High)? range = ranges is not null && s < ranges[g].Length ? ranges[g][s] : null;
+                DrawBar(svg, groupLeft + (s * (BarWidth + BarGap)), value, range, top, s_palette[s % s_palette.Length]);
             }
 
             Append(svg, $"<text x=\"{groupLeft + (groupWidth / 2)}\" y=\"{Top + PlotHeight + 18}\" text-anchor=\"middle\">{Escape(groups[g])}</text>");
@@ -98,7 +103,7 @@ internal static class SvgChart
         Append(svg, $"<text x=\"16\" y=\"{middle}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {middle})\">{Escape(yLabel)}</text>");
     }
 
-    private static void DrawBar(StringBuilder svg, int x, double? value, double top, string colour)
+    private static void DrawBar(StringBuilder svg, int x, double? value, (double Low, double High)? range, double top, string colour)
     {
         if (value is not { } v || double.IsNaN(v))
         {
@@ -108,7 +113,18 @@ internal static class SvgChart
 
         double y = Y(v, top);
         Append(svg, $"<rect x=\"{x}\" y=\"{y:0.#}\" width=\"{BarWidth}\" height=\"{Top + PlotHeight - y:0.#}\" fill=\"{colour}\"><title>{Escape(Short(v))}</title></rect>");
-        Append(svg, $"<text x=\"{x + (BarWidth / 2)}\" y=\"{y - 3:0.#}\" text-anchor=\"middle\" font-size=\"9\">{Escape(Short(v))}</text>");
+        double labelY = y;
+        if (range is { } r && r.High > r.Low)
+        {
+            // The whisker in grey over the bar, so it shows on the black bar too.
+            double low = Y(r.Low, top);
+            double high = Y(r.High, top);
+            int middle = x + (BarWidth / 2);
+            Append(svg, $"<path d=\"M{middle},{low:0.#}V{high:0.#}M{middle - 4},{low:0.#}h8M{middle - 4},{high:0.#}h8\" stroke=\"#999999\" stroke-width=\"1.5\" fill=\"none\"/>");
+            labelY = Math.Min(y, high);
+        }
+
+        Append(svg, $"<text x=\"{x + (BarWidth / 2)}\" y=\"{labelY - 3:0.#}\" text-anchor=\"middle\" font-size=\"9\">{Escape(Short(v))}</text>");
     }
 
     private static void DrawLegend(StringBuilder svg, IReadOnlyList<string> series, int columns, int top)
