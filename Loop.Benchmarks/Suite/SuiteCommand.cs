@@ -25,8 +25,8 @@ internal static class SuiteCommand
         bool quick = args.Contains("--quick");
         var settings = new SuiteSettings(
             Repetitions: (int)Number(args, "--repetitions", 3),
-            Duration: TimeSpan.FromSeconds(Number(args, "--duration", quick ? 1 : 5)),
-            FirstWarmup: TimeSpan.FromSeconds(Number(args, "--warmup", quick ? 3 : 8)),
+            Duration: TimeSpan.FromSeconds(Number(args, "--duration", quick ? 0.5 : 5)),
+            FirstWarmup: TimeSpan.FromSeconds(Number(args, "--warmup", quick ? 2 : 8)),
             ScenarioWarmup: TimeSpan.FromSeconds(Number(args, "--scenario-warmup", quick ? 0.5 : 2)));
         string output = Option(args, "--out") ?? Path.Combine("docs", "benchmarks.md");
         string workDirectory = Option(args, "--work-dir") ?? Path.Combine(Path.GetTempPath(), "loop-bench");

@@ -65,11 +65,11 @@ internal static class SvgChart
         return svg.ToString();
     }
 
-    /// <summary>The smallest 1, 2 or 5 times a power of ten at or above <paramref name="value"/>.</summary>
+    /// <summary>The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten) at or above <paramref name="value"/>: the top of the axis, divided into five ticks.</summary>
     internal static double NiceCeiling(double value)
     {
         double power = Math.Pow(10, Math.Floor(Math.Log10(value)));
-        foreach (double step in new[] { 1.0, 2.0, 5.0, 10.0 })
+        foreach (double step in new[] { 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0 })
         {
             if (step * power >= value)
             {
