@@ -14,7 +14,7 @@ internal sealed class BenchmarkReport
     public const string None = "—";
 
     /// <summary>The columns of a scenario's table, in order (the MB/s column only in 1 MiB scenarios).</summary>
-    public static readonly string[] Columns = ["client", "req/s (median, min–max)", "MB/s", "p50", "p99", "CPU/req", "alloc/req", "× wrk", "× HttpClient", "errors"];
+    public static readonly string[] Columns = ["client", "req/s (median, min–max)", "MB/s", "p50", "p99", "CPU/req", "alloc/req", "× wrk", "× HttpClient", "errors", "connections"];
 
     /// <summary>The command line that produced the results.</summary>
     public required string Command { get; init; }
@@ -165,8 +165,9 @@ internal sealed class BenchmarkReport
             if (line.Failure is not null)
             {
                 cells.Add("failed: " + line.Failure.Replace('|', '/').ReplaceLineEndings(" "));
-                cells.AddRange(Enumerable.Repeat(None, columns.Length - 3));
+                cells.AddRange(Enumerable.Repeat(None, columns.Length - 4));
                 cells.Add(line.Errors.ToString(CultureInfo.InvariantCulture));
+                cells.Add(None);
             }
             else
             {
@@ -183,6 +184,7 @@ internal sealed class BenchmarkReport
                 cells.Add(line.Client == ResultSummary.Ceiling ? Ratio(1) : Ratio(line.VsWrk));
                 cells.Add(line.Client == ResultSummary.Reference ? Ratio(1) : Ratio(line.VsHttpClient));
                 cells.Add(line.Errors.ToString(CultureInfo.InvariantCulture));
+                cells.Add(line.Connections is { } connections ? string.Create(CultureInfo.InvariantCulture, $"{connections:N0}") : None);
             }
 
             Line(text, "| " + string.Join(" | ", cells) + " |");

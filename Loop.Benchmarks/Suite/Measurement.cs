@@ -46,6 +46,9 @@ internal sealed record Measurement
     /// <summary>Bytes allocated on the managed heap per request (.NET clients only).</summary>
     public double? BytesPerRequest { get; init; }
 
+    /// <summary>Connections the server accepted during the client's run (warm-up included), when the server can tell.</summary>
+    public long? Connections { get; init; }
+
     /// <summary>Why the client gave no figures, when it failed.</summary>
     public string? Failure { get; init; }
 

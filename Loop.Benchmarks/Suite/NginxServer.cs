@@ -17,12 +17,17 @@ internal sealed partial class NginxServer : IDisposable
 {
     private readonly Process _process;
 
-    private NginxServer(Process process, string baseUrl, string version, string directory)
+    private readonly int _port;
+    private readonly bool _status;
+
+    private NginxServer(Process process, int port, string version, string directory, bool status)
     {
         _process = process;
-        BaseUrl = baseUrl;
+        _port = port;
+        BaseUrl = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}");
         Version = version;
         Directory = directory;
+        _status = status;
     }
 
     /// <summary>Where it listens, e.g. <c>http://127.0.0.1:40123</c>.</summary>
@@ -49,7 +54,9 @@ internal sealed partial class NginxServer : IDisposable
         File.WriteAllBytes(largeFile, large);
         int port = FreePort();
         string config = Path.Combine(directory, "nginx.conf");
-        File.WriteAllText(config, Configuration(directory, port));
+        // stub_status counts accepted connections; it is in Debian's builds, but not in every nginx.
+        bool status = Tools.Capture(nginx, ["-V"], TimeSpan.FromSeconds(10)).Output.Contains("http_stub_status_module", StringComparison.Ordinal);
+        File.WriteAllText(config, Configuration(directory, port, status));
         if (!OperatingSystem.IsWindows())
         {
             // nginx's worker runs as 'nobody' when started by root: it must be able to read the files.
@@ -74,7 +81,7 @@ internal sealed partial class NginxServer : IDisposable
 
         Process process = Process.Start(start) ?? throw new InvalidOperationException("nginx did not start.");
         ProcessGuard.Track(process);
-        var server = new NginxServer(process, string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}"), version, directory);
+        var server = new NginxServer(process, port, version, directory, status);
         try
         {
             server.WaitUntilListening(port, TimeSpan.FromSeconds(15));
@@ -108,7 +115,46 @@ internal sealed partial class NginxServer : IDisposable
     [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int signal);
 
-    private static string Configuration(string directory, int port)
+    /// <summary>
+    /// The connections nginx has accepted so far (stub_status), the one this question takes
+    /// included; null when the module is missing or the answer cannot be read.
+    /// </summary>
+    public long? AcceptedConnections()
+    {
+        if (!_status)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.ReceiveTimeout = 5000;
+            socket.Connect(IPAddress.Loopback, _port);
+            socket.Send("GET /status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"u8);
+            var answer = new StringBuilder();
+            byte[] buffer = new byte[1024];
+            int read;
+            while ((read = socket.Receive(buffer)) > 0)
+            {
+                answer.Append(Encoding.ASCII.GetString(buffer, 0, read));
+            }
+
+            // "server accepts handled requests" and then the three numbers on the next line.
+            string[] lines = answer.ToString().Split('\n', StringSplitOptions.TrimEntries);
+            int heading = Array.FindIndex(lines, l => l.StartsWith("server accepts", StringComparison.Ordinal));
+            return heading >= 0 && heading + 1 < lines.Length && long.TryParse(lines[heading + 1].Split(' ')[0], NumberStyles.None, CultureInfo.InvariantCulture, out long accepts)
+                ? accepts
+                : null;
+        }
+        catch (SocketException)
+        {
+            // No count this time: the report shows none rather than a wrong one.
+            return null;
+        }
+    }
+
+    private static string Configuration(string directory, int port, bool status)
     {
         string temp = Path.Combine(directory, "temp");
         var text = new StringBuilder();
@@ -147,6 +193,7 @@ internal sealed partial class NginxServer : IDisposable
                         default_type application/octet-stream;
                         alias {{directory}}/www/large.bin;
                     }
+                    {{(status ? "location = /status { stub_status; }" : string.Empty)}}
                 }
             }
 

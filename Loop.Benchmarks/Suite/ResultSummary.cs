@@ -18,6 +18,7 @@ internal sealed record ClientSummary(
     double? VsWrk,
     double? VsHttpClient,
     long Errors,
+    double? Connections,
     string? Failure);
 
 /// <summary>Medians and ratios from the raw measurements.</summary>
@@ -58,6 +59,7 @@ internal static class ResultSummary
                 Ratio(good, mine, Ceiling),
                 Ratio(good, mine, Reference),
                 runs.Sum(m => m.Errors),
+                Median(good.Select(m => (double?)m.Connections)),
                 failure));
         }
 

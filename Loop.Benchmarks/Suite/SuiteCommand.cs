@@ -69,7 +69,7 @@ internal static class SuiteCommand
             machine.Add(("Pinning", pinning));
             AddClients(clients, wanted, workDirectory, clientLauncher, defaultTiering, args.Contains("--alloc-profile"), settings, machine, notes);
             var method = Method(settings, defaultTiering, server is not null);
-            var runner = new SuiteRunner(clients, baseUrl, settings, Console.Out);
+            var runner = new SuiteRunner(clients, baseUrl, settings, Console.Out, server is null ? null : server.AcceptedConnections);
             List<Measurement> measurements = runner.Run(scenarios);
 
             string directory = Path.GetDirectoryName(Path.GetFullPath(output))!;
@@ -200,6 +200,11 @@ internal static class SuiteCommand
         method.Add(string.Create(CultureInfo.InvariantCulture, $"Warm-up: {settings.FirstWarmup.TotalSeconds:0.#} s of load before a .NET client's first measurement, {settings.ScenarioWarmup.TotalSeconds:0.#} s before each further scenario (new client, new connections); node warms up in each of its runs; wrk needs none."));
         method.Add(string.Create(CultureInfo.InvariantCulture, $"Repetitions: {settings.Repetitions} of {settings.Duration.TotalSeconds:0.#} s per client and scenario, interleaved (A B C … A B C …); tables show the median and min–max of requests/s and medians of the rest; ratios are taken inside each repetition, then their median."));
         method.Add("CPU/req: the client process's user + system time over the measured window (the .NET clients from `Environment.CpuUsage` in-process, undici from `process.cpuUsage()`, wrk and `curl -Z` from getrusage of the waited-for process, start-up included), divided by the requests. alloc/req: `GC.GetTotalAllocatedBytes` over the window (.NET clients only).");
+        if (nginx)
+        {
+            method.Add("connections: the connections nginx accepted (stub_status) during a client's repetition, median; the first repetition includes the warm-up's. A client that keeps its connections alive opens none once warm; a high count at keep-alive means it closes and reopens them.");
+        }
+
         method.Add("Latency: p50 and p99 of each request from its start to its whole body (wrk from `--latency`, `curl -Z` from `-w %{time_total}`); don't read much into concurrency 1, which measures how fast an idle core wakes up.");
         return method;
     }

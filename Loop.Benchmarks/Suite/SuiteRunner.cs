@@ -20,13 +20,16 @@ internal sealed class SuiteRunner
     private readonly string _baseUrl;
     private readonly SuiteSettings _settings;
     private readonly TextWriter _progress;
+    private readonly Func<long?>? _acceptedConnections;
 
-    public SuiteRunner(IReadOnlyList<IBenchClient> clients, string baseUrl, SuiteSettings settings, TextWriter progress)
+    /// <summary>A runner; <paramref name="acceptedConnections"/>, when given, counts the connections the server has accepted so far, its own question's included.</summary>
+    public SuiteRunner(IReadOnlyList<IBenchClient> clients, string baseUrl, SuiteSettings settings, TextWriter progress, Func<long?>? acceptedConnections = null)
     {
         _clients = clients;
         _baseUrl = baseUrl;
         _settings = settings;
         _progress = progress;
+        _acceptedConnections = acceptedConnections;
     }
 
     /// <summary>Runs every scenario and returns every measurement, in the order taken.</summary>
@@ -43,7 +46,14 @@ internal sealed class SuiteRunner
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     TimeSpan warmup = repetition > 0 ? TimeSpan.Zero : warmed.Add(client) ? _settings.FirstWarmup : _settings.ScenarioWarmup;
+                    long? acceptedBefore = _acceptedConnections?.Invoke();
                     Measurement measurement = client.Run(new RunSpec(scenario, _baseUrl, repetition, warmup, _settings.Duration));
+                    if (acceptedBefore is { } before && _acceptedConnections?.Invoke() is { } after)
+                    {
+                        // Less the second question's own connection (the first's was counted before).
+                        measurement = measurement with { Connections = after - before - 1 };
+                    }
+
                     results.Add(measurement);
                     _progress.WriteLine(Describe(measurement));
                 }
@@ -55,5 +65,5 @@ internal sealed class SuiteRunner
 
     private static string Describe(Measurement m) => m.Failure is not null
         ? $"   #{m.Repetition} {m.Client,-22} failed: {m.Failure}"
-        : string.Create(CultureInfo.InvariantCulture, $"   #{m.Repetition} {m.Client,-22} {m.RequestsPerSecond,10:N0} req/s  p50 {m.P50Us,8:N0} µs  p99 {m.P99Us,8:N0} µs  errors {m.Errors}");
+        : string.Create(CultureInfo.InvariantCulture, $"   #{m.Repetition} {m.Client,-22} {m.RequestsPerSecond,10:N0} req/s  p50 {m.P50Us,8:N0} µs  p99 {m.P99Us,8:N0} µs  errors {m.Errors}  connections {m.Connections}");
 }

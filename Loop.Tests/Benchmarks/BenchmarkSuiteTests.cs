@@ -60,6 +60,7 @@ public sealed class BenchmarkSuiteTests
             Assert.That(cells[6], Is.EqualTo(BenchmarkReport.None), "no wrk in this run: " + row);
             Assert.That(Number(cells[7]), Is.GreaterThan(0), row);
             Assert.That(cells[8], Is.EqualTo("0"), row);
+            Assert.That(cells[9], Is.EqualTo(BenchmarkReport.None), "no server counter in this run: " + row);
         }
 
         Assert.That(BenchmarkReport.Cells(rows[3])[7], Is.EqualTo("1.00"), "HttpClient against itself");

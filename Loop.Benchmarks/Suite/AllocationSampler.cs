@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Tracing;
 
-namespace Loop.Benchmarks;
+namespace Loop.Benchmarks.Suite;
 
 /// <summary>
 /// Samples what is allocated, by type, from the runtime's AllocationTick events (one per ~100 KB
