@@ -43,7 +43,7 @@ libcurl:
 # The load comparison (Loop.Benchmarks/Suite): nginx with one worker on one core, each client on
 # another, every client and concurrency, interleaved repetitions; writes docs/benchmarks.md and
 # docs/benchmarks.svg. The runner starts and stops nginx itself and raises the open-file limit.
-# About 15 minutes; bench-quick is the one-minute version (fewer rows, shorter rounds).
+# About 20 minutes; bench-quick is the one-minute version (fewer rows, shorter rounds).
 bench: libcurl bench-tools bench-build
 	LOOP_BENCH_COMMAND='make bench' $(DOTNET) $(BENCH_DLL) suite --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)

@@ -16,7 +16,8 @@ internal interface IBenchClient : IDisposable
 /// <param name="Repetition">The repetition, from 0.</param>
 /// <param name="Warmup">Load to run before measuring (not counted): tiering, connections.</param>
 /// <param name="Duration">How long to measure.</param>
-internal sealed record RunSpec(Scenario Scenario, string BaseUrl, int Repetition, TimeSpan Warmup, TimeSpan Duration)
+/// <param name="CloseAfter">Close the client (and its connections) after measuring, so that the server holds one client's connections at a time.</param>
+internal sealed record RunSpec(Scenario Scenario, string BaseUrl, int Repetition, TimeSpan Warmup, TimeSpan Duration, bool CloseAfter = false)
 {
     /// <summary>The URL to fetch.</summary>
     public string Url => BaseUrl.TrimEnd('/') + Scenario.Path;

@@ -66,6 +66,11 @@ internal sealed class InProcessClient : IBenchClient
             double cpuUs = (Environment.CpuUsage.TotalTime - cpu).TotalMicroseconds;
             long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
             long all = Math.Max(1, ok + errors);
+            if (spec.CloseAfter)
+            {
+                Dispose();
+            }
+
             return new Measurement
             {
                 Client = Name,

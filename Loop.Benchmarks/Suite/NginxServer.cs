@@ -56,7 +56,9 @@ internal sealed partial class NginxServer : IDisposable
         string config = Path.Combine(directory, "nginx.conf");
         // stub_status counts accepted connections; it is in Debian's builds, but not in every nginx.
         bool status = Tools.Capture(nginx, ["-V"], TimeSpan.FromSeconds(10)).Output.Contains("http_stub_status_module", StringComparison.Ordinal);
-        File.WriteAllText(config, Configuration(directory, port, status));
+        // As many descriptors as the runner may have (nginx cannot raise its hard limit in every container).
+        long files = Math.Min(65_536, FileLimit.Current() ?? 65_536);
+        File.WriteAllText(config, Configuration(directory, port, status, files));
         if (!OperatingSystem.IsWindows())
         {
             // nginx's worker runs as 'nobody' when started by root: it must be able to read the files.
@@ -154,7 +156,7 @@ internal sealed partial class NginxServer : IDisposable
         }
     }
 
-    private static string Configuration(string directory, int port, bool status)
+    private static string Configuration(string directory, int port, bool status, long files)
     {
         string temp = Path.Combine(directory, "temp");
         var text = new StringBuilder();
@@ -163,12 +165,12 @@ internal sealed partial class NginxServer : IDisposable
             daemon off;
             master_process on;
             worker_processes 1;
-            worker_rlimit_nofile 65536;
+            worker_rlimit_nofile {{files}};
             pid {{directory}}/nginx.pid;
             error_log {{directory}}/error.log warn;
 
             events {
-                worker_connections 20000;
+                worker_connections {{Math.Min(20_000, files - 256)}};
             }
 
             http {

@@ -10,12 +10,13 @@ namespace Loop.Benchmarks.Suite;
 /// <remarks>
 /// <c>suite [--quick] [--out docs/benchmarks.md] [--url http://host:port (a running server with
 /// /small and /large instead of nginx)] [--clients wrk,simple,curl,httpclient,curl-tool,undici]
-/// [--repetitions 3] [--duration 5] [--warmup 8] [--scenario-warmup 2] [--work-dir DIR]
+/// [--concurrency 64,512 (only those rows)] [--repetitions 3] [--duration 5] [--warmup 8]
+/// [--scenario-warmup 2] [--work-dir DIR]
 /// [--note TEXT] [--default-tiering] [--alloc-profile]</c>. Durations in seconds.
 /// </remarks>
 internal static class SuiteCommand
 {
-    private const int ManyConnections = 10_000;
+    private const int ManyConnections = SuiteRunner.ManyConnections;
 
     private static readonly string[] s_allClients = ["wrk", "simple", "curl", "httpclient", "curl-tool", "undici"];
 
@@ -40,8 +41,16 @@ internal static class SuiteCommand
         DateTimeOffset date = DateTimeOffset.UtcNow;
         (IReadOnlyList<string> clientLauncher, IReadOnlyList<string> serverLauncher, string pinning) = Pinning();
         List<Scenario> scenarios = Scenarios(quick, skipped);
+        if (Option(args, "--concurrency") is { } only)
+        {
+            int[] kept = [.. only.Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))];
+            scenarios.RemoveAll(s => !kept.Contains(s.Concurrency));
+            skipped.Add($"rows at other concurrencies than {only} (`--concurrency {only}`).");
+        }
+
         long? files = FileLimit.Raise(65_536);
-        if (scenarios.Any(s => s.Concurrency >= ManyConnections) && files is { } limit && limit < (2 * ManyConnections) + 1024)
+        // Each process needs its own: the client one per connection, nginx's worker sets its own (worker_rlimit_nofile).
+        if (scenarios.Any(s => s.Concurrency >= ManyConnections) && files is { } limit && limit < ManyConnections + 1024)
         {
             scenarios.RemoveAll(s => s.Concurrency >= ManyConnections);
             skipped.Add(string.Create(CultureInfo.InvariantCulture, $"the {ManyConnections:N0}-connection rows: the open-file limit is {limit:N0} and could not be raised (run as root, or raise it with `ulimit -n 65536`)."));
@@ -197,12 +206,12 @@ internal static class SuiteCommand
         method.Add(defaultTiering
             ? "Runtime settings: defaults (`--default-tiering`): the .NET clients may run tier-0 code during the first seconds."
             : "Runtime settings: `DOTNET_TC_CallCountingDelayMs=0` for every .NET client alike (tier-1 code within the warm-up even when pinned to one core); `DOTNET_gcServer=0`.");
-        method.Add(string.Create(CultureInfo.InvariantCulture, $"Warm-up: {settings.FirstWarmup.TotalSeconds:0.#} s of load before a .NET client's first measurement, {settings.ScenarioWarmup.TotalSeconds:0.#} s before each further scenario (new client, new connections); node warms up in each of its runs; wrk needs none."));
+        method.Add(string.Create(CultureInfo.InvariantCulture, $"Warm-up: {settings.FirstWarmup.TotalSeconds:0.#} s of load before a .NET client's first measurement, {settings.ScenarioWarmup.TotalSeconds:0.#} s before each further scenario (new client, new connections); at 10,000 connections each client closes its connections after each repetition (so that nginx holds one client's at a time) and warms up for {Math.Max(settings.ScenarioWarmup.TotalSeconds, settings.FirstWarmup.TotalSeconds):0.#} s before every repetition; node warms up in each of its runs; wrk needs none."));
         method.Add(string.Create(CultureInfo.InvariantCulture, $"Repetitions: {settings.Repetitions} of {settings.Duration.TotalSeconds:0.#} s per client and scenario, interleaved (A B C … A B C …); tables show the median and min–max of requests/s and medians of the rest; ratios are taken inside each repetition, then their median."));
         method.Add("CPU/req: the client process's user + system time over the measured window (the .NET clients from `Environment.CpuUsage` in-process, undici from `process.cpuUsage()`, wrk and `curl -Z` from getrusage of the waited-for process, start-up included), divided by the requests. alloc/req: `GC.GetTotalAllocatedBytes` over the window (.NET clients only).");
         if (nginx)
         {
-            method.Add("connections: the connections nginx accepted (stub_status) during a client's repetition, median; the first repetition includes the warm-up's. A client that keeps its connections alive opens none once warm; a high count at keep-alive means it closes and reopens them.");
+            method.Add("connections: the connections nginx accepted (stub_status) during a client's repetition, median; the first repetition includes the warm-up's (every repetition at 10,000). A client that keeps its connections alive opens none once warm; a high count at keep-alive means it closes and reopens them.");
         }
 
         method.Add("Latency: p50 and p99 of each request from its start to its whole body (wrk from `--latency`, `curl -Z` from `-w %{time_total}`); don't read much into concurrency 1, which measures how fast an idle core wakes up.");

@@ -16,6 +16,9 @@ internal sealed record SuiteSettings(int Repetitions, TimeSpan Duration, TimeSpa
 /// </summary>
 internal sealed class SuiteRunner
 {
+    /// <summary>From this concurrency on, each client holds its connections only while it runs, and warms up every repetition.</summary>
+    public const int ManyConnections = 10_000;
+
     private readonly IReadOnlyList<IBenchClient> _clients;
     private readonly string _baseUrl;
     private readonly SuiteSettings _settings;
@@ -45,9 +48,14 @@ internal sealed class SuiteRunner
                 foreach (IBenchClient client in _clients)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    TimeSpan warmup = repetition > 0 ? TimeSpan.Zero : warmed.Add(client) ? _settings.FirstWarmup : _settings.ScenarioWarmup;
+                    // With thousands of connections, the clients' idle ones would add up past the server's
+                    // limit: each client closes its own after measuring and opens them again, unmeasured.
+                    bool many = scenario.Concurrency >= ManyConnections;
+                    TimeSpan warmup = warmed.Add(client) ? _settings.FirstWarmup
+                        : many ? Max(_settings.ScenarioWarmup, _settings.FirstWarmup)
+                        : repetition > 0 ? TimeSpan.Zero : _settings.ScenarioWarmup;
                     long? acceptedBefore = _acceptedConnections?.Invoke();
-                    Measurement measurement = client.Run(new RunSpec(scenario, _baseUrl, repetition, warmup, _settings.Duration));
+                    Measurement measurement = client.Run(new RunSpec(scenario, _baseUrl, repetition, warmup, _settings.Duration, CloseAfter: many));
                     if (acceptedBefore is { } before && _acceptedConnections?.Invoke() is { } after)
                     {
                         // Less the second question's own connection (the first's was counted before).
@@ -62,6 +70,8 @@ internal sealed class SuiteRunner
 
         return results;
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static string Describe(Measurement m) => m.Failure is not null
         ? $"   #{m.Repetition} {m.Client,-22} failed: {m.Failure}"

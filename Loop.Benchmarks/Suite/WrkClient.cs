@@ -56,6 +56,12 @@ internal sealed partial class WrkClient : ToolClient
         }
 
         long requests = long.Parse(total.Groups[1].Value, CultureInfo.InvariantCulture);
+        if (requests == 0)
+        {
+            // It spent the whole time connecting (thousands of connections, a short round).
+            return Measurement.Failed(Name, spec.Scenario, spec.Repetition, "no request completed in the time (make the rounds longer)");
+        }
+
         double seconds = Duration(total.Groups[2].Value, total.Groups[3].Value) / 1e6;
         long errors = 0;
         Match socketErrors = SocketErrors().Match(output);
