@@ -2,14 +2,19 @@
 DOTNET ?= dotnet
 CONFIG ?= Release
 RESULTS ?= TestResults
-# BenchmarkDotNet filter, e.g. make bench FILTER='*Timer*'
+# BenchmarkDotNet filter, e.g. make bench-micro FILTER='*Timer*'
 FILTER ?= *
+# Extra arguments for the load suite, e.g. make bench BENCH_ARGS='--clients wrk,simple,httpclient'
+BENCH_ARGS ?=
+# A remark printed at the top of docs/benchmarks.md, e.g. make bench-quick NOTE='Smoke run'
+NOTE ?=
+BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/Loop.Benchmarks.dll
 
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-.PHONY: all build test fuzz soak bench run clean libcurl
+.PHONY: all build test fuzz soak bench bench-quick bench-micro bench-tools bench-build run clean libcurl
 
 all: build
 
@@ -43,9 +48,41 @@ libcurl:
 		echo "libcurl.so.4 is missing: install it (Debian/Ubuntu: sudo apt-get install libcurl4)" >&2; exit 1; \
 	fi
 
-# Micro-benchmarks (BenchmarkDotNet, short job, memory diagnoser on).
-bench:
+# The load comparison (Loop.Benchmarks/Suite): nginx with one worker on one core, each client on
+# another, every client and concurrency, interleaved repetitions; writes docs/benchmarks.md and
+# docs/benchmarks.svg. The runner starts and stops nginx itself and raises the open-file limit.
+# About 20 minutes; bench-quick is the one-minute version (fewer rows, shorter rounds).
+bench: libcurl bench-tools bench-build
+	LOOP_BENCH_COMMAND='make bench' $(DOTNET) $(BENCH_DLL) suite --out docs/benchmarks.md \
+		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
+
+bench-quick: libcurl bench-tools bench-build
+	LOOP_BENCH_COMMAND='make bench-quick' $(DOTNET) $(BENCH_DLL) suite --quick --out docs/benchmarks.md \
+		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
+
+# Micro-benchmarks (BenchmarkDotNet, short job, memory diagnoser on): the loop, streams and the
+# HTTP/1 response-head parser.
+bench-micro:
 	$(DOTNET) run -c Release --project Loop.Benchmarks -- --filter '$(FILTER)' --job short
+
+bench-build:
+	$(DOTNET) build Loop.Benchmarks -c Release
+
+# The suite's server and reference clients, installed when missing and running as root (Debian's
+# packages); otherwise the packages to install are named. Node's undici is optional: with node
+# present the runner installs undici with npm into its work directory, never globally.
+bench-tools:
+	@missing=""; \
+	{ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || missing="$$missing nginx"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing$$missing (the benchmark's server and reference clients)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "Missing:$$missing. Install them (Debian/Ubuntu: sudo apt-get install$$missing), then run this again." >&2; exit 1; \
+	fi
 
 # The main job: a server inside the process (Kestrel on 127.0.0.1), a handful of URLs fetched
 # concurrently on one IOLoop, and a table of what came back. No network needed.

@@ -1,12 +1,14 @@
 using BenchmarkDotNet.Running;
+using Loop.Benchmarks.Suite;
 
 namespace Loop.Benchmarks;
 
 /// <summary>
-/// <c>demo</c> runs a short tour of the loop; <c>load --url …</c> the HTTP load comparison
-/// (<see cref="LoadRunner"/>); <c>soak</c> the resource soak
-/// (<see cref="SoakRunner"/>); anything else is handed to BenchmarkDotNet (<c>--filter '*'</c>,
-/// <c>--job short</c>, …).
+/// <c>demo</c> runs a short tour of the loop; <c>suite …</c> the load comparison against nginx
+/// (<see cref="SuiteCommand"/>, what <c>make bench</c> runs); <c>bench-client --client KIND</c>
+/// is one .NET client of that comparison in a process of its own, driven by the suite;
+/// <c>soak</c> the resource soak (<see cref="SoakRunner"/>, what <c>make soak</c> runs);
+/// anything else is handed to BenchmarkDotNet (<c>--filter '*'</c>, <c>--job short</c>, …).
 /// </summary>
 internal static class Program
 {
@@ -17,9 +19,14 @@ internal static class Program
             return Demo.Run();
         }
 
-        if (args.Length > 0 && args[0] == "load")
+        if (args.Length > 0 && args[0] == "suite")
         {
-            return LoadRunner.Run(args[1..]);
+            return SuiteCommand.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "bench-client")
+        {
+            return ChildProcessClient.Serve(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "soak")

@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Tracing;
 
-namespace Loop.Benchmarks;
+namespace Loop.Benchmarks.Suite;
 
 /// <summary>
 /// Samples what is allocated, by type, from the runtime's AllocationTick events (one per ~100 KB
-/// allocated): <c>load … --alloc-profile</c> prints the share of each type for the simple client.
+/// allocated): <c>suite … --alloc-profile</c> has each .NET client print the share of each type it allocated when it ends.
 /// </summary>
 internal sealed class AllocationSampler : EventListener
 {

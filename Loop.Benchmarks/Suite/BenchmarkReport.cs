@@ -1,0 +1,207 @@
+using System.Globalization;
+using System.Text;
+
+namespace Loop.Benchmarks.Suite;
+
+/// <summary>
+/// The results document (<c>docs/benchmarks.md</c>): what was run, on what, how, a chart, a table
+/// of ratios at a glance, and one table per scenario. Plain Markdown tables, one line per client,
+/// so that both people and the smoke test can read them.
+/// </summary>
+internal sealed class BenchmarkReport
+{
+    /// <summary>What a cell shows when there is no figure.</summary>
+    public const string None = "—";
+
+    /// <summary>The columns of a scenario's table, in order (the MB/s column only in 1 MiB scenarios).</summary>
+    public static readonly string[] Columns = ["client", "req/s (median, min–max)", "MB/s", "p50", "p99", "CPU/req", "alloc/req", "× wrk", "× HttpClient", "errors", "connections"];
+
+    /// <summary>The command line that produced the results.</summary>
+    public required string Command { get; init; }
+
+    /// <summary>When the run started.</summary>
+    public required DateTimeOffset Date { get; init; }
+
+    /// <summary>A remark printed at the top (e.g. that this was a smoke run on a busy machine).</summary>
+    public string? Note { get; init; }
+
+    /// <summary>The machine description: CPU, cores, kernel, runtime, versions of the tools.</summary>
+    public required IReadOnlyList<(string Name, string Value)> Machine { get; init; }
+
+    /// <summary>How the figures were taken, one sentence each.</summary>
+    public required IReadOnlyList<string> Method { get; init; }
+
+    /// <summary>Rows of the full matrix left out, and why.</summary>
+    public IReadOnlyList<string> Skipped { get; init; } = [];
+
+    /// <summary>Anything else a reader must know (clients that could not run, caps of the tools).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>The scenarios, in the order run.</summary>
+    public required IReadOnlyList<Scenario> Scenarios { get; init; }
+
+    /// <summary>The clients, in table order.</summary>
+    public required IReadOnlyList<string> Clients { get; init; }
+
+    /// <summary>Every measurement.</summary>
+    public required IReadOnlyList<Measurement> Measurements { get; init; }
+
+    /// <summary>The chart's file name beside the document, or null for none.</summary>
+    public string? ChartFile { get; init; }
+
+    /// <summary>The scenarios the chart shows: keep-alive with the small body when there are any (the main comparison), else all.</summary>
+    public IReadOnlyList<Scenario> ChartScenarios
+    {
+        get
+        {
+            var main = Scenarios.Where(s => !s.Close && s.BodyBytes == Scenario.SmallBody).ToList();
+            return main.Count > 0 ? main : Scenarios;
+        }
+    }
+
+    /// <summary>The chart: median requests/s per client, grouped by scenario.</summary>
+    public string ChartSvg()
+    {
+        IReadOnlyList<Scenario> scenarios = ChartScenarios;
+        bool sameShape = scenarios.Select(s => (s.BodyBytes, s.Close)).Distinct().Count() == 1;
+        string title = sameShape
+            ? $"Requests/s, {scenarios[0].BodyLabel} {(scenarios[0].Close ? "Connection: close" : "keep-alive")} (median; whiskers: min–max)"
+            : "Requests/s by scenario (median; whiskers: min–max)";
+        string[] groups = [.. scenarios.Select(s => sameShape ? string.Create(CultureInfo.InvariantCulture, $"c = {s.Concurrency:N0}") : s.Key)];
+        ClientSummary?[][] lines = [.. scenarios.Select(s =>
+        {
+            List<ClientSummary> summary = ResultSummary.Summarize(s, Measurements, Clients);
+            return Clients.Select(c => summary.FirstOrDefault(l => l.Client == c && l.Failure is null)).ToArray();
+        })];
+        double?[][] values = [.. lines.Select(g => g.Select(l => l?.RequestsPerSecond).ToArray())];
+        (double, double)?[][] ranges = [.. lines.Select(g => g.Select(l => l is null ? ((double, double)?)null : (l.Min, l.Max)).ToArray())];
+        return SvgChart.Render(title, "requests per second", groups, Clients, values, ranges);
+    }
+
+    /// <summary>The whole document.</summary>
+    public string ToMarkdown()
+    {
+        var text = new StringBuilder();
+        Line(text, "# Benchmarks");
+        Line(text);
+        if (Note is not null)
+        {
+            Line(text, $"> **{Note}**");
+            Line(text);
+        }
+
+        Line(text, $"Produced by `{Command}` on {Date.UtcDateTime:yyyy-MM-dd HH:mm} UTC. Regenerate with `make bench` (the full suite, about 20 minutes) or `make bench-quick` (about a minute, fewer rows); `make bench-micro` runs the BenchmarkDotNet micro-benchmarks.");
+        Line(text);
+        Line(text, "## Machine");
+        Line(text);
+        foreach ((string name, string value) in Machine)
+        {
+            Line(text, $"- {name}: {value}");
+        }
+
+        Line(text);
+        Line(text, "## Method");
+        Line(text);
+        foreach (string sentence in Method)
+        {
+            Line(text, $"- {sentence}");
+        }
+
+        foreach (string skipped in Skipped)
+        {
+            Line(text, $"- Skipped: {skipped}");
+        }
+
+        foreach (string note in Notes)
+        {
+            Line(text, $"- Note: {note}");
+        }
+
+        Line(text);
+        if (ChartFile is not null)
+        {
+            Line(text, $"![Requests per second by client and concurrency]({ChartFile})");
+            Line(text);
+        }
+
+        WriteGlance(text);
+        foreach (Scenario scenario in Scenarios)
+        {
+            WriteScenario(text, scenario);
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The cells of one table row (without the outer pipes), for the smoke test.</summary>
+    public static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];
+
+    private void WriteGlance(StringBuilder text)
+    {
+        Line(text, "## At a glance: requests/s as a multiple of wrk's (median of the per-repetition ratios)");
+        Line(text);
+        Line(text, "| client | " + string.Join(" | ", Scenarios.Select(s => s.Key)) + " |");
+        Line(text, "|---|" + string.Concat(Scenarios.Select(_ => "---:|")));
+        foreach (string client in Clients)
+        {
+            var cells = Scenarios.Select(s => ResultSummary.Summarize(s, Measurements, [client]).FirstOrDefault() is { Failure: null } line ? Ratio(client == ResultSummary.Ceiling ? 1 : line.VsWrk) : None);
+            Line(text, $"| {client} | {string.Join(" | ", cells)} |");
+        }
+
+        Line(text);
+    }
+
+    private void WriteScenario(StringBuilder text, Scenario scenario)
+    {
+        bool large = scenario.BodyBytes >= Scenario.LargeBody;
+        string[] columns = large ? Columns : [.. Columns.Where(c => c != "MB/s")];
+        Line(text, $"## {scenario.Title}");
+        Line(text);
+        Line(text, "| " + string.Join(" | ", columns) + " |");
+        Line(text, "|---|" + string.Concat(columns.Skip(1).Select(_ => "---:|")));
+        foreach (ClientSummary line in ResultSummary.Summarize(scenario, Measurements, Clients))
+        {
+            var cells = new List<string> { line.Client };
+            if (line.Failure is not null)
+            {
+                cells.Add("failed: " + line.Failure.Replace('|', '/').ReplaceLineEndings(" "));
+                cells.AddRange(Enumerable.Repeat(None, columns.Length - 4));
+                cells.Add(line.Errors.ToString(CultureInfo.InvariantCulture));
+                cells.Add(None);
+            }
+            else
+            {
+                cells.Add(string.Create(CultureInfo.InvariantCulture, $"{line.RequestsPerSecond:N0} ({line.Min:N0}–{line.Max:N0})"));
+                if (large)
+                {
+                    cells.Add(string.Create(CultureInfo.InvariantCulture, $"{line.RequestsPerSecond * scenario.BodyBytes / 1e6:N0}"));
+                }
+
+                cells.Add(Latency(line.P50Us));
+                cells.Add(Latency(line.P99Us));
+                cells.Add(line.CpuUsPerRequest is { } cpu ? string.Create(CultureInfo.InvariantCulture, $"{cpu:N1} µs") : None);
+                cells.Add(line.BytesPerRequest is { } bytes ? string.Create(CultureInfo.InvariantCulture, $"{bytes:N0} B") : None);
+                cells.Add(line.Client == ResultSummary.Ceiling ? Ratio(1) : Ratio(line.VsWrk));
+                cells.Add(line.Client == ResultSummary.Reference ? Ratio(1) : Ratio(line.VsHttpClient));
+                cells.Add(line.Errors.ToString(CultureInfo.InvariantCulture));
+                cells.Add(line.Connections is { } connections ? string.Create(CultureInfo.InvariantCulture, $"{connections:N0}") : None);
+            }
+
+            Line(text, "| " + string.Join(" | ", cells) + " |");
+        }
+
+        Line(text);
+    }
+
+    private static string Ratio(double? ratio) => ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) : None;
+
+    private static string Latency(double? microseconds) => microseconds switch
+    {
+        null => None,
+        >= 10_000 => string.Create(CultureInfo.InvariantCulture, $"{microseconds / 1000:N0} ms"),
+        >= 1_000 => string.Create(CultureInfo.InvariantCulture, $"{microseconds / 1000:N1} ms"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{microseconds:N0} µs"),
+    };
+
+    private static void Line(StringBuilder text, string line = "") => text.Append(line).Append('\n');
+}

@@ -1,0 +1,268 @@
+using System.Diagnostics;
+using Loop.Curl;
+using Loop.Http;
+
+namespace Loop.Benchmarks.Suite;
+
+/// <summary>
+/// Drives one of the .NET clients in this process: N workers, each fetching in a loop until the
+/// time is up, as a user's code would (a request per fetch, the body buffered, <c>MaxClients</c>
+/// or <c>MaxConnectionsPerServer</c> = concurrency and nothing else set). The client is made
+/// again when the concurrency or the connection mode changes, and kept between repetitions.
+/// </summary>
+/// <remarks>
+/// CPU time is the whole process's (<see cref="Environment.CpuUsage"/>), allocation the whole
+/// process's (<see cref="GC.GetTotalAllocatedBytes"/>): this is meant to run alone in a
+/// <c>bench-client</c> child so that nothing else is counted.
+/// </remarks>
+internal sealed class InProcessClient : IBenchClient
+{
+    /// <summary>The command-line names of the .NET clients, in report order.</summary>
+    public static readonly string[] Kinds = ["simple", "curl", "httpclient"];
+
+    private readonly string _kind;
+    private readonly LatencyHistogram _latencies = new();
+    private LoadTarget? _target;
+    private Scenario? _targetScenario;
+
+    public InProcessClient(string kind)
+    {
+        if (Array.IndexOf(Kinds, kind) < 0)
+        {
+            throw new ArgumentException($"Unknown client '{kind}': one of {string.Join(", ", Kinds)}.", nameof(kind));
+        }
+
+        _kind = kind;
+        Name = DisplayName(kind);
+    }
+
+    public string Name { get; }
+
+    /// <summary>The report's name for a command-line client name.</summary>
+    public static string DisplayName(string kind) => kind switch
+    {
+        "simple" => "SimpleAsyncHttpClient",
+        "curl" => "CurlAsyncHttpClient",
+        "httpclient" => "HttpClient",
+        _ => kind,
+    };
+
+    public Measurement Run(RunSpec spec)
+    {
+        try
+        {
+            LoadTarget target = TargetFor(spec.Scenario);
+            if (spec.Warmup > TimeSpan.Zero)
+            {
+                target.Drive(spec.Url, spec.Warmup, _latencies);
+            }
+
+            _latencies.Reset();
+            long allocated = GC.GetTotalAllocatedBytes(precise: true);
+            TimeSpan cpu = Environment.CpuUsage.TotalTime;
+            long started = Stopwatch.GetTimestamp();
+            (long ok, long errors) = target.Drive(spec.Url, spec.Duration, _latencies);
+            double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            double cpuUs = (Environment.CpuUsage.TotalTime - cpu).TotalMicroseconds;
+            long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+            long all = Math.Max(1, ok + errors);
+            if (spec.CloseAfter)
+            {
+                Dispose();
+            }
+
+            return new Measurement
+            {
+                Client = Name,
+                Scenario = spec.Scenario.Key,
+                Repetition = spec.Repetition,
+                Requests = ok,
+                Errors = errors,
+                Seconds = seconds,
+                P50Us = _latencies.Percentile(50) / 1000,
+                P99Us = _latencies.Percentile(99) / 1000,
+                CpuUsPerRequest = cpuUs / all,
+                BytesPerRequest = (double)bytes / all,
+            };
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The runner goes on with the other clients; the report shows why this one has no figures.
+            Dispose();
+            return Measurement.Failed(Name, spec.Scenario, spec.Repetition, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    public void Dispose()
+    {
+        _target?.Dispose();
+        _target = null;
+        _targetScenario = null;
+    }
+
+    private LoadTarget TargetFor(Scenario scenario)
+    {
+        if (_target is not null && _targetScenario is { } current && current.Concurrency == scenario.Concurrency && current.Close == scenario.Close)
+        {
+            return _target;
+        }
+
+        Dispose();
+        _target = _kind == "httpclient"
+            ? new NetTarget(scenario.Concurrency, scenario.Close)
+            : new LoopTarget(_kind, scenario.Concurrency, scenario.Close);
+        _targetScenario = scenario;
+        return _target;
+    }
+
+    private static long Deadline(TimeSpan duration) => Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+
+    private static long Nanoseconds(long ticks) => (long)(ticks * (1e9 / Stopwatch.Frequency));
+
+    /// <summary>A client set up for one concurrency and connection mode.</summary>
+    private abstract class LoadTarget : IDisposable
+    {
+        /// <summary>Fetches until <paramref name="duration"/> has passed; returns the 200s and the rest.</summary>
+        public abstract (long Ok, long Errors) Drive(string url, TimeSpan duration, LatencyHistogram latencies);
+
+        public abstract void Dispose();
+    }
+
+    /// <summary>One of our clients on an IOLoop of its own; the workers run on the loop thread.</summary>
+    private sealed class LoopTarget : LoadTarget
+    {
+        private readonly IOLoop _loop = new();
+        private readonly AsyncHttpClient _client;
+        private readonly int _concurrency;
+        private readonly bool _close;
+        private long _ok;
+        private long _errors;
+
+        public LoopTarget(string kind, int concurrency, bool close)
+        {
+            var settings = new AsyncHttpClientSettings { MaxClients = concurrency };
+            _client = kind == "curl" ? new CurlAsyncHttpClient(_loop, settings) : new SimpleAsyncHttpClient(_loop, settings);
+            _concurrency = concurrency;
+            _close = close;
+        }
+
+        public override (long Ok, long Errors) Drive(string url, TimeSpan duration, LatencyHistogram latencies)
+        {
+            _ok = 0;
+            _errors = 0;
+            long deadline = Deadline(duration);
+            _loop.RunSync(() => RunWorkersAsync(url, deadline, latencies), timeout: duration + TimeSpan.FromMinutes(2));
+            return (_ok, _errors);
+        }
+
+        public override void Dispose()
+        {
+            _client.Close();
+            _loop.Close(allFds: true);
+        }
+
+        private Task RunWorkersAsync(string url, long deadline, LatencyHistogram latencies)
+        {
+            var workers = new Task[_concurrency];
+            for (int i = 0; i < workers.Length; i++)
+            {
+                workers[i] = WorkerAsync(url, deadline, latencies);
+            }
+
+            return Task.WhenAll(workers);
+        }
+
+        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies)
+        {
+            while (Stopwatch.GetTimestamp() < deadline)
+            {
+                long started = Stopwatch.GetTimestamp();
+                var request = new HttpRequest(url, headers: _close ? new HttpHeaders { { "Connection", "close" } } : null);
+                HttpResponse response = await _client.FetchAsync(request, raiseError: false);
+                latencies.Record(Nanoseconds(Stopwatch.GetTimestamp() - started));
+                if (response.Code == 200)
+                {
+                    _ok++;
+                }
+                else
+                {
+                    _errors++;
+                }
+            }
+        }
+    }
+
+    /// <summary>System.Net.Http's HttpClient (SocketsHttpHandler), workers on the thread pool.</summary>
+    private sealed class NetTarget : LoadTarget
+    {
+        private readonly SocketsHttpHandler _handler;
+        private readonly System.Net.Http.HttpClient _client;
+        private readonly int _concurrency;
+        private readonly bool _close;
+        private long _ok;
+        private long _errors;
+
+        public NetTarget(int concurrency, bool close)
+        {
+            _handler = new SocketsHttpHandler { MaxConnectionsPerServer = concurrency };
+            _client = new System.Net.Http.HttpClient(_handler);
+            _concurrency = concurrency;
+            _close = close;
+        }
+
+        public override (long Ok, long Errors) Drive(string url, TimeSpan duration, LatencyHistogram latencies)
+        {
+            _ok = 0;
+            _errors = 0;
+            long deadline = Deadline(duration);
+            var workers = new Task[_concurrency];
+            for (int i = 0; i < workers.Length; i++)
+            {
+                workers[i] = Task.Run(() => WorkerAsync(url, deadline, latencies));
+            }
+
+            // The runner's own thread, which no loop owns: waiting here blocks nothing else.
+            if (!Task.WhenAll(workers).Wait(duration + TimeSpan.FromMinutes(2)))
+            {
+                throw new TimeoutException("HttpClient's workers did not finish in time.");
+            }
+
+            return (Interlocked.Read(ref _ok), Interlocked.Read(ref _errors));
+        }
+
+        public override void Dispose()
+        {
+            _client.Dispose();
+            _handler.Dispose();
+        }
+
+        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies)
+        {
+            while (Stopwatch.GetTimestamp() < deadline)
+            {
+                long started = Stopwatch.GetTimestamp();
+                bool ok;
+                try
+                {
+                    using var message = new HttpRequestMessage(HttpMethod.Get, url);
+                    if (_close)
+                    {
+                        message.Headers.ConnectionClose = true;
+                    }
+
+                    using HttpResponseMessage response = await _client.SendAsync(message).ConfigureAwait(false);
+                    _ = await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
+                    ok = response.IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    // Counted, as the loop clients count their 599s; the run goes on.
+                    ok = false;
+                }
+
+                latencies.Record(Nanoseconds(Stopwatch.GetTimestamp() - started));
+                Interlocked.Increment(ref ok ? ref _ok : ref _errors);
+            }
+        }
+    }
+}

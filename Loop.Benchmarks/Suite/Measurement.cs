@@ -1,0 +1,69 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Loop.Benchmarks.Suite;
+
+/// <summary>
+/// What one client did in one repetition of one scenario: the JSON line a <c>bench-client</c>
+/// child prints, and what the report is made of. Figures a client cannot give are null.
+/// </summary>
+internal sealed record Measurement
+{
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>The client's name as the report shows it.</summary>
+    public required string Client { get; init; }
+
+    /// <summary>The <see cref="Scenario.Key"/>.</summary>
+    public required string Scenario { get; init; }
+
+    /// <summary>The repetition, from 0.</summary>
+    public int Repetition { get; init; }
+
+    /// <summary>Responses with status 200 that came back in the measured time.</summary>
+    public long Requests { get; init; }
+
+    /// <summary>Requests that failed or answered with another status.</summary>
+    public long Errors { get; init; }
+
+    /// <summary>The measured wall-clock time.</summary>
+    public double Seconds { get; init; }
+
+    /// <summary>Median latency, microseconds.</summary>
+    public double? P50Us { get; init; }
+
+    /// <summary>99th percentile latency, microseconds.</summary>
+    public double? P99Us { get; init; }
+
+    /// <summary>CPU time (user + system) of the client's process per request, microseconds.</summary>
+    public double? CpuUsPerRequest { get; init; }
+
+    /// <summary>Bytes allocated on the managed heap per request (.NET clients only).</summary>
+    public double? BytesPerRequest { get; init; }
+
+    /// <summary>Connections the server accepted during the client's run (warm-up included), when the server can tell.</summary>
+    public long? Connections { get; init; }
+
+    /// <summary>Why the client gave no figures, when it failed.</summary>
+    public string? Failure { get; init; }
+
+    /// <summary>Requests per second.</summary>
+    [JsonIgnore]
+    public double RequestsPerSecond => Seconds > 0 ? Requests / Seconds : double.NaN;
+
+    /// <summary>One JSON line.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, s_json);
+
+    /// <summary>Reads a line written by <see cref="ToJson"/>.</summary>
+    public static Measurement FromJson(string line) =>
+        JsonSerializer.Deserialize<Measurement>(line, s_json) ?? throw new FormatException("An empty measurement line.");
+
+    /// <summary>A measurement that records only that the client failed.</summary>
+    public static Measurement Failed(string client, Scenario scenario, int repetition, string why) =>
+        new() { Client = client, Scenario = scenario.Key, Repetition = repetition, Failure = why };
+}

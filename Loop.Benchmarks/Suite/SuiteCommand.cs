@@ -1,0 +1,271 @@
+using System.Globalization;
+
+namespace Loop.Benchmarks.Suite;
+
+/// <summary>
+/// <c>suite</c>: the load comparison users run (<c>make bench</c>, <c>make bench-quick</c>).
+/// Starts nginx pinned to one core, the clients pinned to another, runs the scenarios with the
+/// repetitions interleaved, and writes the report and its chart.
+/// </summary>
+/// <remarks>
+/// <c>suite [--quick] [--out docs/benchmarks.md] [--url http://host:port (a running server with
+/// /small and /large instead of nginx)] [--clients wrk,simple,curl,httpclient,curl-tool,undici]
+/// [--concurrency 64,512 (only those rows)] [--repetitions 3] [--duration 5] [--warmup 8]
+/// [--scenario-warmup 2] [--work-dir DIR]
+/// [--note TEXT] [--default-tiering] [--alloc-profile]</c>. Durations in seconds.
+/// </remarks>
+internal static class SuiteCommand
+{
+    private const int ManyConnections = SuiteRunner.ManyConnections;
+
+    private static readonly string[] s_allClients = ["wrk", "simple", "curl", "httpclient", "curl-tool", "undici"];
+
+    public static int Run(string[] args)
+    {
+        ProcessGuard.Install();
+        bool quick = args.Contains("--quick");
+        var settings = new SuiteSettings(
+            Repetitions: (int)Number(args, "--repetitions", 3),
+            Duration: TimeSpan.FromSeconds(Number(args, "--duration", quick ? 0.5 : 5)),
+            FirstWarmup: TimeSpan.FromSeconds(Number(args, "--warmup", quick ? 2 : 8)),
+            ScenarioWarmup: TimeSpan.FromSeconds(Number(args, "--scenario-warmup", quick ? 0.5 : 2)));
+        string output = Option(args, "--out") ?? Path.Combine("docs", "benchmarks.md");
+        string workDirectory = Option(args, "--work-dir") ?? Path.Combine(Path.GetTempPath(), "loop-bench");
+        HashSet<string> wanted = [.. (Option(args, "--clients") ?? string.Join(',', s_allClients)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        bool defaultTiering = args.Contains("--default-tiering");
+        Directory.CreateDirectory(workDirectory);
+
+        var notes = new List<string>();
+        var skipped = new List<string>();
+        var machine = MachineInfo.Describe();
+        DateTimeOffset date = DateTimeOffset.UtcNow;
+        (IReadOnlyList<string> clientLauncher, IReadOnlyList<string> serverLauncher, string pinning) = Pinning();
+        List<Scenario> scenarios = Scenarios(quick, skipped);
+        if (Option(args, "--concurrency") is { } only)
+        {
+            int[] kept = [.. only.Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))];
+            scenarios.RemoveAll(s => !kept.Contains(s.Concurrency));
+            skipped.Add($"rows at other concurrencies than {only} (`--concurrency {only}`).");
+        }
+
+        long? files = FileLimit.Raise(65_536);
+        // Each process needs its own: the client one per connection, nginx's worker sets its own (worker_rlimit_nofile).
+        if (scenarios.Any(s => s.Concurrency >= ManyConnections) && files is { } limit && limit < ManyConnections + 1024)
+        {
+            scenarios.RemoveAll(s => s.Concurrency >= ManyConnections);
+            skipped.Add(string.Create(CultureInfo.InvariantCulture, $"the {ManyConnections:N0}-connection rows: the open-file limit is {limit:N0} and could not be raised (run as root, or raise it with `ulimit -n 65536`)."));
+        }
+
+        NginxServer? server = null;
+        var clients = new List<IBenchClient>();
+        try
+        {
+            string baseUrl;
+            if (Option(args, "--url") is { } url)
+            {
+                baseUrl = url;
+                machine.Add(("Server", $"{url} (given with --url), pinned by whoever started it"));
+            }
+            else
+            {
+                string nginx = NginxServer.Find() ?? throw new InvalidOperationException("nginx is not installed (Debian/Ubuntu: apt-get install nginx); `make bench` installs it when run as root.");
+                server = NginxServer.Start(nginx, workDirectory, serverLauncher);
+                baseUrl = server.BaseUrl;
+                machine.Add(("nginx", $"{server.Version}, one worker, configuration written to {Path.Combine(server.Directory, "nginx.conf")}"));
+                Console.WriteLine($"nginx ({server.Version}) listening at {baseUrl}; {pinning}");
+            }
+
+            machine.Add(("Pinning", pinning));
+            AddClients(clients, wanted, workDirectory, clientLauncher, defaultTiering, args.Contains("--alloc-profile"), settings, machine, notes);
+            var method = Method(settings, defaultTiering, server is not null);
+            var runner = new SuiteRunner(clients, baseUrl, settings, Console.Out, server is null ? null : server.AcceptedConnections);
+            List<Measurement> measurements = runner.Run(scenarios);
+
+            string directory = Path.GetDirectoryName(Path.GetFullPath(output))!;
+            Directory.CreateDirectory(directory);
+            string chart = Path.ChangeExtension(Path.GetFileName(output), ".svg");
+            var report = new BenchmarkReport
+            {
+                Command = CommandLine(args),
+                Date = date,
+                Note = Option(args, "--note"),
+                Machine = machine,
+                Method = method,
+                Skipped = skipped,
+                Notes = notes,
+                Scenarios = scenarios,
+                Clients = [.. clients.Select(c => c.Name)],
+                Measurements = measurements,
+                ChartFile = chart,
+            };
+            File.WriteAllText(Path.Combine(directory, chart), report.ChartSvg());
+            File.WriteAllText(output, report.ToMarkdown());
+            File.WriteAllLines(Path.ChangeExtension(output, ".jsonl"), measurements.Select(m => m.ToJson()));
+            Console.WriteLine();
+            Console.WriteLine(report.ToMarkdown());
+            Console.WriteLine($"Written: {output}, {Path.Combine(directory, chart)} and the raw measurements in {Path.ChangeExtension(output, ".jsonl")}");
+            return measurements.Any(m => m.Failure is not null) ? 1 : 0;
+        }
+        finally
+        {
+            foreach (IBenchClient client in clients)
+            {
+                client.Dispose();
+            }
+
+            server?.Dispose();
+            ProcessGuard.KillAll();
+        }
+    }
+
+    /// <summary>The rows: the full matrix minus the rows that make no sense, each with its reason, or the quick selection.</summary>
+    internal static List<Scenario> Scenarios(bool quick, List<string> skipped)
+    {
+        if (quick)
+        {
+            skipped.Add("this is the quick run: keep-alive 13 B at concurrency 64 and 512, `Connection: close` at 64, 1 MiB at 8; `make bench` runs every row.");
+            return [Scenario.Small(64), Scenario.Small(512), Scenario.Small(64, close: true), Scenario.Large(8)];
+        }
+
+        skipped.Add("13 B with `Connection: close` at 10,000: opening and closing 10,000 connections at once exhausts the loopback's ephemeral ports within seconds (TIME_WAIT) and measures that, not the client.");
+        skipped.Add("1 MiB at 512 and 10,000: 0.5 to 10 GiB in flight per round measures memory bandwidth; one nginx worker is saturated at 8 already.");
+        skipped.Add("1 MiB with `Connection: close`: one more handshake per MiB is within the noise of the keep-alive rows.");
+        return
+        [
+            Scenario.Small(1), Scenario.Small(64), Scenario.Small(512), Scenario.Small(ManyConnections),
+            Scenario.Small(1, close: true), Scenario.Small(64, close: true), Scenario.Small(512, close: true),
+            Scenario.Large(1), Scenario.Large(8), Scenario.Large(64),
+        ];
+    }
+
+    private static void AddClients(List<IBenchClient> clients, HashSet<string> wanted, string workDirectory, IReadOnlyList<string> launcher, bool defaultTiering, bool allocationProfile, SuiteSettings settings, List<(string, string)> machine, List<string> notes)
+    {
+        var environment = new Dictionary<string, string> { ["DOTNET_gcServer"] = "0" };
+        if (!defaultTiering)
+        {
+            environment["DOTNET_TC_CallCountingDelayMs"] = "0";
+        }
+
+        foreach (string name in s_allClients.Where(wanted.Contains))
+        {
+            switch (name)
+            {
+                case "wrk":
+                    if (Tools.Find("wrk") is { } wrk)
+                    {
+                        clients.Add(new WrkClient(wrk, launcher));
+                        machine.Add(("wrk", Tools.FirstLineOf(wrk, "-v")));
+                    }
+                    else
+                    {
+                        notes.Add("wrk is not installed (apt-get install wrk): no ceiling, so no × wrk ratios.");
+                    }
+
+                    break;
+                case "curl-tool":
+                    if (Tools.Find("curl") is { } curl)
+                    {
+                        clients.Add(new CurlToolClient(curl, launcher));
+                        machine.Add(("curl", Tools.FirstLineOf(curl, "--version")));
+                        notes.Add(string.Create(CultureInfo.InvariantCulture, $"`curl -Z` runs at most {CurlToolClient.ParallelMax} transfers at once (`--parallel-max` allows no more), so its rows at higher concurrency run at {CurlToolClient.ParallelMax}; it takes a count, not a time, sized from its warm-up rate."));
+                    }
+                    else
+                    {
+                        notes.Add("curl is not installed (apt-get install curl): no `curl -Z` rows.");
+                    }
+
+                    break;
+                case "undici":
+                    if (UndiciClient.TryCreate(workDirectory, launcher, settings.ScenarioWarmup, out string? why) is { } undici)
+                    {
+                        clients.Add(undici);
+                        machine.Add(("Node", undici.Version));
+                    }
+                    else
+                    {
+                        notes.Add(why!);
+                    }
+
+                    break;
+                default:
+                    clients.Add(ChildProcessClient.Start(name, launcher, environment, allocationProfile));
+                    break;
+            }
+        }
+    }
+
+    private static List<string> Method(SuiteSettings settings, bool defaultTiering, bool nginx)
+    {
+        var method = new List<string>();
+        if (nginx)
+        {
+            method.Add("Server: nginx, one worker, `return 200` of 13 bytes at /small and a 1 MiB file at /large, keep-alive with no request limit, access log off.");
+        }
+
+        method.Add("Clients: each .NET client in a process of its own (`Loop.Benchmarks bench-client`), the same for its whole run, with `MaxClients` (ours) or `MaxConnectionsPerServer` (HttpClient) set to the concurrency and nothing else; one worker per concurrent request, each fetching in a loop and buffering the body; wrk with one thread and one connection per concurrent request; undici with a `Pool` of that many connections.");
+        method.Add(defaultTiering
+            ? "Runtime settings: defaults (`--default-tiering`): the .NET clients may run tier-0 code during the first seconds."
+            : "Runtime settings: `DOTNET_TC_CallCountingDelayMs=0` for every .NET client alike (tier-1 code within the warm-up even when pinned to one core); `DOTNET_gcServer=0`.");
+        method.Add(string.Create(CultureInfo.InvariantCulture, $"Warm-up: {settings.FirstWarmup.TotalSeconds:0.#} s of load before a .NET client's first measurement, {settings.ScenarioWarmup.TotalSeconds:0.#} s before each further scenario (new client, new connections); at 10,000 connections each client closes its connections after each repetition (so that nginx holds one client's at a time) and warms up for {Math.Max(settings.ScenarioWarmup.TotalSeconds, settings.FirstWarmup.TotalSeconds):0.#} s before every repetition; node warms up in each of its runs; wrk needs none."));
+        method.Add(string.Create(CultureInfo.InvariantCulture, $"Repetitions: {settings.Repetitions} of {settings.Duration.TotalSeconds:0.#} s per client and scenario, interleaved (A B C … A B C …); tables show the median and min–max of requests/s and medians of the rest; ratios are taken inside each repetition, then their median."));
+        method.Add("CPU/req: the client process's user + system time over the measured window (the .NET clients from `Environment.CpuUsage` in-process, undici from `process.cpuUsage()`, wrk and `curl -Z` from getrusage of the waited-for process, start-up included), divided by the requests. alloc/req: `GC.GetTotalAllocatedBytes` over the window (.NET clients only).");
+        if (nginx)
+        {
+            method.Add("connections: the connections nginx accepted (stub_status) during a client's repetition, median; the first repetition includes the warm-up's (every repetition at 10,000). A client that keeps its connections alive opens none once warm; a high count at keep-alive means it closes and reopens them.");
+        }
+
+        method.Add("Latency: p50 and p99 of each request from its start to its whole body (wrk from `--latency`, `curl -Z` from `-w %{time_total}`); don't read much into concurrency 1, which measures how fast an idle core wakes up.");
+        return method;
+    }
+
+    private static (IReadOnlyList<string> Client, IReadOnlyList<string> Server, string Description) Pinning()
+    {
+        List<int> cpus = AllowedCpus();
+        if (cpus.Count >= 2 && Tools.Find("taskset") is { } taskset)
+        {
+            string client = cpus[0].ToString(CultureInfo.InvariantCulture);
+            string server = cpus[^1].ToString(CultureInfo.InvariantCulture);
+            return ([taskset, "-c", client], [taskset, "-c", server], $"server on CPU {server}, every client on CPU {client} (taskset)");
+        }
+
+        return ([], [], cpus.Count < 2 ? "not pinned: only one CPU is available" : "not pinned: taskset is not installed (util-linux)");
+    }
+
+    private static List<int> AllowedCpus()
+    {
+        if (File.Exists("/proc/self/status"))
+        {
+            string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal));
+            if (line is not null)
+            {
+                var cpus = new List<int>();
+                foreach (string range in line["Cpus_allowed_list:".Length..].Trim().Split(',', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    string[] ends = range.Split('-');
+                    int first = int.Parse(ends[0], CultureInfo.InvariantCulture);
+                    int last = int.Parse(ends[^1], CultureInfo.InvariantCulture);
+                    for (int cpu = first; cpu <= last; cpu++)
+                    {
+                        cpus.Add(cpu);
+                    }
+                }
+
+                return cpus;
+            }
+        }
+
+        return [.. Enumerable.Range(0, Environment.ProcessorCount)];
+    }
+
+    private static string CommandLine(string[] args) =>
+        Environment.GetEnvironmentVariable("LOOP_BENCH_COMMAND") is { Length: > 0 } make ? make : "Loop.Benchmarks suite " + string.Join(' ', args);
+
+    private static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    private static double Number(string[] args, string name, double fallback) =>
+        Option(args, name) is { } text ? double.Parse(text, CultureInfo.InvariantCulture) : fallback;
+}

@@ -1,0 +1,152 @@
+using System.Globalization;
+using System.Xml.Linq;
+using Loop.Benchmarks.Suite;
+using Loop.Tests.Support;
+
+namespace Loop.Tests.Benchmarks;
+
+/// <summary>
+/// The load suite's runner and report, without nginx or the external tools: two .NET clients
+/// against the tests' Kestrel for about a second give a well-formed table and chart. No timing
+/// is asserted; the figures only have to be there and parse.
+/// </summary>
+public sealed class BenchmarkSuiteTests
+{
+    private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(60);
+
+    [Test]
+    public void Run_TwoClientsForASecond_ReportHasAWellFormedTableAndChart()
+    {
+        // Kestrel's /hello answers "Hello world!" (12 bytes).
+        var scenario = new Scenario("/hello", 12, Concurrency: 4, Close: false);
+        var settings = new SuiteSettings(Repetitions: 2, Duration: TimeSpan.FromSeconds(0.2), FirstWarmup: TimeSpan.FromSeconds(0.1), ScenarioWarmup: TimeSpan.FromSeconds(0.1));
+        List<Measurement> measurements = [];
+        Fds.RunBounded(
+            () =>
+            {
+                using var simple = new InProcessClient("simple");
+                using var httpClient = new InProcessClient("httpclient");
+                var runner = new SuiteRunner([simple, httpClient], $"http://127.0.0.1:{TestHttpServer.Shared.Port}", settings, TextWriter.Null);
+                measurements = runner.Run([scenario]);
+            },
+            TestTimeout);
+
+        Assert.That(measurements, Has.Count.EqualTo(4));
+        Assert.That(measurements.Select(m => m.Failure), Has.All.Null);
+        var report = new BenchmarkReport
+        {
+            Command = "test",
+            Date = DateTimeOffset.UtcNow,
+            Machine = [("CPU", "test")],
+            Method = ["test"],
+            Scenarios = [scenario],
+            Clients = ["SimpleAsyncHttpClient", "HttpClient"],
+            Measurements = measurements,
+            ChartFile = "chart.svg",
+        };
+
+        string[] rows = TableOf(report.ToMarkdown(), scenario.Title);
+        string[] header = BenchmarkReport.Cells(rows[0]);
+        Assert.That(header, Is.EqualTo(BenchmarkReport.Columns.Where(c => c != "MB/s").ToArray()));
+        Assert.That(rows, Has.Length.EqualTo(4), "header, rule, one line per client");
+        foreach (string row in rows.Skip(2))
+        {
+            string[] cells = BenchmarkReport.Cells(row);
+            Assert.That(cells, Has.Length.EqualTo(header.Length), row);
+            Assert.That(Number(cells[1].Split(' ')[0]), Is.GreaterThan(0), row);
+            Assert.That(cells[2], Does.EndWith("s"), row);
+            Assert.That(cells[4], Does.EndWith("µs"), row);
+            Assert.That(cells[5], Does.EndWith("B"), row);
+            Assert.That(cells[6], Is.EqualTo(BenchmarkReport.None), "no wrk in this run: " + row);
+            Assert.That(Number(cells[7]), Is.GreaterThan(0), row);
+            Assert.That(cells[8], Is.EqualTo("0"), row);
+            Assert.That(cells[9], Is.EqualTo(BenchmarkReport.None), "no server counter in this run: " + row);
+        }
+
+        Assert.That(BenchmarkReport.Cells(rows[3])[7], Is.EqualTo("1.00"), "HttpClient against itself");
+        XElement svg = XElement.Parse(report.ChartSvg());
+        Assert.That(svg.Name.LocalName, Is.EqualTo("svg"));
+        Assert.That(svg.Elements().Count(e => e.Name.LocalName == "rect" && e.Elements().Any(t => t.Name.LocalName == "title")), Is.EqualTo(2), "one bar per client");
+    }
+
+    [Test]
+    public void Measurement_ToJsonAndBack_KeepsEveryFigure()
+    {
+        var measurement = new Measurement { Client = "wrk", Scenario = "13 B/c64/keep-alive", Repetition = 2, Requests = 1000, Errors = 1, Seconds = 0.5, P50Us = 12.5, P99Us = 80, CpuUsPerRequest = 3.25 };
+
+        Assert.That(Measurement.FromJson(measurement.ToJson()), Is.EqualTo(measurement));
+    }
+
+    [Test]
+    public void Summarize_RatiosTakenPerRepetition_MedianOfThem()
+    {
+        var scenario = Scenario.Small(64);
+        Measurement Make(string client, int repetition, long requests) => new() { Client = client, Scenario = scenario.Key, Repetition = repetition, Requests = requests, Seconds = 1 };
+        List<Measurement> measurements =
+        [
+            Make("wrk", 0, 100), Make("simple", 0, 50),
+            Make("wrk", 1, 200), Make("simple", 1, 180),
+            Make("wrk", 2, 100), Make("simple", 2, 70),
+        ];
+
+        ClientSummary simple = ResultSummary.Summarize(scenario, measurements, ["wrk", "simple"])[1];
+
+        Assert.That(simple.VsWrk, Is.EqualTo(0.7).Within(1e-9), "ratios 0.5, 0.9, 0.7");
+        Assert.That(simple.RequestsPerSecond, Is.EqualTo(70));
+        Assert.That((simple.Min, simple.Max), Is.EqualTo((50.0, 180.0)));
+        Assert.That(simple.VsHttpClient, Is.Null);
+    }
+
+    [Test]
+    public void LatencyHistogram_Percentiles_WithinOnePercent()
+    {
+        var histogram = new LatencyHistogram();
+        for (long value = 1; value <= 100_000; value++)
+        {
+            histogram.Record(value * 1000);
+        }
+
+        Assert.That(histogram.Percentile(50), Is.EqualTo(50_000_000).Within(1).Percent);
+        Assert.That(histogram.Percentile(99), Is.EqualTo(99_000_000).Within(1).Percent);
+        Assert.That(histogram.Count, Is.EqualTo(100_000));
+    }
+
+    [Test]
+    public void WrkParse_ReportWithErrors_CountsRequestsLatenciesAndErrors()
+    {
+        const string Output = """
+            Running 1s test @ http://127.0.0.1:8080/small
+              1 threads and 64 connections
+              Thread Stats   Avg      Stdev     Max   +/- Stdev
+                Latency     0.92ms  211.05us   5.12ms   91.20%
+                Req/Sec    70.12k     1.20k   72.00k    80.00%
+              Latency Distribution
+                 50%  876.00us
+                 75%    0.95ms
+                 90%    1.10ms
+                 99%    1.82ms
+              70512 requests in 1.00s, 12.03MB read
+              Socket errors: connect 0, read 2, write 0, timeout 1
+              Non-2xx or 3xx responses: 12
+            Requests/sec:  70443.11
+            Transfer/sec:     12.02MB
+            """;
+        var client = new WrkClient("wrk", []);
+
+        Measurement m = client.Parse(Output, new RunSpec(Scenario.Small(64), "http://127.0.0.1:8080", 0, TimeSpan.Zero, TimeSpan.FromSeconds(1)), cpuSeconds: 0.7);
+
+        Assert.That((m.Requests, m.Errors, m.Seconds), Is.EqualTo((70500L, 15L, 1.0)));
+        Assert.That((m.P50Us, m.P99Us), Is.EqualTo((876.0, 1820.0)));
+        Assert.That(m.CpuUsPerRequest, Is.EqualTo(0.7 * 1e6 / 70512).Within(1e-9));
+    }
+
+    private static string[] TableOf(string markdown, string title)
+    {
+        string[] lines = markdown.Split('\n');
+        int heading = Array.IndexOf(lines, "## " + title);
+        Assert.That(heading, Is.GreaterThanOrEqualTo(0), $"no section '{title}' in:\n{markdown}");
+        return [.. lines.Skip(heading + 1).SkipWhile(l => l.Length == 0).TakeWhile(l => l.StartsWith('|'))];
+    }
+
+    private static double Number(string text) => double.Parse(text, NumberStyles.Number, CultureInfo.InvariantCulture);
+}
