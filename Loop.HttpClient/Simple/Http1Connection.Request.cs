@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Text;
 using Loop.Http.Internal;
 
@@ -17,12 +18,21 @@ internal sealed partial class Http1Connection
     private bool _bodySent;
     private StreamClosedException? _sendFailure;
 
+    // An upload still running while the answer is read (see WatchUpload), whether the exchange
+    // gave up on it (the server answered first), and how it failed when the caller's code threw.
+    private Task? _upload;
+    private bool _uploadStopped;
+    private ExceptionDispatchInfo? _uploadError;
+
     /// <summary>
     /// Sends the head, and the body unless it waits for a 100 Continue. The server may answer
     /// before the upload is finished (an early 413, then a close or a reset under our write):
     /// what it said is the outcome, as curl returns it. So a write that fails because the peer
     /// went away is kept in <see cref="_sendFailure"/> rather than thrown, and the response is
     /// read from what the stream buffered; only when no response head arrived is it the failure.
+    /// A server may also answer and then neither read nor close (the write stalls): an upload
+    /// that does not finish at once runs beside the reading of the answer (see
+    /// <see cref="WatchUpload"/>).
     /// </summary>
     [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
     private async ValueTask SendRequestAsync(bool chunkedUpload, bool expectContinue)
@@ -52,6 +62,58 @@ internal sealed partial class Http1Connection
         {
             await SendBodyAsync(chunkedUpload).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Lets an upload that waits for the socket (or for the body producer) run on while the
+    /// response is read, so that an answer the server sends before the body is all sent (an
+    /// early 413 from a server that then reads no more) is seen rather than waited past until
+    /// the timeout. Only an upload that did not finish at once comes here: a request without a
+    /// body, or whose send completed synchronously, allocates nothing for this.
+    /// </summary>
+    private void WatchUpload(ValueTask sending)
+    {
+        _upload = WatchUploadAsync(sending);
+    }
+
+    /// <summary>
+    /// Awaits the upload; when it fails (the caller's producer threw: a write that failed because
+    /// the server went away is already kept in <see cref="_sendFailure"/>), keeps the failure for
+    /// the exchange and closes the stream, which ends the read of an answer that would never come.
+    /// </summary>
+    private async Task WatchUploadAsync(ValueTask sending)
+    {
+        try
+        {
+            await sending.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Not swallowed: the exchange rethrows it (RunAsync), unless the exchange already gave
+            // up on the upload (the server answered first), when what it ended with does not matter.
+            if (!_uploadStopped)
+            {
+                _uploadError = ExceptionDispatchInfo.Capture(e);
+                Stream.Close(e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gives up on an upload the server answered before it was all sent: closes the stream, which
+    /// fails a write waiting for the socket, and ends the wait for the body producer, whose
+    /// further writes fail. The connection is not kept (the request was cut short).
+    /// </summary>
+    private void AbandonUpload()
+    {
+        if (_upload is { IsCompleted: false })
+        {
+            _uploadStopped = true;
+            Stream.Close();
+            _producerWait?.Abort(new StreamClosedException("The server answered before the request body was sent; the rest of it is not sent.", null));
+        }
+
+        _upload = null;
     }
 
     /// <summary>Sends the body; a write that fails because the server went away is kept (see <see cref="SendRequestAsync"/>).</summary>
@@ -226,6 +288,11 @@ internal sealed partial class Http1Connection
                 throw new StreamClosedException("The request was aborted; its body producer can write no more.", _abortError);
             }
 
+            if (_uploadStopped)
+            {
+                throw new StreamClosedException("The server answered before the request body was sent; its body producer can write no more.", null);
+            }
+
             if (data.IsEmpty)
             {
                 return;
@@ -254,7 +321,7 @@ internal sealed partial class Http1Connection
         });
 
         // The producer may wait for something that never comes: an abort ends the wait.
-        await WaitForUserTaskAsync(new ValueTask(produced)).ConfigureAwait(false);
+        await WaitForUserTaskAsync(new ValueTask(produced), producer: true).ConfigureAwait(false);
 
         if (chunked)
         {

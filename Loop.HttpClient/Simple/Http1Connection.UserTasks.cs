@@ -17,6 +17,11 @@ internal sealed partial class Http1Connection
     // code asynchronously (a plain keep-alive GET) never has one.
     private UserTaskWait? _userWait;
 
+    // The body producer's wait, apart: while an upload runs beside the reading of an early
+    // answer (see ReadFinalHeadAsync), the producer and an async streaming callback may both be
+    // waited for at once.
+    private UserTaskWait? _producerWait;
+
     /// <summary>Whether a task of the caller's that the exchange gave up on (when it was aborted) is still running.</summary>
     private bool UserTaskOutstanding => _userWait?.IsUserTaskPending == true;
 
@@ -25,14 +30,15 @@ internal sealed partial class Http1Connection
     /// exchange is aborted (with the abort's error), whichever is first. Await it once, on the
     /// loop thread, with <c>ConfigureAwait(false)</c>: it completes on the loop thread.
     /// </summary>
-    private ValueTask WaitForUserTaskAsync(ValueTask task)
+    private ValueTask WaitForUserTaskAsync(ValueTask task, bool producer = false)
     {
         if (task.IsCompleted)
         {
             return task;
         }
 
-        return (_userWait ??= new UserTaskWait()).Start(task, _abortError);
+        UserTaskWait wait = producer ? _producerWait ??= new UserTaskWait() : _userWait ??= new UserTaskWait();
+        return wait.Start(task, _abortError);
     }
 
     /// <summary>

@@ -17,7 +17,8 @@ namespace Loop.Http.Simple;
 /// The partial files hold one concern each: this one the exchange (its fields, RunAsync,
 /// the sequence of an exchange, informational responses, aborting and cancelling);
 /// <c>.UserTasks.cs</c> waiting for the caller's own code (body producer, async streaming callback) so that an abort ends the wait;
-/// <c>.Request.cs</c> writing the request (and keeping a failed write while the answer is read);
+/// <c>.Request.cs</c> writing the request (keeping a failed write while the answer is read, and
+/// letting an unfinished upload run beside the reading of an early answer);
 /// <c>.Reading.cs</c> reading the response head, the body as framed, and lines;
 /// <c>.Framing.cs</c> deciding the framing (Content-Length, transfer codings);
 /// <c>.Body.cs</c> decoding, counting and keeping the body; <c>.Policy.cs</c> redirects and keep-alive.
@@ -80,6 +81,7 @@ internal sealed partial class Http1Connection
         _abortError ??= error;
         Stream.Close(error);
         _userWait?.Abort(_abortError);
+        _producerWait?.Abort(_abortError);
     }
 
     /// <summary>Runs <paramref name="fetch"/>'s current hop on this connection.</summary>
@@ -109,6 +111,12 @@ internal sealed partial class Http1Connection
         {
             throw _abortError is OperationCanceledException ? new OperationCanceledException(fetch.CancellationToken) : _abortError;
         }
+        catch (Exception e) when (_uploadError is not null && e is HttpStreamClosedError or StreamClosedException)
+        {
+            // The caller's body producer failed while the answer was being read: that is the failure.
+            _uploadError.Throw();
+            throw;
+        }
         catch (StreamClosedException e)
         {
             // A write failed (the server closed or reset the connection) and no response came.
@@ -130,6 +138,8 @@ internal sealed partial class Http1Connection
             _url = null!;
             _redirectUrl = null;
             _sendFailure = null;
+            AbandonUpload();
+            _uploadError = null;
         }
     }
 
@@ -143,13 +153,32 @@ internal sealed partial class Http1Connection
         _fetch.Mark(FetchTimes.PreTransfer);
         _bodySent = false;
         _sendFailure = null;
-        await SendRequestAsync(chunkedUpload, expectContinue).ConfigureAwait(false);
+        _uploadStopped = false;
+        ValueTask sending = SendRequestAsync(chunkedUpload, expectContinue);
+        if (hasBody && !expectContinue && !sending.IsCompleted)
+        {
+            // The upload waits for the socket: the answer is read meanwhile (see WatchUpload).
+            WatchUpload(sending);
+        }
+        else
+        {
+            await sending.ConfigureAwait(false);
+        }
+
         await ReadFinalHeadAsync(chunkedUpload, expectContinue).ConfigureAwait(false);
         ResponseHead response = _head;
         HttpHeaders headers = response.Headers;
         int code = response.Code;
+        if (_upload is { IsCompleted: false } && code is not (>= 200 and < 300))
+        {
+            // A final answer came before the body was all sent. As curl does, anything but a 2xx
+            // (an early 413, a redirect) stops the upload: the body producer writes no more, the
+            // answer is read as usual, then the connection is closed (the request was cut
+            // short). A 2xx is read while the upload goes on: a server may answer as it reads.
+            _uploadStopped = true;
+        }
+
         HttpRequest? redirect = RedirectFor(code, headers);
-        bool keepAlive = code != 101 && _bodySent && _sendFailure is null && WantsKeepAlive(response);
         long contentLength = ContentLength(headers);
         if (redirect is null && request.HeaderCallback is { } headerCallback)
         {
@@ -165,7 +194,22 @@ internal sealed partial class Http1Connection
         PrepareBody(headers, contentLength, keep: redirect is null);
         bool framed = await ReadBodyAsync(framing, contentLength).ConfigureAwait(false);
         FinishBody();
-        keepAlive &= framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
+        if (_upload is { } upload)
+        {
+            if (_uploadStopped)
+            {
+                AbandonUpload();
+            }
+            else
+            {
+                await upload.ConfigureAwait(true);
+                _upload = null;
+                _uploadError?.Throw();
+            }
+        }
+
+        bool keepAlive = code != 101 && !_uploadStopped && _bodySent && _sendFailure is null && WantsKeepAlive(response)
+            && framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
         if (redirect is not null)
         {
             return new Outcome(null, redirect, _redirectUrl, keepAlive);
@@ -214,9 +258,20 @@ internal sealed partial class Http1Connection
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_sendFailure);
             }
 
-            if (response.Code == 100 && expectContinue && !_bodySent && _sendFailure is null)
+            if (response.Code == 100 && expectContinue && !_bodySent && _sendFailure is null && _upload is null)
             {
-                await SendBodyAsync(chunkedUpload).ConfigureAwait(false);
+                ValueTask sending = SendBodyAsync(chunkedUpload);
+                if (sending.IsCompleted)
+                {
+                    await sending.ConfigureAwait(false);
+                }
+                else
+                {
+                    // The answer may still come before the body is all sent (see WatchUpload);
+                    // another 100 meanwhile is only informational.
+                    WatchUpload(sending);
+                }
+
                 continue;
             }
 

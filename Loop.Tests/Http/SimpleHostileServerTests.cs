@@ -199,6 +199,107 @@ public sealed class SimpleHostileServerTests() : HttpClientFixture(typeof(Simple
     });
 
     [Test]
+    public void EarlyResponse_ToALargeUpload_ConnectionKeptOpenWithoutReading_IsReturned() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            // Answer at once, read no more of the body, and keep the connection: the client's write stalls.
+            connection.KeepOpen = true;
+            await connection.ReadRequestAsync(readBody: false);
+            await connection.WriteAsync("HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large");
+        });
+        var request = new HttpRequest(raw.Url(), "POST", null, new byte[32 * 1024 * 1024]) { RequestTimeout = TimeSpan.FromSeconds(20) };
+        HttpResponse response = await Client.FetchAsync(request, raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(413), response.Error?.ToString());
+        Assert.That(Text(response), Is.EqualTo("too large"));
+    });
+
+    [Test]
+    public void EarlyResponse_ToABodyProducer_StopsTheProducerAndIsReturned() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            connection.KeepOpen = true;
+            await connection.ReadRequestAsync(readBody: false);
+            await connection.WriteAsync("HTTP/1.1 413 Content Too Large\r\nContent-Length: 9\r\n\r\ntoo large");
+        });
+        var piece = new byte[64 * 1024];
+        var producerEnded = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var request = new HttpRequest(raw.Url(), "POST")
+        {
+            RequestTimeout = TimeSpan.FromSeconds(20),
+            BodyProducer = async write =>
+            {
+                try
+                {
+                    for (int i = 0; i < 4096; i++)
+                    {
+                        await write(piece);
+                    }
+
+                    producerEnded.SetResult(null);
+                }
+                catch (StreamClosedException e)
+                {
+                    producerEnded.SetResult(e);
+                    throw;
+                }
+            },
+        };
+        HttpResponse response = await Client.FetchAsync(request, raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(413), response.Error?.ToString());
+        Assert.That(Text(response), Is.EqualTo("too large"));
+        Assert.That(await producerEnded.Task.WaitAsync(TimeSpan.FromSeconds(10)), Is.InstanceOf<StreamClosedException>());
+    });
+
+    [Test]
+    public void EarlySuccess_DuringAnUpload_IsReadWhileTheUploadFinishes_AndTheConnectionIsKept() => Run(async () =>
+    {
+        const int size = 16 * 1024 * 1024;
+        var received = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            // A server that answers as soon as it has the request's head, then reads the whole body.
+            var buffer = new byte[64 * 1024];
+            var head = new List<byte>();
+            long total = 0;
+            int headEnd = -1;
+            while (total < size)
+            {
+                int n = await connection.Socket.ReceiveAsync(buffer, SocketFlags.None);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                if (headEnd >= 0)
+                {
+                    total += n;
+                    continue;
+                }
+
+                head.AddRange(buffer.AsSpan(0, n));
+                headEnd = Encoding.Latin1.GetString(head.ToArray()).IndexOf("\r\n\r\n", StringComparison.Ordinal);
+                if (headEnd >= 0)
+                {
+                    total = head.Count - (headEnd + 4);
+                    await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                }
+            }
+
+            received.SetResult(total);
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond");
+        });
+        var request = new HttpRequest(raw.Url(), "POST", null, new byte[size]) { RequestTimeout = TimeSpan.FromSeconds(20) };
+        HttpResponse response = await Client.FetchAsync(request);
+        Assert.That(Text(response), Is.EqualTo("ok"));
+        Assert.That(await received.Task.WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo(size));
+        Assert.That(Text(await Client.FetchAsync(raw.Url())), Is.EqualTo("second"));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(1));
+    });
+
+    [Test]
     public void ResetDuringAnUpload_WithoutAnAnswer_IsStreamClosed() => Run(async () =>
     {
         using var raw = RawHttpServer.Start(async connection => await connection.ReadRequestAsync(readBody: false));
