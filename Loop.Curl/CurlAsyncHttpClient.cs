@@ -46,6 +46,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     private readonly Stack<CurlEasyHandle> _idleHandles = new();
     private readonly Dictionary<nint, CurlTransfer> _transfers = [];
     private readonly Dictionary<int, IOEvents> _sockets = [];
+    private readonly Dictionary<int, long> _curlSockets = [];
     private readonly IOHandler _onSocketEvent;
     private GCHandle _self;
     private TimeoutHandle _timer;
@@ -94,6 +95,13 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     /// <summary>Easy handles made and not yet freed (running, idle, or between the two): zero once the client is closed.</summary>
     internal int OpenHandleCount { get; private set; }
+
+    /// <summary>
+    /// Every fd curl has asked the client to watch (some since closed, or reused for another
+    /// socket), with the <see cref="CurlTransfer.Serial"/> of the transfer that last used it
+    /// (0: none known): where to look for a connection by its ports.
+    /// </summary>
+    internal IReadOnlyDictionary<int, long> CurlSockets => _curlSockets;
 
     internal long MaxBodySize { get; }
 
@@ -275,6 +283,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         }
 
         _sockets.Clear();
+        _curlSockets.Clear();
         Loop.RemoveTimeout(_timer);
         if (_self.IsAllocated)
         {
@@ -359,6 +368,14 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
             int result = message->Result;
             _ = LibCurl.curl_multi_remove_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle());
+            if (transfer.RetryOnFreshConnection(result)
+                && LibCurl.curl_multi_add_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle()) == 0)
+            {
+                // Its connection had unread bytes before the request went out: once more, on a new one.
+                _transfers[transfer.Easy.DangerousGetHandle()] = transfer;
+                continue;
+            }
+
             transfer.Complete(result);
             ReturnHandle(transfer.Easy);
             transfer.Deliver();
@@ -436,7 +453,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         _timer = Loop.CallLater(TimeSpan.FromMilliseconds(milliseconds), static state => ((CurlAsyncHttpClient)state!).OnTimer(), this);
     }
 
-    private void WatchSocket(int fd, int what)
+    private void WatchSocket(nint easy, int fd, int what)
     {
         if (what == CurlFlags.PollRemove)
         {
@@ -468,6 +485,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
         Loop.AddHandler(fd, _onSocketEvent, events);
         _sockets[fd] = events;
+        _curlSockets[fd] = _transfers.TryGetValue(easy, out CurlTransfer? user) ? user.Serial : 0;
     }
 
     private static void Check(int code)
@@ -488,7 +506,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
         try
         {
-            client.WatchSocket(fd, what);
+            client.WatchSocket(easy, fd, what);
             return 0;
         }
         catch (Exception e)

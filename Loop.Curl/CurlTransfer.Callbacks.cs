@@ -185,6 +185,26 @@ internal sealed partial class CurlTransfer
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static unsafe int PrereqCallback(nint userData, byte* primaryIp, byte* localIp, int primaryPort, int localPort)
+    {
+        CurlTransfer? transfer = From(userData);
+        if (transfer is null)
+        {
+            return 1;
+        }
+
+        try
+        {
+            return transfer.OnConnectionChosen(primaryPort, localPort) ? 0 : 1;
+        }
+        catch (Exception e)
+        {
+            transfer.SetCallbackError(e);
+            return 1;
+        }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static unsafe int DebugCallback(nint easy, int kind, byte* data, nuint size, nint userData)
     {
         CurlTransfer? transfer = From(userData);

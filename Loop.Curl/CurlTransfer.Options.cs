@@ -57,6 +57,13 @@ internal sealed partial class CurlTransfer
         // DecompressResponse the Accept-Encoding header goes in with the others.
         SetLong(CurlOpt.HttpContentDecoding, 0);
 
+        // Before the request goes out on a connection: one with bytes already waiting is not
+        // used (see OnConnectionChosen). libcurl before 7.80 has no such callback.
+        if (LibCurl.curl_easy_setopt_ptr(Handle, CurlOpt.PrereqFunction, (nint)(delegate* unmanaged[Cdecl]<nint, byte*, byte*, int, int, int>)&PrereqCallback) == 0)
+        {
+            SetPointer(CurlOpt.PrereqData, self);
+        }
+
         // The progress callback bounds the bodies curl drains without handing them over.
         SetLong(CurlOpt.NoProgress, 0);
         SetPointer(CurlOpt.XferInfoFunction, (nint)(delegate* unmanaged[Cdecl]<nint, long, long, long, long, int>)&ProgressCallback);

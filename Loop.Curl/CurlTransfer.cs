@@ -24,6 +24,9 @@ internal sealed partial class CurlTransfer
     private CancellationTokenRegistration _cancellation;
     private Exception? _callbackError;
     private object? _outcome;
+    private static long s_serials;
+    private bool _staleConnection;
+    private bool _freshConnection;
 
     // The upload: the request's body, or what the body producer has written and curl has not read.
     private int _uploadOffset;
@@ -44,6 +47,9 @@ internal sealed partial class CurlTransfer
     }
 
     public CurlEasyHandle Easy { get; }
+
+    /// <summary>This transfer's number, unique in the process (from 1).</summary>
+    public long Serial { get; } = Interlocked.Increment(ref s_serials);
 
     /// <summary>Completes (on the loop thread) with the response, or fails with the request's error.</summary>
     public TaskCompletionSource<HttpResponse> Completion { get; } = new();
@@ -202,6 +208,55 @@ internal sealed partial class CurlTransfer
             // A cancellation too travels as the exception itself, as from the simple client.
             Completion.TrySetException((Exception)_outcome!);
         }
+    }
+
+    /// <summary>
+    /// curl chose the connection and is about to send the request: false (abort) when bytes
+    /// already wait on it, which no request asked for. libcurl 7.88 reuses a kept-alive
+    /// connection with a late response on it (its liveness check does not look for unread
+    /// data), and would take that for the answer to this request. curl then closes it, and the
+    /// request is made again, once, on a fresh connection (<see cref="RetryOnFreshConnection"/>),
+    /// where what waits is read as the response, as before. Plain HTTP only: over TLS, records
+    /// such as a session ticket may wait legitimately. The socket is found among those curl has
+    /// given the client by its ports (CURLINFO_ACTIVESOCKET is not set yet in this callback).
+    /// </summary>
+    private bool OnConnectionChosen(int remotePort, int localPort)
+    {
+        if (_freshConnection || IsHttps())
+        {
+            return true;
+        }
+
+        foreach ((int fd, long lastUser) in _client.CurlSockets)
+        {
+            // A connection this transfer made itself is new: what waits there (a server that
+            // speaks first) is read as the response.
+            if (lastUser != Serial && LibCurl.HasUnreadBytes(fd, localPort, remotePort))
+            {
+                _staleConnection = true;
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// After curl ended the transfer with <paramref name="result"/>: whether it was aborted
+    /// because its connection had unread data (see <see cref="OnConnectionChosen"/>); if so,
+    /// the handle is set to make the request again on a new connection.
+    /// </summary>
+    public bool RetryOnFreshConnection(int result)
+    {
+        if (!_staleConnection || result != CurlCode.AbortedByCallback || _callbackError is not null)
+        {
+            return false;
+        }
+
+        _staleConnection = false;
+        _freshConnection = true;
+        SetLong(CurlOpt.FreshConnect, 1);
+        return true;
     }
 
     /// <summary>An exception from one of our callbacks, reported instead of curl's own error for it.</summary>

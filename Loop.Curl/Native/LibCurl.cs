@@ -179,6 +179,48 @@ internal static unsafe partial class LibCurl
     [LibraryImport(Library, EntryPoint = "curl_easy_getinfo")]
     public static partial int curl_easy_getinfo_ptr(nint easy, int info, out nint value);
 
+    /// <summary>
+    /// Whether socket <paramref name="fd"/> is connected from local port <paramref name="localPort"/>
+    /// to remote port <paramref name="remotePort"/> and has bytes waiting unread (Linux; false
+    /// elsewhere and on any error, such as an fd that is no longer a socket).
+    /// </summary>
+    public static bool HasUnreadBytes(int fd, int localPort, int remotePort)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        const int MsgPeek = 0x2, MsgDontWait = 0x40;
+        byte* address = stackalloc byte[128];
+        uint length = 128;
+        if (getsockname(fd, address, &length) != 0 || length < 4 || Port(address) != localPort)
+        {
+            return false;
+        }
+
+        length = 128;
+        if (getpeername(fd, address, &length) != 0 || length < 4 || Port(address) != remotePort)
+        {
+            return false;
+        }
+
+        byte one;
+        return recv(fd, &one, 1, MsgPeek | MsgDontWait) > 0;
+
+        // sockaddr_in and sockaddr_in6: the port, big-endian, after the 2-byte family.
+        static int Port(byte* sockaddr) => (sockaddr[2] << 8) | sockaddr[3];
+    }
+
+    [LibraryImport("libc", EntryPoint = "recv")]
+    private static partial nint recv(int fd, byte* buffer, nuint length, int flags);
+
+    [LibraryImport("libc", EntryPoint = "getsockname")]
+    private static partial int getsockname(int fd, byte* address, uint* length);
+
+    [LibraryImport("libc", EntryPoint = "getpeername")]
+    private static partial int getpeername(int fd, byte* address, uint* length);
+
     [LibraryImport(Library)]
     public static partial int curl_easy_pause(nint easy, int bitmask);
 

@@ -313,6 +313,41 @@ public sealed class CurlResponseRulesTests() : HttpClientFixture(typeof(CurlAsyn
     });
 
     [Test]
+    public void LateResponseOnAnIdleConnection_IsNotTakenForTheNextRequestsAnswer() => Run(async () =>
+    {
+        // libcurl 7.88 reuses a kept-alive connection with unread bytes on it.
+        var firstReceived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var strayWritten = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int connections = 0;
+        using RawHttpServer server = RawHttpServer.Start(async connection =>
+        {
+            bool first = Interlocked.Increment(ref connections) == 1;
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                if (first)
+                {
+                    await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+
+                    // Once the client has its response and the connection is idle.
+                    await firstReceived.Task;
+                    await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED");
+                    strayWritten.TrySetResult();
+                }
+                else
+                {
+                    await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond");
+                }
+            }
+        });
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
+        Assert.That(Text(await client.FetchAsync(server.Url())), Is.EqualTo("first"));
+        firstReceived.SetResult();
+        await strayWritten.Task.WaitAsync(TestTimeout);
+        Assert.That(Text(await client.FetchAsync(server.Url())), Is.EqualTo("second"));
+        Assert.That(server.ConnectionCount, Is.EqualTo(2));
+    });
+
+    [Test]
     public void SwitchingProtocolsNotAsked_FailsAtOnce_AsAProtocolError() => Run(async () =>
     {
         using RawHttpServer server = RawHttpServer.Start(async connection =>
