@@ -37,9 +37,9 @@ public static partial class HostileCatalogue
             with { Request = new RequestShape { Method = "POST", UploadBytes = 16 * 1024 * 1024 } };
         yield return Case(
             "Order_Early413ThenResetDuringUpload",
-            "answers a 16 MB upload with 413 after its head, then resets",
+            "answers a 16 MB upload with 413 after its head, then resets (a race RFC 9112 §9.6 warns of: the reset may reach the client before it has read the 413, and then no client can return it; libcurl stops at its failed send)",
             new Reply([new Step.Write(B("HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!"))], ServerEnd.Reset, ReadsBody: false),
-            Status(413, "too big!"))
+            new Outcome.OneOf([Status(413, "too big!"), Closed]))
             with { Request = new RequestShape { Method = "POST", UploadBytes = 16 * 1024 * 1024 } };
     }
 
