@@ -47,6 +47,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     private readonly Dictionary<nint, CurlTransfer> _transfers = [];
     private readonly Dictionary<int, IOEvents> _sockets = [];
     private readonly Dictionary<int, long> _curlSockets = [];
+    private readonly Dictionary<int, int> _socketByLocalPort = [];
     private readonly IOHandler _onSocketEvent;
     private GCHandle _self;
     private TimeoutHandle _timer;
@@ -102,6 +103,32 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     /// (0: none known): where to look for a connection by its ports.
     /// </summary>
     internal IReadOnlyDictionary<int, long> CurlSockets => _curlSockets;
+
+    /// <summary>
+    /// The descriptor of curl's connection from <paramref name="localPort"/> to
+    /// <paramref name="remotePort"/>, or -1. Remembered by local port, so a kept-alive
+    /// connection costs one check per request; only a connection not seen before is looked for
+    /// among every socket curl has given the client.
+    /// </summary>
+    internal int FindConnection(int localPort, int remotePort)
+    {
+        if (_socketByLocalPort.TryGetValue(localPort, out int known) && LibCurl.IsConnection(known, localPort, remotePort))
+        {
+            return known;
+        }
+
+        foreach (int fd in _curlSockets.Keys)
+        {
+            if (LibCurl.IsConnection(fd, localPort, remotePort))
+            {
+                _socketByLocalPort[localPort] = fd;
+                return fd;
+            }
+        }
+
+        _socketByLocalPort.Remove(localPort);
+        return -1;
+    }
 
     internal long MaxBodySize { get; }
 
@@ -284,6 +311,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
         _sockets.Clear();
         _curlSockets.Clear();
+        _socketByLocalPort.Clear();
         Loop.RemoveTimeout(_timer);
         if (_self.IsAllocated)
         {

@@ -227,15 +227,18 @@ internal sealed partial class CurlTransfer
             return true;
         }
 
-        foreach ((int fd, long lastUser) in _client.CurlSockets)
+        // A connection this transfer made itself is new: what waits there (a server that speaks
+        // first) is read as the response.
+        if (LibCurl.curl_easy_getinfo_long(Handle, CurlInfo.NumConnects, out CLong made) == 0 && made.Value > 0)
         {
-            // A connection this transfer made itself is new: what waits there (a server that
-            // speaks first) is read as the response.
-            if (lastUser != Serial && LibCurl.HasUnreadBytes(fd, localPort, remotePort))
-            {
-                _staleConnection = true;
-                return false;
-            }
+            return true;
+        }
+
+        int fd = _client.FindConnection(localPort, remotePort);
+        if (fd >= 0 && _client.CurlSockets.TryGetValue(fd, out long lastUser) && lastUser != Serial && LibCurl.HasUnreadBytes(fd))
+        {
+            _staleConnection = true;
+            return false;
         }
 
         return true;

@@ -85,6 +85,7 @@ internal static class CurlInfo
     public const int AppConnectTime = DoubleType + 33;
     public const int HeaderSize = LongType + 11;
     public const int OsErrno = LongType + 25;
+    public const int NumConnects = LongType + 26;
     public const int HttpVersion = LongType + 46;
     public const int SizeDownloadT = OffTType + 8;
 }

@@ -181,17 +181,16 @@ internal static unsafe partial class LibCurl
 
     /// <summary>
     /// Whether socket <paramref name="fd"/> is connected from local port <paramref name="localPort"/>
-    /// to remote port <paramref name="remotePort"/> and has bytes waiting unread (Linux; false
-    /// elsewhere and on any error, such as an fd that is no longer a socket).
+    /// to remote port <paramref name="remotePort"/> (Linux; false elsewhere and on any error, such
+    /// as an fd that is no longer a socket).
     /// </summary>
-    public static bool HasUnreadBytes(int fd, int localPort, int remotePort)
+    public static bool IsConnection(int fd, int localPort, int remotePort)
     {
         if (!OperatingSystem.IsLinux())
         {
             return false;
         }
 
-        const int MsgPeek = 0x2, MsgDontWait = 0x40;
         byte* address = stackalloc byte[128];
         uint length = 128;
         if (getsockname(fd, address, &length) != 0 || length < 4 || Port(address) != localPort)
@@ -200,16 +199,18 @@ internal static unsafe partial class LibCurl
         }
 
         length = 128;
-        if (getpeername(fd, address, &length) != 0 || length < 4 || Port(address) != remotePort)
-        {
-            return false;
-        }
-
-        byte one;
-        return recv(fd, &one, 1, MsgPeek | MsgDontWait) > 0;
+        return getpeername(fd, address, &length) == 0 && length >= 4 && Port(address) == remotePort;
 
         // sockaddr_in and sockaddr_in6: the port, big-endian, after the 2-byte family.
         static int Port(byte* sockaddr) => (sockaddr[2] << 8) | sockaddr[3];
+    }
+
+    /// <summary>Whether bytes wait unread on socket <paramref name="fd"/> (a peek that does not block; Linux flag values).</summary>
+    public static bool HasUnreadBytes(int fd)
+    {
+        const int MsgPeek = 0x2, MsgDontWait = 0x40;
+        byte one;
+        return OperatingSystem.IsLinux() && recv(fd, &one, 1, MsgPeek | MsgDontWait) > 0;
     }
 
     [LibraryImport("libc", EntryPoint = "recv")]
