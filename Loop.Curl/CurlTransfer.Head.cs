@@ -150,6 +150,12 @@ internal sealed partial class CurlTransfer
 
         _statusCode = int.Parse(text.AsSpan(codeAt, 3), NumberStyles.None, CultureInfo.InvariantCulture);
         _reason = text.Length > codeAt + 4 ? text[(codeAt + 4)..] : string.Empty;
+        if (_statusCode is < 100 or > 599)
+        {
+            // RFC 9110 §15: every valid status code is within 100 to 599 (the simple client's rule).
+            throw new HttpProtocolError($"Malformed HTTP response start line: status code {_statusCode} is not within 100 to 599", text);
+        }
+
         if (_statusCode == 101)
         {
             // Neither client asks for an upgrade (the shared validation refuses Upgrade and

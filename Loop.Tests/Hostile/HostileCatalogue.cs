@@ -101,6 +101,7 @@ public static partial class HostileCatalogue
         yield return Case("StatusLine_CodeOverflow", "`HTTP/1.1 2147483648 OK`", Ok2("HTTP/1.1 2147483648 OK"), Protocol);
         yield return Case("StatusLine_VersionOverflow", "`HTTP/2147483648.1 200 OK` (found by the fuzzer, seed 1 case 388)", Ok2("HTTP/2147483648.1 200 OK"), Protocol);
         yield return Case("StatusLine_CodeZero", "`HTTP/1.1 000 Zero` (codes are 100 to 599)", Ok2("HTTP/1.1 000 Zero"), Protocol);
+        yield return Case("StatusLine_Code600", "`HTTP/1.1 600 Beyond` (found by the fuzzer, seed 1 of 20,000: curl returned it)", Ok2("HTTP/1.1 600 Beyond"), Protocol);
         yield return Case("StatusLine_Huge", "a 100 KB reason phrase (MaxHeaderSize is 64 KB)", Ok2("HTTP/1.1 200 " + new string('A', 100 * 1024)), Protocol);
         yield return Case("StatusLine_NulInReason", "a NUL in the reason phrase", Ok2("HTTP/1.1 200 O\0K"), Protocol);
         yield return Case("StatusLine_NulInCode", "a NUL in the status code", Ok2("HTTP/1.1 2\u00000 OK"), Protocol);
