@@ -64,6 +64,7 @@ internal sealed partial class CurlTransfer
             return (nuint)data.Length;
         }
 
+        _body!.AppendRaw(data);
         ReadOnlyMemory<byte> raw = Managed(data);
         if (_transferDecoder is not null)
         {
@@ -105,6 +106,11 @@ internal sealed partial class CurlTransfer
         if (_transferDecoder is null && _decoder is null && _request.StreamingCallback is null && _request.AsyncStreamingCallback is null && _contentLength > 0)
         {
             _body.ExpectLength(_contentLength);
+        }
+        else if (_request.StreamingCallback is null && _request.AsyncStreamingCallback is null)
+        {
+            // A large decoded body is decoded again from its raw bytes at the end, not copied.
+            _body.KeepRaw(_decoder, _transferDecoder);
         }
     }
 

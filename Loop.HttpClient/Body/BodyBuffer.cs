@@ -1,4 +1,5 @@
 using System.Buffers;
+using Loop.Http.Decoding;
 
 namespace Loop.Http.Body;
 
@@ -13,15 +14,39 @@ namespace Loop.Http.Body;
 /// <see cref="ToArray"/> hands over without a copy. Loop thread only; reusable after
 /// <see cref="Reset"/>.
 /// </summary>
+/// <remarks>
+/// A decoded body would still peak near 2× at the end, the segments plus the response's array.
+/// So a body being decoded (<see cref="KeepRaw"/>) also keeps its raw, still encoded, bytes
+/// (<see cref="AppendRaw"/>); once the decoded bytes pass <see cref="DecodedKeepLimit"/>, they
+/// are dropped and only counted, every piece still decoded as it arrives (errors, the limit and
+/// the length are known at once), and <see cref="ToArray"/> decodes the raw bytes a second time
+/// straight into one array of the decoded length. The peak is then the decoded size plus the
+/// encoded one.
+/// </remarks>
 internal sealed class BodyBuffer : IDisposable
 {
     private const int FirstSegment = 4 * 1024;
     private const int LargestSegment = 1024 * 1024;
 
-    private readonly List<byte[]> _segments = [];
+    /// <summary>
+    /// Decoded bytes kept as they are up to this; past it, the raw bytes are kept instead and
+    /// decoded again at the end. That second decode costs as much CPU time as the first, for
+    /// bodies past this size only; it is taken because it brings the peak memory of a large body
+    /// from twice its size to once (plus its encoded size), and memory, not time, is what a
+    /// large or hostile body exhausts. Below this size the copy is cheaper than decoding again,
+    /// and small bodies are the common case.
+    /// </summary>
+    internal const int DecodedKeepLimit = 1024 * 1024;
+
+    private readonly Segments _segments = new();
+    private readonly Segments _raw = new();
     private byte[]? _exact;
-    private int _lastUsed;
     private long _stored;
+
+    // The codings of the raw bytes kept (null: none kept), and whether the decoded ones are
+    // dropped, to be decoded again from them.
+    private string? _rawCodings;
+    private bool _replay;
 
     /// <summary>Creates an empty buffer that refuses more than <paramref name="limit"/> bytes.</summary>
     public BodyBuffer(long limit) => Limit = limit;
@@ -70,7 +95,75 @@ internal sealed class BodyBuffer : IDisposable
             AppendToSegments(exact.AsSpan(0, used));
         }
 
+        if (_rawCodings is not null && !_replay && _stored + data.Length > DecodedKeepLimit)
+        {
+            if (_raw.Length < _stored + data.Length)
+            {
+                // Smaller encoded than decoded: keep the raw bytes from now on.
+                _segments.Return();
+                _replay = true;
+            }
+            else
+            {
+                // Nothing to gain: the decoded bytes stay.
+                StopKeepingRaw();
+            }
+        }
+
+        if (_replay)
+        {
+            _stored += data.Length;
+            return;
+        }
+
         AppendToSegments(data);
+    }
+
+    /// <summary>
+    /// The body is kept, and decoded by <paramref name="transferDecoder"/> (transfer codings
+    /// before <c>chunked</c>) then <paramref name="contentDecoder"/>, either or both null: its
+    /// raw bytes will come through <see cref="AppendRaw"/> too. Call before any byte.
+    /// </summary>
+    public void KeepRaw(ContentDecoder? contentDecoder, ContentDecoder? transferDecoder)
+    {
+        // The server applied the content codings first, then the transfer codings: one list in
+        // that order makes one chain that undoes both, in reverse, as the two decoders do.
+        string? codings = (contentDecoder, transferDecoder) switch
+        {
+            (null, null) => null,
+            ({ } content, null) => content.Encoding,
+            (null, { } transfer) => transfer.Encoding,
+            ({ } content, { } transfer) => content.Encoding + ", " + transfer.Encoding,
+        };
+        _rawCodings = _stored == 0 && _exact is null ? codings : null;
+    }
+
+    /// <summary>
+    /// Raw (still encoded) body bytes, each given before it is decoded and its output given to
+    /// <see cref="Append"/>; kept only while they may be needed to decode the body again.
+    /// </summary>
+    /// <exception cref="HttpBodyTooLargeError">The raw bytes kept, for a body whose decoded bytes were dropped, went past <see cref="Limit"/>.</exception>
+    public void AppendRaw(ReadOnlySpan<byte> data)
+    {
+        if (_rawCodings is null)
+        {
+            return;
+        }
+
+        if (data.Length > Limit - _raw.Length)
+        {
+            if (!_replay)
+            {
+                StopKeepingRaw();
+                return;
+            }
+
+            // Encoded bytes that decode to little (empty gzip members, say) must not grow
+            // without bound either.
+            throw new HttpBodyTooLargeError(Limit);
+        }
+
+        _raw.Append(data);
     }
 
     /// <summary>Counts <paramref name="length"/> bytes against the limit without keeping them.</summary>
@@ -78,11 +171,19 @@ internal sealed class BodyBuffer : IDisposable
     public void Skip(long length) => Charge(length);
 
     /// <summary>The kept bytes as one array of exactly their length; the buffer is empty afterwards (its count stays).</summary>
+    /// <exception cref="HttpContentDecodingError">Not expected: the raw bytes decoded once already.</exception>
     public byte[] ToArray()
     {
+        if (_replay)
+        {
+            return Replay();
+        }
+
+        _raw.Return();
+        _rawCodings = null;
         if (_stored == 0)
         {
-            ReturnSegments();
+            _segments.Return();
             _exact = null;
             return [];
         }
@@ -103,18 +204,7 @@ internal sealed class BodyBuffer : IDisposable
         }
         else
         {
-            int offset = 0;
-            for (int i = 0; i < _segments.Count; i++)
-            {
-                byte[] segment = _segments[i];
-                int used = i == _segments.Count - 1 ? _lastUsed : segment.Length;
-                segment.AsSpan(0, used).CopyTo(result.AsSpan(offset));
-                offset += used;
-                ArrayPool<byte>.Shared.Return(segment);
-            }
-
-            _segments.Clear();
-            _lastUsed = 0;
+            _segments.MoveTo(result);
         }
 
         _stored = 0;
@@ -124,7 +214,8 @@ internal sealed class BodyBuffer : IDisposable
     /// <summary>Empties the buffer and its count, returning its memory, for a new body with <paramref name="limit"/>.</summary>
     public void Reset(long limit)
     {
-        ReturnSegments();
+        _segments.Return();
+        StopKeepingRaw();
         _exact = null;
         _stored = 0;
         Count = 0;
@@ -146,32 +237,118 @@ internal sealed class BodyBuffer : IDisposable
 
     private void AppendToSegments(ReadOnlySpan<byte> data)
     {
-        while (!data.IsEmpty)
-        {
-            if (_segments.Count == 0 || _lastUsed == _segments[^1].Length)
-            {
-                int size = _segments.Count == 0 ? FirstSegment : Math.Min(LargestSegment, _segments[^1].Length * 2);
-                _segments.Add(ArrayPool<byte>.Shared.Rent(Math.Max(size, Math.Min(data.Length, LargestSegment))));
-                _lastUsed = 0;
-            }
-
-            byte[] last = _segments[^1];
-            int n = Math.Min(data.Length, last.Length - _lastUsed);
-            data[..n].CopyTo(last.AsSpan(_lastUsed));
-            _lastUsed += n;
-            _stored += n;
-            data = data[n..];
-        }
+        _segments.Append(data);
+        _stored += data.Length;
     }
 
-    private void ReturnSegments()
+    private void StopKeepingRaw()
     {
-        foreach (byte[] segment in _segments)
+        _raw.Return();
+        _rawCodings = null;
+        _replay = false;
+    }
+
+    /// <summary>Decodes the raw bytes again, with fresh decoders, into one array of the decoded length.</summary>
+    private byte[] Replay()
+    {
+        byte[] result = GC.AllocateUninitializedArray<byte>(checked((int)_stored));
+        int offset = 0;
+        void Write(ReadOnlyMemory<byte> piece)
         {
-            ArrayPool<byte>.Shared.Return(segment);
+            if (piece.Length > result.Length - offset)
+            {
+                throw new InvalidOperationException("The body decoded to more bytes the second time");
+            }
+
+            piece.Span.CopyTo(result.AsSpan(offset));
+            offset += piece.Length;
         }
 
-        _segments.Clear();
-        _lastUsed = 0;
+        try
+        {
+            _ = ContentDecoder.TryCreate(_rawCodings!, out ContentDecoder? decoder, out _);
+            using (decoder)
+            {
+                Action<ReadOnlyMemory<byte>> write = Write;
+                _raw.ForEach(segment => decoder!.Decode(segment, write));
+                decoder!.Finish(write);
+            }
+        }
+        finally
+        {
+            StopKeepingRaw();
+            _stored = 0;
+        }
+
+        if (offset != result.Length)
+        {
+            throw new InvalidOperationException("The body decoded to fewer bytes the second time");
+        }
+
+        return result;
+    }
+
+    /// <summary>Bytes in pooled segments that grow geometrically up to 1 MiB, never copied as they grow.</summary>
+    private sealed class Segments
+    {
+        private readonly List<byte[]> _list = [];
+        private int _lastUsed;
+
+        public long Length { get; private set; }
+
+        public void Append(ReadOnlySpan<byte> data)
+        {
+            while (!data.IsEmpty)
+            {
+                if (_list.Count == 0 || _lastUsed == _list[^1].Length)
+                {
+                    int size = _list.Count == 0 ? FirstSegment : Math.Min(LargestSegment, _list[^1].Length * 2);
+                    _list.Add(ArrayPool<byte>.Shared.Rent(Math.Max(size, Math.Min(data.Length, LargestSegment))));
+                    _lastUsed = 0;
+                }
+
+                byte[] last = _list[^1];
+                int n = Math.Min(data.Length, last.Length - _lastUsed);
+                data[..n].CopyTo(last.AsSpan(_lastUsed));
+                _lastUsed += n;
+                Length += n;
+                data = data[n..];
+            }
+        }
+
+        /// <summary>Hands each segment's bytes, in order, to <paramref name="action"/>.</summary>
+        public void ForEach(Action<ReadOnlyMemory<byte>> action)
+        {
+            for (int i = 0; i < _list.Count; i++)
+            {
+                action(_list[i].AsMemory(0, i == _list.Count - 1 ? _lastUsed : _list[i].Length));
+            }
+        }
+
+        /// <summary>Copies the bytes to <paramref name="target"/> and returns the segments.</summary>
+        public void MoveTo(Span<byte> target)
+        {
+            int offset = 0;
+            for (int i = 0; i < _list.Count; i++)
+            {
+                int used = i == _list.Count - 1 ? _lastUsed : _list[i].Length;
+                _list[i].AsSpan(0, used).CopyTo(target[offset..]);
+                offset += used;
+            }
+
+            Return();
+        }
+
+        public void Return()
+        {
+            foreach (byte[] segment in _list)
+            {
+                ArrayPool<byte>.Shared.Return(segment);
+            }
+
+            _list.Clear();
+            _lastUsed = 0;
+            Length = 0;
+        }
     }
 }

@@ -60,6 +60,11 @@ internal sealed partial class Http1Connection
             // The size is known: one array of exactly that size, handed to the response as it is.
             _buffer.ExpectLength(contentLength);
         }
+        else if (_streaming is null && _asyncStreaming is null)
+        {
+            // A large decoded body is decoded again from its raw bytes at the end, not copied.
+            _buffer.KeepRaw(_decoder, _transferDecoder);
+        }
 
         _deliver = _deliverDecoded;
     }
@@ -87,6 +92,7 @@ internal sealed partial class Http1Connection
     {
         foreach (ReadOnlyMemory<byte> segment in data)
         {
+            _buffer.AppendRaw(segment.Span);
             if (_transferDecoder is not null)
             {
                 _transferDecoder.Decode(segment, _afterTransfer);
