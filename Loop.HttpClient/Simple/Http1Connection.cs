@@ -43,9 +43,11 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
     // Bytes of the response taken from the stream in this exchange (HttpStreamClosedError.BytesReceived).
     private long _received;
 
-    // Completes the exchange's value task (RunAsync); the exchange's timer and cancellation.
+    // Completes the exchange's value task (RunAsync); the exchange's deadline, its timer, and its cancellation.
     private ManualResetValueTaskSourceCore<Outcome> _core;
-    private TimeoutHandle _timer;
+    private double _deadline = double.PositiveInfinity;
+    private TimeoutHandle _deadlineTimer;
+    private double _deadlineTimerAt = double.PositiveInfinity;
     private CancellationTokenRegistration _registration;
     private bool _ended = true;
 
@@ -82,9 +84,70 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
     /// <summary>Whether any byte of the response arrived (a failure before that may be retried on a new connection).</summary>
     public bool ResponseStarted { get; private set; }
 
-    // The pool's bookkeeping while the connection is idle.
+    // The pool's bookkeeping while the connection is idle: since when (loop time), its timer
+    // (armed at most once at a time, see ConnectionPool), the callback that forgets it on close.
+    internal double IdleSince;
     internal TimeoutHandle IdleTimer;
+    internal bool IdleTimerArmed;
     internal Action? OnIdleClose;
+    internal Action? OnIdleTimeout;
+
+    // The client's list of connections running an exchange (so that Close can abort them).
+    internal Http1Connection? RunningPrevious;
+    internal Http1Connection? RunningNext;
+
+    /// <summary>Closes the connection for good: its stream, and the timers it keeps armed across exchanges.</summary>
+    public void Discard()
+    {
+        IOLoop loop = _client.Loop;
+        loop.RemoveTimeout(_deadlineTimer);
+        _deadlineTimer = default;
+        _deadlineTimerAt = double.PositiveInfinity;
+        loop.RemoveTimeout(IdleTimer);
+        IdleTimer = default;
+        IdleTimerArmed = false;
+        Stream.Close();
+    }
+
+    /// <summary>
+    /// Sets the exchange's deadline. The timer is not made and removed per exchange: one stays
+    /// armed across exchanges at the earliest deadline it was armed for, and when it fires
+    /// before the current exchange's deadline it is armed again for that one (or not at all
+    /// between exchanges). So a keep-alive request costs a field write, not a timer.
+    /// </summary>
+    private void ArmDeadline(double deadline)
+    {
+        _deadline = deadline;
+        if (double.IsPositiveInfinity(deadline) || _deadlineTimerAt <= deadline)
+        {
+            return;
+        }
+
+        IOLoop loop = _client.Loop;
+        loop.RemoveTimeout(_deadlineTimer);
+        _deadlineTimerAt = deadline;
+        _deadlineTimer = loop.CallAt(deadline, static state => ((Http1Connection)state!).OnDeadlineTimer(), this);
+    }
+
+    private void OnDeadlineTimer()
+    {
+        _deadlineTimer = default;
+        _deadlineTimerAt = double.PositiveInfinity;
+        if (_ended || double.IsPositiveInfinity(_deadline))
+        {
+            // Between exchanges: the next one arms it again.
+            return;
+        }
+
+        if (_client.Loop.Time() < _deadline)
+        {
+            // Armed for an earlier exchange: this one has time left.
+            ArmDeadline(_deadline);
+            return;
+        }
+
+        Abort(new HttpTimeoutError(HttpTimeoutPhase.Request));
+    }
 
     /// <summary>
     /// Ends the exchange at once with <paramref name="error"/> (a timeout, a cancellation, the
@@ -118,10 +181,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         _generation++;
         _ended = false;
         _core.Reset();
-        IOLoop loop = _client.Loop;
-        _timer = double.IsPositiveInfinity(fetch.Deadline)
-            ? default
-            : loop.CallAt(fetch.Deadline, static state => ((Http1Connection)state!).Abort(new HttpTimeoutError(HttpTimeoutPhase.Request)), this);
+        ArmDeadline(fetch.Deadline);
         _registration = fetch.CancellationToken.CanBeCanceled
             ? fetch.CancellationToken.UnsafeRegister(static state => ((ExchangeCancel)state!).Post(), new ExchangeCancel(this, _generation))
             : default;
@@ -197,8 +257,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
     private void EndExchange()
     {
         _ended = true;
-        _client.Loop.RemoveTimeout(_timer);
-        _timer = default;
+        _deadline = double.PositiveInfinity;
         _registration.Dispose();
         _registration = default;
         ReleaseBody();

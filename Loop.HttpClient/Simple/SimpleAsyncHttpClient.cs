@@ -28,7 +28,8 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
 
     private readonly TcpConnector _connector;
     private readonly ConnectionPool _pool;
-    private readonly HashSet<Http1Connection> _running = [];
+    // Connections running an exchange, linked through their Running* fields (see Close).
+    private Http1Connection? _running;
 
     // Cancelled by Close: ends the connects under way (which have no connection in _running yet).
     private readonly CancellationTokenSource _closing = new();
@@ -125,7 +126,7 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
 
                     fetch.Mark(FetchTimes.Connect);
                     Http1Connection current = connection;
-                    _running.Add(current);
+                    AddRunning(current);
                     try
                     {
                         // Completes on the loop thread.
@@ -136,7 +137,7 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
                         }
                         else
                         {
-                            current.Stream.Close();
+                            current.Discard();
                         }
 
                         break;
@@ -144,18 +145,18 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
                     catch (HttpStreamClosedError) when (reused && !current.ResponseStarted && IsIdempotent(request.Method) && request.BodyProducer is null)
                     {
                         // The server dropped the pooled connection as we used it: once more, on a new one.
-                        current.Stream.Close();
+                        current.Discard();
                         connection = null;
                         reused = false;
                     }
                     catch
                     {
-                        current.Stream.Close();
+                        current.Discard();
                         throw;
                     }
                     finally
                     {
-                        _running.Remove(current);
+                        RemoveRunning(current);
                     }
                 }
             }
@@ -179,12 +180,50 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         // Connects end through their connector's cancellation (posted to the loop); exchanges at
         // once, each unwinding inline from its Abort.
         _closing.Cancel();
-        foreach (Http1Connection connection in _running.ToArray())
+        var running = new List<Http1Connection>();
+        for (Http1Connection? connection = _running; connection is not null; connection = connection.RunningNext)
+        {
+            running.Add(connection);
+        }
+
+        foreach (Http1Connection connection in running)
         {
             connection.Abort(ClientClosed());
         }
 
         _pool.Clear();
+    }
+
+    private void AddRunning(Http1Connection connection)
+    {
+        connection.RunningPrevious = null;
+        connection.RunningNext = _running;
+        if (_running is not null)
+        {
+            _running.RunningPrevious = connection;
+        }
+
+        _running = connection;
+    }
+
+    private void RemoveRunning(Http1Connection connection)
+    {
+        if (connection.RunningPrevious is { } previous)
+        {
+            previous.RunningNext = connection.RunningNext;
+        }
+        else
+        {
+            _running = connection.RunningNext;
+        }
+
+        if (connection.RunningNext is { } next)
+        {
+            next.RunningPrevious = connection.RunningPrevious;
+        }
+
+        connection.RunningPrevious = null;
+        connection.RunningNext = null;
     }
 
     /// <summary>The error of a fetch ended by <see cref="AsyncHttpClient.Close"/> (the base class puts it in a 599).</summary>
