@@ -420,6 +420,44 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     });
 
     [Test]
+    public void KeepAlive_FieldsRepeatedFromThePreviousResponse_AreReadAsTheyAreNow() => Run(async () =>
+    {
+        // The parser reuses a field line identical to the previous response's at the same place:
+        // a changed value of the same length, a folded continuation after a repeated line, and
+        // fields that move must all come out as this response says.
+        string[] responses =
+        [
+            "HTTP/1.1 200 OK\r\nX-A: one\r\nDate: Sun, 29 Nov 2026 10:00:00 GMT\r\nContent-Length: 1\r\n\r\n1",
+            "HTTP/1.1 200 OK\r\nX-A: one\r\nDate: Sun, 29 Nov 2026 10:00:01 GMT\r\nContent-Length: 1\r\n\r\n2",
+            "HTTP/1.1 200 OK\r\nX-A: one\r\n  more\r\nDate: Sun, 29 Nov 2026 10:00:01 GMT\r\nContent-Length: 1\r\n\r\n3",
+            "HTTP/1.1 200 OK\r\nDate: Sun, 29 Nov 2026 10:00:01 GMT\r\nX-A: one\r\nContent-Length: 1\r\n\r\n4",
+        ];
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            foreach (string response in responses)
+            {
+                await connection.ReadRequestAsync();
+                await connection.WriteAsync(response);
+            }
+        });
+        var seen = new List<(string Body, string A, string Date, int Count)>();
+        for (int i = 0; i < responses.Length; i++)
+        {
+            HttpResponse response = await Client.FetchAsync(raw.Url());
+            seen.Add((Text(response), response.Headers["X-A"], response.Headers["Date"], response.Headers.Count));
+        }
+
+        Assert.That(seen, Is.EqualTo(new[]
+        {
+            ("1", "one", "Sun, 29 Nov 2026 10:00:00 GMT", 3),
+            ("2", "one", "Sun, 29 Nov 2026 10:00:01 GMT", 3),
+            ("3", "one more", "Sun, 29 Nov 2026 10:00:01 GMT", 3),
+            ("4", "one", "Sun, 29 Nov 2026 10:00:01 GMT", 3),
+        }));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(1));
+    });
+
+    [Test]
     public void Close_FreesPooledConnections_AndLaterFetchesThrow() => Run(async () =>
     {
         var client = (SimpleAsyncHttpClient)CreateClient();
