@@ -22,13 +22,16 @@ internal sealed class ResponseHead
 
     // The fields of the previous response, by position: reused when the same bytes come again.
     private const int RememberedFields = 24;
-    private readonly string?[] _lastNames = new string?[RememberedFields];
-    private readonly string?[] _lastValues = new string?[RememberedFields];
 
-    // Their lines as they came (up to a length worth comparing), to reuse both strings without parsing again.
+    // Lines up to this long are kept as they came, to reuse both strings without parsing again.
     private const int RememberedLineLength = 256;
-    private readonly byte[]?[] _lastLines = new byte[]?[RememberedFields];
-    private readonly int[] _lastLineLengths = NoLines();
+
+    // Grows to the number of fields the server sends (at most RememberedFields).
+    private Remembered[] _last = [];
+
+    // Responses parsed with this object: the first one's lines are not kept (a connection that
+    // answers once, with Connection: close, would only pay for them).
+    private int _parsedCount;
     private string? _lastReason;
 
     public string Version { get; private set; } = "HTTP/1.1";
@@ -82,6 +85,7 @@ internal sealed class ResponseHead
     public void Parse(ReadOnlySpan<byte> block, bool keepRawLines)
     {
         RawLines = keepRawLines ? [] : null;
+        _parsedCount++;
 
         // Lines less the status line and the empty one: room for every field.
         Headers = new HttpHeaders(Math.Max(0, block.Count((byte)'\n') - 2));
@@ -178,11 +182,11 @@ internal sealed class ResponseHead
             return;
         }
 
-        if (field < RememberedFields && _lastLineLengths[field] == line.Length && line.SequenceEqual(_lastLines[field].AsSpan(0, line.Length)))
+        if (field < _last.Length && _last[field].Line is { } lastLine && _last[field].LineLength == line.Length && line.SequenceEqual(lastLine.AsSpan(0, line.Length)))
         {
             // The very line the previous response had here (most of a server's fields do not
             // change between responses): it was checked then, and its strings are kept.
-            Headers.AddParsed(_lastNames[field]!, _lastValues[field]!);
+            Headers.AddParsed(_last[field].Name!, _last[field].Value!);
             field++;
             return;
         }
@@ -205,26 +209,30 @@ internal sealed class ResponseHead
         string value;
         if (field < RememberedFields)
         {
-            string? lastName = _lastNames[field];
-            string? lastValue = _lastValues[field];
-            name = lastName is not null && Matches(nameBytes, lastName) ? lastName : CommonName(nameBytes) ?? Encoding.Latin1.GetString(nameBytes);
-            value = lastValue is not null && ReferenceEquals(name, lastName) && Matches(valueBytes, lastValue) ? lastValue : Encoding.Latin1.GetString(valueBytes);
-            _lastNames[field] = name;
-            _lastValues[field] = value;
-            if (line.Length <= RememberedLineLength)
+            if (field >= _last.Length)
             {
-                if (_lastLines[field] is not { } kept || kept.Length < line.Length)
+                Array.Resize(ref _last, Math.Min(RememberedFields, Math.Max(8, _last.Length * 2)));
+            }
+
+            ref Remembered last = ref _last[field];
+            name = last.Name is not null && Matches(nameBytes, last.Name) ? last.Name : CommonName(nameBytes) ?? Encoding.Latin1.GetString(nameBytes);
+            value = last.Value is not null && ReferenceEquals(name, last.Name) && Matches(valueBytes, last.Value) ? last.Value : Encoding.Latin1.GetString(valueBytes);
+            last.Name = name;
+            last.Value = value;
+            if (_parsedCount > 1 && line.Length <= RememberedLineLength)
+            {
+                if (last.Line is not { } kept || kept.Length < line.Length)
                 {
-                    // Room for this line and a little more (a Date of another day, say); a connection keeps only what its server sends.
-                    _lastLines[field] = kept = new byte[(line.Length + 16 + 15) & ~15];
+                    // Room for this line and a little more (a Date of another day, say).
+                    last.Line = kept = new byte[(line.Length + 16 + 15) & ~15];
                 }
 
                 line.CopyTo(kept);
-                _lastLineLengths[field] = line.Length;
+                last.LineLength = line.Length;
             }
             else
             {
-                _lastLineLengths[field] = -1;
+                last.LineLength = -1;
             }
         }
         else
@@ -282,10 +290,12 @@ internal sealed class ResponseHead
         return text.Replace("\r", "\\r").Replace("\n", "\\n");
     }
 
-    private static int[] NoLines()
+    /// <summary>A field as the previous response had it at the same place.</summary>
+    private struct Remembered
     {
-        int[] lengths = new int[RememberedFields];
-        Array.Fill(lengths, -1);
-        return lengths;
+        public string? Name;
+        public string? Value;
+        public byte[]? Line;
+        public int LineLength;
     }
 }
