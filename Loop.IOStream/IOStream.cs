@@ -187,6 +187,10 @@ public partial class IOStream : IDisposable
 
         CloseTransport();
         _pipeWriter.Complete();
+        if (_inputWaiting)
+        {
+            CompleteInputRead();
+        }
 
         LoopCompletion<bool>? connect = _connectCompletion;
         if (connect is not null && _connectPending)
