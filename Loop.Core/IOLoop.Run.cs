@@ -209,6 +209,9 @@ public sealed partial class IOLoop
         t_current = this;
         _savedContext = SynchronizationContext.Current;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
+
+        // The callbacks that run first see the time this run began, not a stale or zero one.
+        RefreshIterationTime();
     }
 
     private void EndRun()
