@@ -211,6 +211,39 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    public void TcpConnector_IPLiteralTlsHandshakeNeverAnswered_TimesOut() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        Task<Socket> accept = listener.AcceptAsync();
+        var connector = new TcpConnector(loop: Loop);
+        await AsyncAssert.ThrowsAsync<TimeoutException>(async () =>
+            await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { Timeout = TimeSpan.FromMilliseconds(300), Tls = TestCertificates.TrustingClient() }));
+        (await accept).Dispose();
+    });
+
+    [Test]
+    public void TcpConnector_IPLiteralCancelledFromAnotherThread_FailsWithOperationCanceled() => Run(async () =>
+    {
+        using Socket listener = Listen(backlog: 0);
+        var fillers = new List<Socket>();
+        try
+        {
+            FillAcceptQueue(listener, fillers);
+            int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+            using var cancellation = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+            var connector = new TcpConnector(loop: Loop);
+            OperationCanceledException error = await AsyncAssert.ThrowsAsync<OperationCanceledException>(async () =>
+                await connector.ConnectAsync("127.0.0.1", port, cancellationToken: cancellation.Token));
+            Assert.That(error.CancellationToken, Is.EqualTo(cancellation.Token));
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
+    });
+
+    [Test]
     public void TcpConnector_FirstFamilyRefuses_TriesTheOtherAtOnce() => Run(async () =>
     {
         using Socket listener6 = Listen(family: AddressFamily.InterNetworkV6);
