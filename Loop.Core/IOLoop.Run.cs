@@ -92,7 +92,7 @@ public sealed partial class IOLoop
             if (ran == 0 && !_stopRequested)
             {
                 RunCallbacks();
-                RunDueTimers(MonotonicClock.Now);
+                RunDueTimers(RefreshIterationTime());
             }
         }
         finally
@@ -209,6 +209,9 @@ public sealed partial class IOLoop
         t_current = this;
         _savedContext = SynchronizationContext.Current;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
+
+        // The callbacks that run first see the time this run began, not a stale or zero one.
+        RefreshIterationTime();
     }
 
     private void EndRun()
@@ -253,7 +256,7 @@ public sealed partial class IOLoop
     private int RunIteration(int maxWaitMs, bool waitOnlyIfIdle)
     {
         int ran = RunCallbacks();
-        ran += RunDueTimers(MonotonicClock.Now);
+        ran += RunDueTimers(RefreshIterationTime());
         if (_stopRequested)
         {
             return ran;
@@ -271,8 +274,19 @@ public sealed partial class IOLoop
             timeout = timeout < 0 ? untilTimer : Math.Min(timeout, untilTimer);
         }
 
-        Dispatch(Poll(timeout));
+        int ready = Poll(timeout);
+        RefreshIterationTime();
+        Dispatch(ready);
         return ran;
+    }
+
+    /// <summary>Reads the clock once for the phase that follows (timers, or the handlers of one poll) and publishes it as <see cref="IterationTime"/>.</summary>
+    private long RefreshIterationTime()
+    {
+        long now = MonotonicClock.Now;
+        _iterationTimestamp = now;
+        _iterationCount++;
+        return now;
     }
 
     /// <summary>Waits in the poller, retrying after EINTR with what is left of the timeout.</summary>

@@ -75,6 +75,14 @@ public partial class IOStream
         if (_connectPending)
         {
             _connectPending = false;
+            if (_writeBuffer.IsEmpty)
+            {
+                // Stop watching for writability now, so that what the connect's continuation
+                // writes (inline, from SetResult) is sent at once rather than buffered until the
+                // next writable event.
+                UpdateInterest();
+            }
+
             _connectCompletion!.SetResult(true);
         }
 

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Runtime.CompilerServices;
 using Loop.Streams;
 
 namespace Loop;
@@ -11,33 +10,74 @@ public partial class IOStream
     private ReadOnlySequence<byte> _inputBuffer;
     private bool _inputCompleted;
     private LoopCompletion<ReadResult>? _inputCompletion;
-    private ValueTaskAwaiter<ReadResult> _innerRead;
-    private Action? _onInnerReadDone;
+
+    // An Input read waits for data (its task is out); the stream completes it itself from the
+    // receive, the close or the cancellation, without the pipe's own awaiter in between.
+    private bool _inputWaiting;
+
+    // The last AdvanceTo examined everything: a ReadAsync waits for new bytes (the pipe's rule).
+    private bool _inputExaminedAll;
+
+    // CancelPendingRead was called with no read waiting: the next read returns at once, cancelled.
+    private bool _inputCancelPending;
     private CancellationToken _inputToken;
     private CancellationTokenRegistration _inputRegistration;
 
     internal ValueTask<ReadResult> InputReadAsync(CancellationToken cancellationToken)
     {
         BeginInputRead();
+        if (_closed || _inputCancelPending || (_buffered > 0 && !_inputExaminedAll))
+        {
+            // What the pipe's ReadAsync would return at once: new or unexamined bytes, the end of
+            // the stream, or a cancellation asked for earlier.
+            return new ValueTask<ReadResult>(TakeInputResult());
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            _readKind = ReadKind.None;
+            return ValueTask.FromCanceled<ReadResult>(cancellationToken);
+        }
+
         _inputToken = cancellationToken;
         if (cancellationToken.CanBeCanceled)
         {
-            // The pipe would complete the read on the cancelling thread; hand the cancellation to
-            // the loop instead so that the reader resumes there.
+            // The token may fire on any thread; the read is failed on the loop.
             _inputRegistration = cancellationToken.UnsafeRegister(static state => ((IOStream)state!).CancelInputFromAnyThread(), this);
         }
 
-        ValueTask<ReadResult> inner = _pipeReader.ReadAsync(CancellationToken.None);
-        if (inner.IsCompleted)
+        _inputWaiting = true;
+        return (_inputCompletion ??= new LoopCompletion<ReadResult>(_loop)).Start();
+    }
+
+    /// <summary>The waiting Input read has something to return (bytes, the end, a cancellation): complete it. Its continuation runs inline.</summary>
+    private void CompleteInputRead()
+    {
+        _inputWaiting = false;
+        _inputRegistration.Dispose();
+        _inputRegistration = default;
+        _inputToken = default;
+        _inputCompletion!.SetResult(TakeInputResult());
+    }
+
+    /// <summary>Takes the pipe's buffer for the outstanding Input read; something must be there (bytes, the end, or a cancellation).</summary>
+    private ReadResult TakeInputResult()
+    {
+        if (!_pipeReader.TryRead(out ReadResult result))
         {
-            return new ValueTask<ReadResult>(FinishInnerRead(inner.GetAwaiter()));
+            // Unreachable by the callers' checks; an empty, not completed result would only make the reader ask again.
+            result = new ReadResult(default, isCanceled: false, isCompleted: false);
+            _inputBuffer = default;
+            return result;
         }
 
-        _innerRead = inner.GetAwaiter();
-        _inputCompletion ??= new LoopCompletion<ReadResult>(_loop);
-        ValueTask<ReadResult> outer = _inputCompletion.Start();
-        _innerRead.UnsafeOnCompleted(_onInnerReadDone ??= OnInnerReadDone);
-        return outer;
+        if (result.IsCanceled)
+        {
+            _inputCancelPending = false;
+        }
+
+        _inputBuffer = result.Buffer;
+        return result;
     }
 
     internal bool InputTryRead(out ReadResult result)
@@ -45,6 +85,11 @@ public partial class IOStream
         BeginInputRead();
         if (_pipeReader.TryRead(out result))
         {
+            if (result.IsCanceled)
+            {
+                _inputCancelPending = false;
+            }
+
             _inputBuffer = result.Buffer;
             return true;
         }
@@ -60,10 +105,12 @@ public partial class IOStream
             throw new InvalidOperationException("No read through the stream's Input is outstanding.");
         }
 
-        long count = _inputBuffer.Slice(_inputBuffer.Start, consumed).Length;
-        bool examinedAll = _inputBuffer.Slice(examined).IsEmpty;
+        ReadOnlySequence<byte> buffer = _inputBuffer;
+        long count = buffer.Slice(buffer.Start, consumed).Length;
+        bool examinedAll = buffer.Slice(examined).IsEmpty;
         _pipeReader.AdvanceTo(consumed, examined);
         _inputBuffer = default;
+        _inputExaminedAll = examinedAll;
         _buffered -= count;
         _readKind = ReadKind.None;
         if (examinedAll && _buffered >= _options.MaxBufferSize && !_closed)
@@ -76,7 +123,18 @@ public partial class IOStream
         OnReadRoom();
     }
 
-    internal void InputCancelPendingRead() => _pipeReader.CancelPendingRead();
+    internal void InputCancelPendingRead()
+    {
+        _pipeReader.CancelPendingRead();
+        if (_inputWaiting)
+        {
+            CompleteInputRead();
+        }
+        else
+        {
+            _inputCancelPending = true;
+        }
+    }
 
     internal void InputComplete()
     {
@@ -103,44 +161,6 @@ public partial class IOStream
         OnReadRoom();
     }
 
-    private void OnInnerReadDone()
-    {
-        ValueTaskAwaiter<ReadResult> awaiter = _innerRead;
-        _innerRead = default;
-        ReadResult result;
-        try
-        {
-            result = FinishInnerRead(awaiter);
-        }
-        catch (Exception e)
-        {
-            _readKind = ReadKind.None;
-            _inputCompletion!.SetException(e);
-            return;
-        }
-
-        _inputCompletion!.SetResult(result);
-    }
-
-    private ReadResult FinishInnerRead(ValueTaskAwaiter<ReadResult> awaiter)
-    {
-        _inputRegistration.Dispose();
-        _inputRegistration = default;
-        CancellationToken token = _inputToken;
-        _inputToken = default;
-
-        // The inner read has completed (synchronously or through the callback): this does not block.
-        ReadResult result = awaiter.GetResult();
-        if (result.IsCanceled && token.IsCancellationRequested)
-        {
-            _readKind = ReadKind.None;
-            throw new OperationCanceledException(token);
-        }
-
-        _inputBuffer = result.Buffer;
-        return result;
-    }
-
     private void CancelInputFromAnyThread() => _loop.AddCallback(static state => ((IOStream)state!).CancelInputReadIfItsTokenFired(), this);
 
     /// <summary>
@@ -150,9 +170,17 @@ public partial class IOStream
     /// </summary>
     private void CancelInputReadIfItsTokenFired()
     {
-        if (_readKind == ReadKind.Pipe && _inputToken.IsCancellationRequested)
+        if (!_inputWaiting || !_inputToken.IsCancellationRequested)
         {
-            _pipeReader.CancelPendingRead();
+            return;
         }
+
+        CancellationToken token = _inputToken;
+        _inputWaiting = false;
+        _inputRegistration.Dispose();
+        _inputRegistration = default;
+        _inputToken = default;
+        _readKind = ReadKind.None;
+        _inputCompletion!.SetException(new OperationCanceledException(token));
     }
 }

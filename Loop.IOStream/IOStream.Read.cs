@@ -358,13 +358,19 @@ public partial class IOStream
     {
         _pipeWriter.Advance(count);
         _buffered += count;
+        _inputExaminedAll = false;
 
-        // No pause threshold is set, so the flush completes synchronously. It resumes a reader
-        // waiting on Input inline.
+        // No pause threshold is set, so the flush completes synchronously. No reader ever waits on
+        // the pipe itself: a read waiting on Input is completed here, inline.
         ValueTask<FlushResult> flush = _pipeWriter.FlushAsync();
         if (!flush.IsCompletedSuccessfully)
         {
             throw new InvalidOperationException("The stream's pipe did not complete a flush synchronously.");
+        }
+
+        if (_inputWaiting)
+        {
+            CompleteInputRead();
         }
 
         if (_closed)
@@ -629,6 +635,11 @@ public partial class IOStream
         {
             _pipeReader.AdvanceTo(buffer.GetPosition(consumed));
             _buffered -= consumed;
+            _inputExaminedAll = false;
+            if (readResult.IsCanceled)
+            {
+                _inputCancelPending = false;
+            }
         }
 
         return status;

@@ -7,7 +7,7 @@ namespace Loop;
 public partial class IOStream
 {
     private readonly WriteBuffer _writeBuffer;
-    private readonly Action<LoopCompletion<FlushResult>> _returnWriteCompletion;
+    private Action<LoopCompletion<FlushResult>>? _returnWriteCompletion;
     private CompletionPool<FlushResult> _writePool;
     private StreamOutput? _output;
 
@@ -122,7 +122,7 @@ public partial class IOStream
 
     private LoopCompletion<FlushResult> EnqueueWriteCompletion()
     {
-        LoopCompletion<FlushResult> completion = _writePool.Rent(_loop, _returnWriteCompletion);
+        LoopCompletion<FlushResult> completion = _writePool.Rent(_loop, _returnWriteCompletion ??= c => _writePool.Return(c));
         Enqueue(completion);
         return completion;
     }
@@ -185,12 +185,46 @@ public partial class IOStream
             }
             else
             {
+                KeepWhatArrivedBeforeWriteError();
                 CloseWithSocketError(error, "write");
                 return -1;
             }
         }
 
         return total;
+    }
+
+    /// <summary>
+    /// A send failed (EPIPE, ECONNRESET): the peer may have answered and closed without reading
+    /// everything (an early 413 to a large upload), and its answer may still sit in the kernel,
+    /// not yet read because no readable event came first. Take it into the buffer, so that it
+    /// stays readable after the close like anything received before. Pending reads are left to
+    /// the close to settle. Only the plain stream's bytes are the reader's; a TLS stream's are not.
+    /// </summary>
+    private void KeepWhatArrivedBeforeWriteError()
+    {
+        if (this is SslIOStream || !_connected)
+        {
+            return;
+        }
+
+        while (_buffered < _options.MaxBufferSize)
+        {
+            Memory<byte> memory = GetReceiveMemory();
+            int n = _socket.Receive(memory.Span, SocketFlags.None, out SocketError error);
+            if (error != SocketError.Success || n == 0)
+            {
+                return;
+            }
+
+            _pipeWriter.Advance(n);
+            _buffered += n;
+            _inputExaminedAll = false;
+            if (!_pipeWriter.FlushAsync().IsCompletedSuccessfully)
+            {
+                throw new InvalidOperationException("The stream's pipe did not complete a flush synchronously.");
+            }
+        }
     }
 
     /// <summary>Sends buffered data if no writable event is awaited already (data was just added).</summary>

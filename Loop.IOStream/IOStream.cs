@@ -78,16 +78,8 @@ public partial class IOStream : IDisposable
         _fd = (int)_socket.Handle;
         _handler = HandleEvents;
         _writeBuffer = new WriteBuffer();
-        _returnWriteCompletion = c => _writePool.Return(c);
         int chunk = options.EffectiveReadChunkSize;
-        _pipe = new Pipe(new PipeOptions(
-            pool: null,
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: 0,
-            resumeWriterThreshold: 0,
-            minimumSegmentSize: Math.Min(chunk, 64 * 1024),
-            useSynchronizationContext: false));
+        _pipe = new Pipe(options.PipeOptions);
         _pipeReader = _pipe.Reader;
         _pipeWriter = _pipe.Writer;
         _minimumReceive = Math.Max(1, chunk / 8);
@@ -187,6 +179,10 @@ public partial class IOStream : IDisposable
 
         CloseTransport();
         _pipeWriter.Complete();
+        if (_inputWaiting)
+        {
+            CompleteInputRead();
+        }
 
         LoopCompletion<bool>? connect = _connectCompletion;
         if (connect is not null && _connectPending)

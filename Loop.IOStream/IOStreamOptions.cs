@@ -1,3 +1,5 @@
+using System.IO.Pipelines;
+
 namespace Loop;
 
 /// <summary>Buffer limits of an <see cref="IOStream"/> (Tornado's <c>max_buffer_size</c>, <c>read_chunk_size</c>, <c>max_write_buffer_size</c>).</summary>
@@ -36,6 +38,19 @@ public sealed class IOStreamOptions
     public long MaxWriteBufferSize { get; init; }
 
     internal int EffectiveReadChunkSize => Math.Max(1, Math.Min(ReadChunkSize, MaxBufferSize / 2));
+
+    /// <summary>The options of a stream's read pipe, made once per options object (they are immutable) rather than per stream.</summary>
+    internal PipeOptions PipeOptions => _pipeOptions ??= new PipeOptions(
+        pool: null,
+        readerScheduler: PipeScheduler.Inline,
+        writerScheduler: PipeScheduler.Inline,
+        pauseWriterThreshold: 0,
+        resumeWriterThreshold: 0,
+        minimumSegmentSize: Math.Min(EffectiveReadChunkSize, 64 * 1024),
+        useSynchronizationContext: false);
+
+    // Made on first use; a race between threads only makes one more.
+    private PipeOptions? _pipeOptions;
 
     internal void Validate()
     {

@@ -43,18 +43,142 @@ public sealed class TcpConnector
     /// <exception cref="StreamClosedException">(In the task.) Every address failed; the inner exception is the last failure, such as ConnectionRefused.</exception>
     /// <exception cref="TimeoutException">(In the task.) <see cref="TcpConnectOptions.Timeout"/> ran out.</exception>
     /// <exception cref="TlsHandshakeException">(In the task.) The TLS handshake failed.</exception>
-    public async ValueTask<IOStream> ConnectAsync(string host, int port, TcpConnectOptions? options = null, CancellationToken cancellationToken = default)
+    public ValueTask<IOStream> ConnectAsync(string host, int port, TcpConnectOptions? options = null, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(host);
-        DefaultResolver.ValidatePort(port);
-        options ??= TcpConnectOptions.Default;
-        if (options.NetworkInterface is { } name && !NetUtil.IsValidIP(name) && !OperatingSystem.IsLinux())
+        string bare;
+        IPAddress? literal;
+        try
         {
-            throw new PlatformNotSupportedException($"Binding to the network interface '{name}' by name needs SO_BINDTODEVICE, which only Linux has; give its IP address instead.");
+            ArgumentException.ThrowIfNullOrEmpty(host);
+            DefaultResolver.ValidatePort(port);
+            options ??= TcpConnectOptions.Default;
+            if (options.NetworkInterface is { } name && !NetUtil.IsValidIP(name) && !OperatingSystem.IsLinux())
+            {
+                throw new PlatformNotSupportedException($"Binding to the network interface '{name}' by name needs SO_BINDTODEVICE, which only Linux has; give its IP address instead.");
+            }
+
+            bare = NetUtil.StripBrackets(host);
+            NetUtil.TryParseIPLiteral(bare, out literal);
+        }
+        catch (Exception e) when (e is ArgumentException or PlatformNotSupportedException)
+        {
+            return ValueTask.FromException<IOStream>(e);
         }
 
-        var operation = new ConnectOperation(this, NetUtil.StripBrackets(host), port, options, cancellationToken);
-        return await operation.RunAsync().ConfigureAwait(true);
+        if (literal is not null && Resolver is DefaultResolver && (options.AllowIpv6 || literal.AddressFamily == AddressFamily.InterNetwork))
+        {
+            // One address and nothing to resolve (the default resolver answers a literal with
+            // itself): no race to run, so a single attempt, without the operation's queues.
+            return ConnectToAddressAsync(new IPEndPoint(literal, port), bare, options, cancellationToken);
+        }
+
+        return new ConnectOperation(this, bare, port, options, cancellationToken).RunAsync();
+    }
+
+    /// <summary>
+    /// <see cref="ConnectAsync"/> to one known address: the same outcomes (timeout, cancellation,
+    /// the connect error, the TLS handshake) as a race with a single runner.
+    /// </summary>
+    private async ValueTask<IOStream> ConnectToAddressAsync(IPEndPoint endpoint, string host, TcpConnectOptions options, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        IOStream stream = ConnectOperation.CreateStream(endpoint.AddressFamily, options, _loop);
+        SingleAttempt? attempt = options.Timeout > TimeSpan.Zero || cancellationToken.CanBeCanceled
+            ? new SingleAttempt(stream, host, endpoint.Port, options.Timeout, cancellationToken)
+            : null;
+        TimeoutHandle deadline = options.Timeout > TimeSpan.Zero ? _loop.CallLater(options.Timeout, SingleAttempt.s_timedOut, attempt) : default;
+        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
+            ? cancellationToken.UnsafeRegister(SingleAttempt.s_cancelledFromAnyThread, attempt)
+            : default;
+        try
+        {
+            try
+            {
+                await stream.ConnectAsync(endpoint).ConfigureAwait(true);
+            }
+            catch (StreamClosedException e)
+            {
+                stream.Close();
+                Exception cause = e.InnerException ?? e;
+                throw attempt?.Cause ?? new StreamClosedException($"Could not connect to {endpoint}: {cause.Message}", cause);
+            }
+
+            if (options.Tls is { } tls && stream is SslIOStream ssl)
+            {
+                try
+                {
+                    await ssl.AuthenticateAsClientAsync(tls.WithDefaultServerName(host), CancellationToken.None).ConfigureAwait(true);
+                }
+                catch (Exception)
+                {
+                    // A deadline or cancellation closes the stream under the handshake: that cause wins.
+                    stream.Close();
+                    if (attempt?.Cause is { } cause)
+                    {
+                        throw cause;
+                    }
+
+                    throw;
+                }
+            }
+
+            if (attempt?.Cause is { } late)
+            {
+                stream.Close();
+                throw late;
+            }
+
+            return stream;
+        }
+        finally
+        {
+            _loop.RemoveTimeout(deadline);
+            registration.Dispose();
+            if (attempt is not null)
+            {
+                attempt.Done = true;
+            }
+        }
+    }
+
+    /// <summary>The deadline and cancellation of <see cref="ConnectToAddressAsync"/>: either closes the stream, and its cause becomes the outcome.</summary>
+    private sealed class SingleAttempt
+    {
+        internal static readonly Action<object?> s_timedOut = static state => ((SingleAttempt)state!).End(null);
+        internal static readonly Action<object?> s_cancelledFromAnyThread = static state =>
+            ((SingleAttempt)state!)._stream.Loop.AddCallback(static s => ((SingleAttempt)s!).Cancel(), state);
+
+        private readonly IOStream _stream;
+        private readonly string _host;
+        private readonly int _port;
+        private readonly TimeSpan _timeout;
+        private readonly CancellationToken _cancellationToken;
+
+        internal SingleAttempt(IOStream stream, string host, int port, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            _stream = stream;
+            _host = host;
+            _port = port;
+            _timeout = timeout;
+            _cancellationToken = cancellationToken;
+        }
+
+        internal Exception? Cause { get; private set; }
+
+        internal bool Done { get; set; }
+
+        private void Cancel() => End(new OperationCanceledException(_cancellationToken));
+
+        private void End(Exception? error)
+        {
+            if (Done || Cause is not null)
+            {
+                return;
+            }
+
+            Cause = error ?? new TimeoutException($"Timeout while connecting to {_host}:{_port} (after {_timeout.TotalSeconds:0.###} s)");
+            _stream.Close();
+        }
     }
 
     /// <summary>One connect: the resolve, the racing attempts, the deadline. Runs on the loop thread.</summary>
@@ -88,7 +212,7 @@ public sealed class TcpConnector
 
         private IOLoop Loop => _owner._loop;
 
-        public async Task<IOStream> RunAsync()
+        public async ValueTask<IOStream> RunAsync()
         {
             if (_options.Timeout > TimeSpan.Zero)
             {
@@ -304,13 +428,16 @@ public sealed class TcpConnector
             _attempts.Clear();
         }
 
-        private IOStream CreateStream(AddressFamily family)
+        private IOStream CreateStream(AddressFamily family) => CreateStream(family, _options, Loop);
+
+        /// <summary>An unconnected stream for <paramref name="family"/>, bound as the options say.</summary>
+        internal static IOStream CreateStream(AddressFamily family, TcpConnectOptions options, IOLoop loop)
         {
             var socket = new Socket(family, SocketType.Stream, ProtocolType.Tcp);
             try
             {
-                IPAddress? source = _options.SourceAddress;
-                if (_options.NetworkInterface is { } name)
+                IPAddress? source = options.SourceAddress;
+                if (options.NetworkInterface is { } name)
                 {
                     if (NetUtil.TryParseIPLiteral(name, out IPAddress? address))
                     {
@@ -322,7 +449,7 @@ public sealed class TcpConnector
                     }
                 }
 
-                if (source is not null || _options.SourcePort != 0)
+                if (source is not null || options.SourcePort != 0)
                 {
                     source ??= family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
                     if (source.AddressFamily != family)
@@ -330,12 +457,12 @@ public sealed class TcpConnector
                         throw new IOException($"The source address {source} cannot be used to reach an {(family == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} address.");
                     }
 
-                    socket.Bind(new IPEndPoint(source, _options.SourcePort));
+                    socket.Bind(new IPEndPoint(source, options.SourcePort));
                 }
 
-                return _options.Tls is null
-                    ? new IOStream(socket, _options.StreamOptions, Loop)
-                    : new SslIOStream(socket, _options.StreamOptions, Loop);
+                return options.Tls is null
+                    ? new IOStream(socket, options.StreamOptions, loop)
+                    : new SslIOStream(socket, options.StreamOptions, loop);
             }
             catch
             {

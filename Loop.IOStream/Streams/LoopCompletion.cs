@@ -63,6 +63,9 @@ internal sealed class LoopCompletion<T> : IValueTaskSource<T>, IValueTaskSource
         {
             if (consumed)
             {
+                // Forget the result (a byte array a read returned, a buffer) and the continuation,
+                // so that an idle stream does not keep them alive until its next operation.
+                _core.Reset();
                 _outstanding = false;
                 OnConsumed?.Invoke(this);
             }

@@ -119,11 +119,14 @@ internal sealed class WriteBuffer
 
         if (Length == 0 && !_leased)
         {
-            // Everything was sent: keep one array as the spare for the next write.
+            // Everything was sent: give every array back, so that an idle stream holds none (the
+            // pool's per-thread cache hands the same array to the next write at little cost).
             while (_count > 0)
             {
                 ReleaseHead();
             }
+
+            ReturnSpare();
         }
     }
 
@@ -145,13 +148,17 @@ internal sealed class WriteBuffer
             ReleaseHead();
         }
 
+        ReturnSpare();
+        Length = 0;
+    }
+
+    private void ReturnSpare()
+    {
         if (_spare is not null)
         {
             ArrayPool<byte>.Shared.Return(_spare);
             _spare = null;
         }
-
-        Length = 0;
     }
 
     private byte[] TakeArray(int sizeHint)

@@ -40,6 +40,26 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    public void ConnectAsync_ContinuationFlushes_SendsAtOnce() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        global::Loop.IOStream stream = Track(new global::Loop.IOStream(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), loop: Loop));
+        await stream.ConnectAsync(listener.LocalEndPoint!);
+
+        // This runs inside the connect's completion: the bytes must go to the kernel now, not
+        // wait in the buffer for the next writable event.
+        System.IO.Pipelines.PipeWriter output = stream.Output;
+        Bytes("ping").CopyTo(output.GetSpan(4));
+        output.Advance(4);
+        ValueTask<System.IO.Pipelines.FlushResult> flush = output.FlushAsync();
+        Assert.That(flush.IsCompletedSuccessfully, Is.True);
+        Assert.That(stream.PendingWriteByteCount, Is.Zero);
+        await flush;
+        global::Loop.IOStream server = Track(new global::Loop.IOStream(await listener.AcceptAsync(), loop: Loop));
+        Assert.That(Text(await server.ReadBytesAsync(4)), Is.EqualTo("ping"));
+    });
+
+    [Test]
     public void PeerReset_FailsPendingReadWithConnectionResetInside() => Run(async () =>
     {
         (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync();
@@ -188,6 +208,39 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
         await AsyncAssert.ThrowsAsync<TimeoutException>(async () =>
             await connector.ConnectAsync("localhost", port, new TcpConnectOptions { Timeout = TimeSpan.FromMilliseconds(300), Tls = TestCertificates.TrustingClient() }));
         (await accept).Dispose();
+    });
+
+    [Test]
+    public void TcpConnector_IPLiteralTlsHandshakeNeverAnswered_TimesOut() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        Task<Socket> accept = listener.AcceptAsync();
+        var connector = new TcpConnector(loop: Loop);
+        await AsyncAssert.ThrowsAsync<TimeoutException>(async () =>
+            await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { Timeout = TimeSpan.FromMilliseconds(300), Tls = TestCertificates.TrustingClient() }));
+        (await accept).Dispose();
+    });
+
+    [Test]
+    public void TcpConnector_IPLiteralCancelledFromAnotherThread_FailsWithOperationCanceled() => Run(async () =>
+    {
+        using Socket listener = Listen(backlog: 0);
+        var fillers = new List<Socket>();
+        try
+        {
+            FillAcceptQueue(listener, fillers);
+            int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+            using var cancellation = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+            var connector = new TcpConnector(loop: Loop);
+            OperationCanceledException error = await AsyncAssert.ThrowsAsync<OperationCanceledException>(async () =>
+                await connector.ConnectAsync("127.0.0.1", port, cancellationToken: cancellation.Token));
+            Assert.That(error.CancellationToken, Is.EqualTo(cancellation.Token));
+        }
+        finally
+        {
+            fillers.ForEach(f => f.Dispose());
+        }
     });
 
     [Test]
