@@ -57,7 +57,8 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
             list.RemoveAt(list.Count - 1);
             IdleCount--;
             connection.Stream.SetCloseCallback(null);
-            if (!connection.Stream.IsClosed && connection.Stream.BufferedByteCount == 0 && !SentUnasked(connection.Stream))
+            if (!connection.Stream.IsClosed && connection.Stream.BufferedByteCount == 0
+                && (connection.ReturnedAt == loop.IterationCount || !SentUnasked(connection.Stream)))
             {
                 // Its idle timer stays armed: when it fires, the connection is in use and it lapses.
                 return connection;
@@ -73,7 +74,10 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
     /// <summary>
     /// Whether the server sent something on an idle plain connection (its close, or bytes nobody
     /// asked for) that the loop has not seen yet: one poll(2). Over TLS the stream's buffer
-    /// and closed state are all there is to go by.
+    /// and closed state are all there is to go by. Not asked when the connection was returned
+    /// since the loop last waited for I/O (the same <see cref="IOLoop.IterationCount"/>): the
+    /// loop has seen everything the poller had then, and what came since is no more likely
+    /// than what may come just after the check (the retry on a dropped connection is for that).
     /// </summary>
     private static bool SentUnasked(IOStream stream)
     {
@@ -115,7 +119,8 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
             Forget(oldest);
         }
 
-        connection.IdleSince = loop.Time();
+        connection.IdleSince = loop.IterationTime;
+        connection.ReturnedAt = loop.IterationCount;
         if (!connection.IdleTimerArmed)
         {
             // One timer per connection, armed once for all the times it is returned before it
@@ -153,7 +158,7 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
         }
 
         double due = connection.IdleSince + _idleSeconds;
-        if (!connection.Stream.IsClosed && loop.Time() < due)
+        if (!connection.Stream.IsClosed && loop.IterationTime < due)
         {
             // Used and returned since the timer was armed: wait for the rest of its idle time.
             connection.IdleTimerArmed = true;

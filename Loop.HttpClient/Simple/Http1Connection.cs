@@ -84,9 +84,10 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
     /// <summary>Whether any byte of the response arrived (a failure before that may be retried on a new connection).</summary>
     public bool ResponseStarted { get; private set; }
 
-    // The pool's bookkeeping while the connection is idle: since when (loop time), its timer
+    // The pool's bookkeeping while the connection is idle: since when (loop time and iteration), its timer
     // (armed at most once at a time, see ConnectionPool), the callback that forgets it on close.
     internal double IdleSince;
+    internal long ReturnedAt;
     internal TimeoutHandle IdleTimer;
     internal bool IdleTimerArmed;
     internal Action? OnIdleClose;
