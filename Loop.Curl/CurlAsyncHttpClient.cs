@@ -132,6 +132,25 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     internal long MaxBodySize { get; }
 
+    /// <summary>
+    /// Whether the bodies lately were large: set by a body of 256 KiB or more, cleared by one
+    /// under 64 KiB. Transfers made meanwhile ask curl for a larger receive buffer.
+    /// </summary>
+    internal bool LargeBodies { get; private set; }
+
+    /// <summary>A transfer received <paramref name="bytes"/> of body (as they came, before decoding).</summary>
+    internal void NoteBodySize(long bytes)
+    {
+        if (bytes >= 256 * 1024)
+        {
+            LargeBodies = true;
+        }
+        else if (bytes < 64 * 1024)
+        {
+            LargeBodies = false;
+        }
+    }
+
     internal int MaxHeaderSize { get; }
 
     internal new ILogger Logger => base.Logger;

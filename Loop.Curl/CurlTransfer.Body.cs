@@ -30,9 +30,14 @@ internal sealed partial class CurlTransfer
     private bool _bodySeen;
 
     // Body bytes curl read for the current response, framing included (the debug callback's
-    // CURLINFO_DATA_IN), and whether the debug callback logs.
+    // CURLINFO_DATA_IN, counted once verbose is on), whether the debug callback logs, and whether
+    // verbose is on.
     private long _rawBodyBytes;
     private bool _logDebug;
+    private bool _verbose;
+
+    // Bytes the write callback had, for the client's choice of receive buffer.
+    private long _bodyBytesIn;
 
     // curl's bytes copied into managed memory, for the decoder and the streaming callbacks.
     private byte[]? _chunk;
@@ -46,6 +51,7 @@ internal sealed partial class CurlTransfer
     private nuint OnBody(ReadOnlySpan<byte> data)
     {
         _bodySeen = true;
+        _bodyBytesIn += data.Length;
         if (_asyncPending)
         {
             // curl keeps the data and gives it again once resumed.
@@ -228,6 +234,20 @@ internal sealed partial class CurlTransfer
         if (_rawBodyBytes - downloaded > _client.MaxBodySize)
         {
             throw new HttpProtocolError($"The chunked framing (chunk-size lines and extensions) is larger than MaxBodySize ({_client.MaxBodySize} bytes)");
+        }
+    }
+
+    /// <summary>
+    /// The head of a chunked response ended: from here the debug callback counts the bytes curl
+    /// reads (chunk framing included), which only a verbose handle reports. Set from inside the
+    /// header callback, before curl reads the body: libcurl reads the flag at each report.
+    /// </summary>
+    private void EnableVerbose()
+    {
+        if (!_verbose)
+        {
+            _verbose = true;
+            SetLong(CurlOpt.Verbose, 1);
         }
     }
 

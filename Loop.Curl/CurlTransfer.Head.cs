@@ -194,6 +194,7 @@ internal sealed partial class CurlTransfer
         if (codings is not null)
         {
             _transferCodings = CheckTransferCodings(codings);
+            EnableVerbose();
         }
 
         // A declared length over the limit fails before the body is read (redirect bodies too).

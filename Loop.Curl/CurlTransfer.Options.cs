@@ -24,12 +24,26 @@ internal sealed partial class CurlTransfer
         SetPointer(CurlOpt.WriteData, self);
         SetPointer(CurlOpt.HeaderFunction, (nint)(delegate* unmanaged[Cdecl]<byte*, nuint, nuint, nint, nuint>)&HeaderCallback);
         SetPointer(CurlOpt.HeaderData, self);
-        // Always: the debug callback logs (at Debug level) and counts the body bytes curl reads,
-        // which bounds what libcurl skips without a limit of its own (CurlTransfer.Body.cs).
+        // The debug callback logs (at Debug level) and counts the body bytes curl reads, which
+        // bounds what libcurl skips without a limit of its own in a chunked body
+        // (CurlTransfer.Body.cs). Verbose costs libcurl a formatted message and a callback for
+        // every step and header line, so it is on from the start only to log; otherwise the end
+        // of a chunked response's head turns it on (EnableVerbose).
         _logDebug = _client.Logger.IsEnabled(LogLevel.Debug);
-        SetLong(CurlOpt.Verbose, 1);
+        _verbose = _logDebug;
         SetPointer(CurlOpt.DebugFunction, (nint)(delegate* unmanaged[Cdecl]<nint, int, byte*, nuint, nint, int>)&DebugCallback);
         SetPointer(CurlOpt.DebugData, self);
+        if (_verbose)
+        {
+            SetLong(CurlOpt.Verbose, 1);
+        }
+
+        if (_client.LargeBodies)
+        {
+            // The bodies lately were large: a larger receive buffer (curl's default is 16 KiB)
+            // means fewer reads and write callbacks per body. Only then: it is per transfer.
+            _ = LibCurl.curl_easy_setopt_long(Handle, CurlOpt.BufferSize, new CLong(LargeReceiveBuffer));
+        }
 
         // Redirects: only to http and https (libcurl's own default allows more).
         SetLong(CurlOpt.FollowLocation, request.FollowRedirects == true ? 1 : 0);
@@ -244,6 +258,9 @@ internal sealed partial class CurlTransfer
 
         SetPointer(CurlOpt.HttpHeader, list.DangerousGetHandle());
     }
+
+    /// <summary>The receive buffer asked for while bodies are large: libcurl's largest (CURL_MAX_READ_SIZE).</summary>
+    internal const int LargeReceiveBuffer = 512 * 1024;
 
     private void SetLong(int option, long value) => Check(LibCurl.curl_easy_setopt_long(Handle, option, new CLong(checked((nint)value))), option);
 

@@ -149,6 +149,7 @@ internal sealed partial class CurlTransfer
             return;
         }
 
+        _client.NoteBodySize(_bodyBytesIn);
         try
         {
             FinishBody();
