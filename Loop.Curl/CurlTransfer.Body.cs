@@ -89,13 +89,12 @@ internal sealed partial class CurlTransfer
     private void PrepareBody()
     {
         _bodyPrepared = true;
-        _body ??= new BodyBuffer(_client.MaxBodySize);
+        _body ??= _client.RentBodyBuffer();
         _body.Reset(_client.MaxBodySize);
         _transferDecoder?.Dispose();
         _transferDecoder = null;
         _decoder?.Dispose();
         _decoder = null;
-        _deliverDecoded ??= DeliverDecoded;
         if (!string.IsNullOrEmpty(_transferCodings))
         {
             // Checked at the end of the head: every coding is known.
@@ -107,6 +106,10 @@ internal sealed partial class CurlTransfer
         {
             // A coding we do not know leaves the body as it came, with its Content-Encoding, as the simple client does.
             _ = ContentDecoder.TryCreate(encoding, out _decoder, out _);
+            if (_decoder is not null)
+            {
+                _deliverDecoded ??= DeliverDecoded;
+            }
         }
 
         if (_transferDecoder is null && _decoder is null && _request.StreamingCallback is null && _request.AsyncStreamingCallback is null && _contentLength > 0)
@@ -289,8 +292,13 @@ internal sealed partial class CurlTransfer
     /// <summary>Returns the body's pooled memory.</summary>
     private void ReleaseBody()
     {
-        _body?.Dispose();
-        _body = null;
+        if (_body is not null)
+        {
+            _body.Dispose();
+            _client.ReturnBodyBuffer(_body);
+            _body = null;
+        }
+
         _transferDecoder?.Dispose();
         _transferDecoder = null;
         _decoder?.Dispose();
