@@ -52,6 +52,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     private readonly IOHandler _onSocketEvent;
     private GCHandle _self;
     private TimeoutHandle _timer;
+    private double _timerDue;
     private TimeoutHandle _tick;
     private bool _tickArmed;
     private bool _inCurl;
@@ -559,12 +560,24 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     private void SetTimer(long milliseconds)
     {
-        Loop.RemoveTimeout(_timer);
-        _timer = default;
         if (milliseconds < 0)
+        {
+            Loop.RemoveTimeout(_timer);
+            _timer = default;
+            return;
+        }
+
+        // curl moves its deadline on with every step of a transfer: a wake-up already set for no
+        // later than the new one stays (firing early costs one call that finds nothing due, and
+        // OnTimer then asks curl for the next deadline), so most moves schedule nothing.
+        double due = Loop.Time() + (milliseconds / 1000.0);
+        if (_timer.IsPending && _timerDue <= due)
         {
             return;
         }
+
+        Loop.RemoveTimeout(_timer);
+        _timerDue = due;
 
         // Zero too goes through the loop: curl must not be called from inside its own callback.
         _timer = Loop.CallLater(TimeSpan.FromMilliseconds(milliseconds), static state => ((CurlAsyncHttpClient)state!).OnTimer(), this);
