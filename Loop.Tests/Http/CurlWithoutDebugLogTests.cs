@@ -65,8 +65,11 @@ public sealed class CurlWithoutDebugLogTests
                 perRequest = (GC.GetAllocatedBytesForCurrentThread() - before) / Requests;
             },
             Timeout);
+        // A Debug build (async state machines are classes there), the fetch's own objects and the
+        // response included: about 1,450 B now, 3,900 B when every header line was a few strings,
+        // every request built its header list and its body buffer.
         TestContext.Out.WriteLine($"{perRequest} B per request");
-        Assert.That(perRequest, Is.LessThan(100_000));
+        Assert.That(perRequest, Is.LessThan(2_000));
     }
 
     [Test]
