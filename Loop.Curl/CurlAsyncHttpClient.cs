@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Loop.Curl.Native;
 using Loop.Http;
+using Loop.Http.Body;
 using Loop.Http.Internal;
 using Microsoft.Extensions.Logging;
 
@@ -51,6 +52,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     private readonly IOHandler _onSocketEvent;
     private GCHandle _self;
     private TimeoutHandle _timer;
+    private double _timerDue;
     private TimeoutHandle _tick;
     private bool _tickArmed;
     private bool _inCurl;
@@ -131,6 +133,88 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     }
 
     internal long MaxBodySize { get; }
+
+    // What the latest responses looked like, so that a server's repeated lines cost no strings:
+    // the last status line (with its reason) and the fields by their place in the head.
+    private const int RememberedFields = 32;
+    private readonly string?[] _fieldNames = new string?[RememberedFields];
+    private readonly string?[] _fieldValues = new string?[RememberedFields];
+
+    // Body buffers of finished transfers (emptied), for the next ones.
+    private readonly Stack<BodyBuffer> _bodyBuffers = new();
+
+    /// <summary>An empty body buffer (Reset it with the limit before use).</summary>
+    internal BodyBuffer RentBodyBuffer() => _bodyBuffers.TryPop(out BodyBuffer? buffer) ? buffer : new BodyBuffer(MaxBodySize);
+
+    /// <summary>Takes back an emptied buffer; kept up to one per possible transfer.</summary>
+    internal void ReturnBodyBuffer(BodyBuffer buffer)
+    {
+        if (_bodyBuffers.Count < MaxClients)
+        {
+            _bodyBuffers.Push(buffer);
+        }
+    }
+
+    // The header lists of requests without header fields of their own, by what the client adds.
+    private readonly CurlStringList?[] _sharedHeaderLists = new CurlStringList?[8];
+
+    /// <summary>The header list for a request with no fields of its own (curl only reads it): made once per combination, freed when the client closes.</summary>
+    internal nint SharedHeaderList(bool expect, bool acceptEncoding, bool formContentType)
+    {
+        int key = (expect ? 1 : 0) | (acceptEncoding ? 2 : 0) | (formContentType ? 4 : 0);
+        if (_sharedHeaderLists[key] is not { } list)
+        {
+            list = new CurlStringList();
+            CurlTransfer.AppendOwnLines(list, expect, acceptEncoding, formContentType);
+            _sharedHeaderLists[key] = list;
+        }
+
+        return list.DangerousGetHandle();
+    }
+
+    /// <summary>The latest well-formed status line a transfer of this client read (without its CRLF).</summary>
+    internal string? LastStatusLine { get; private set; }
+
+    /// <summary>The reason phrase of <see cref="LastStatusLine"/>.</summary>
+    internal string LastReason { get; private set; } = string.Empty;
+
+    internal void RememberStatusLine(string line, string reason)
+    {
+        LastStatusLine = line;
+        LastReason = reason;
+    }
+
+    /// <summary>The field last read at <paramref name="index"/> in a head (valid: a token name, a value without control characters), or nulls.</summary>
+    internal (string? Name, string? Value) RememberedField(int index) =>
+        index < RememberedFields ? (_fieldNames[index], _fieldValues[index]) : (null, null);
+
+    internal void RememberField(int index, string name, string value)
+    {
+        if (index < RememberedFields)
+        {
+            _fieldNames[index] = name;
+            _fieldValues[index] = value;
+        }
+    }
+
+    /// <summary>
+    /// Whether the bodies lately were large: set by a body of 256 KiB or more, cleared by one
+    /// under 64 KiB. Transfers made meanwhile ask curl for a larger receive buffer.
+    /// </summary>
+    internal bool LargeBodies { get; private set; }
+
+    /// <summary>A transfer received <paramref name="bytes"/> of body (as they came, before decoding).</summary>
+    internal void NoteBodySize(long bytes)
+    {
+        if (bytes >= 256 * 1024)
+        {
+            LargeBodies = true;
+        }
+        else if (bytes < 64 * 1024)
+        {
+            LargeBodies = false;
+        }
+    }
 
     internal int MaxHeaderSize { get; }
 
@@ -309,6 +393,12 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             Loop.RemoveHandler(fd);
         }
 
+        for (int i = 0; i < _sharedHeaderLists.Length; i++)
+        {
+            _sharedHeaderLists[i]?.Dispose();
+            _sharedHeaderLists[i] = null;
+        }
+
         _sockets.Clear();
         _curlSockets.Clear();
         _socketByLocalPort.Clear();
@@ -470,12 +560,24 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     private void SetTimer(long milliseconds)
     {
-        Loop.RemoveTimeout(_timer);
-        _timer = default;
         if (milliseconds < 0)
+        {
+            Loop.RemoveTimeout(_timer);
+            _timer = default;
+            return;
+        }
+
+        // curl moves its deadline on with every step of a transfer: a wake-up already set for no
+        // later than the new one stays (firing early costs one call that finds nothing due, and
+        // OnTimer then asks curl for the next deadline), so most moves schedule nothing.
+        double due = Loop.Time() + (milliseconds / 1000.0);
+        if (_timer.IsPending && _timerDue <= due)
         {
             return;
         }
+
+        Loop.RemoveTimeout(_timer);
+        _timerDue = due;
 
         // Zero too goes through the loop: curl must not be called from inside its own callback.
         _timer = Loop.CallLater(TimeSpan.FromMilliseconds(milliseconds), static state => ((CurlAsyncHttpClient)state!).OnTimer(), this);

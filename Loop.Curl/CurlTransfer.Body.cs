@@ -30,9 +30,14 @@ internal sealed partial class CurlTransfer
     private bool _bodySeen;
 
     // Body bytes curl read for the current response, framing included (the debug callback's
-    // CURLINFO_DATA_IN), and whether the debug callback logs.
+    // CURLINFO_DATA_IN, counted once verbose is on), whether the debug callback logs, and whether
+    // verbose is on.
     private long _rawBodyBytes;
     private bool _logDebug;
+    private bool _verbose;
+
+    // Bytes the write callback had, for the client's choice of receive buffer.
+    private long _bodyBytesIn;
 
     // curl's bytes copied into managed memory, for the decoder and the streaming callbacks.
     private byte[]? _chunk;
@@ -46,6 +51,7 @@ internal sealed partial class CurlTransfer
     private nuint OnBody(ReadOnlySpan<byte> data)
     {
         _bodySeen = true;
+        _bodyBytesIn += data.Length;
         if (_asyncPending)
         {
             // curl keeps the data and gives it again once resumed.
@@ -83,13 +89,12 @@ internal sealed partial class CurlTransfer
     private void PrepareBody()
     {
         _bodyPrepared = true;
-        _body ??= new BodyBuffer(_client.MaxBodySize);
+        _body ??= _client.RentBodyBuffer();
         _body.Reset(_client.MaxBodySize);
         _transferDecoder?.Dispose();
         _transferDecoder = null;
         _decoder?.Dispose();
         _decoder = null;
-        _deliverDecoded ??= DeliverDecoded;
         if (!string.IsNullOrEmpty(_transferCodings))
         {
             // Checked at the end of the head: every coding is known.
@@ -101,6 +106,10 @@ internal sealed partial class CurlTransfer
         {
             // A coding we do not know leaves the body as it came, with its Content-Encoding, as the simple client does.
             _ = ContentDecoder.TryCreate(encoding, out _decoder, out _);
+            if (_decoder is not null)
+            {
+                _deliverDecoded ??= DeliverDecoded;
+            }
         }
 
         if (_transferDecoder is null && _decoder is null && _request.StreamingCallback is null && _request.AsyncStreamingCallback is null && _contentLength > 0)
@@ -231,6 +240,20 @@ internal sealed partial class CurlTransfer
         }
     }
 
+    /// <summary>
+    /// The head of a chunked response ended: from here the debug callback counts the bytes curl
+    /// reads (chunk framing included), which only a verbose handle reports. Set from inside the
+    /// header callback, before curl reads the body: libcurl reads the flag at each report.
+    /// </summary>
+    private void EnableVerbose()
+    {
+        if (!_verbose)
+        {
+            _verbose = true;
+            SetLong(CurlOpt.Verbose, 1);
+        }
+    }
+
     /// <summary>The end of the body: the decoder must have reached the end of its data.</summary>
     /// <exception cref="HttpContentDecodingError">The compressed data stopped short or failed its checksum.</exception>
     private void FinishBody()
@@ -269,8 +292,13 @@ internal sealed partial class CurlTransfer
     /// <summary>Returns the body's pooled memory.</summary>
     private void ReleaseBody()
     {
-        _body?.Dispose();
-        _body = null;
+        if (_body is not null)
+        {
+            _body.Dispose();
+            _client.ReturnBodyBuffer(_body);
+            _body = null;
+        }
+
         _transferDecoder?.Dispose();
         _transferDecoder = null;
         _decoder?.Dispose();

@@ -28,7 +28,7 @@ internal sealed partial class CurlTransfer
         int written = 0;
         while (written < buffer.Length)
         {
-            if (_current is null && !_produced.TryDequeue(out _current))
+            if (_current is null && (_produced is null || !_produced.TryDequeue(out _current)))
             {
                 break;
             }
@@ -44,7 +44,7 @@ internal sealed partial class CurlTransfer
             }
         }
 
-        if (_current is null && _produced.Count == 0 && _drained is { } drained)
+        if (_current is null && (_produced is null || _produced.Count == 0) && _drained is { } drained)
         {
             // Everything written so far is in curl's hands: the producer may go on.
             _drained = null;

@@ -20,8 +20,12 @@ internal sealed partial class CurlTransfer
     /// <summary>The most 1xx responses before the final one; the simple client has the same cap.</summary>
     internal const int MaxInformational = 10;
 
+    // The headers before any status line: never added to (fields come after a status line, which
+    // starts a new set), so one instance serves every transfer.
+    private static readonly HttpHeaders s_noHeaders = new();
+
     // The response as it comes: the head of the latest status line (a redirect or a 1xx starts again).
-    private HttpHeaders _headers = new();
+    private HttpHeaders _headers = s_noHeaders;
     private string _reason = string.Empty;
     private int _statusCode;
     private int _headerBytes;
@@ -44,6 +48,11 @@ internal sealed partial class CurlTransfer
 
     private void OnHeaderLine(ReadOnlySpan<byte> bytes)
     {
+        if (_request.HeaderCallback is null && TryKnownLine(bytes))
+        {
+            return;
+        }
+
         string line = Encoding.Latin1.GetString(bytes);
         _request.HeaderCallback?.Invoke(line);
         string text = line.EndsWith("\r\n", StringComparison.Ordinal) ? line[..^2] : line.TrimEnd('\n');
@@ -53,12 +62,7 @@ internal sealed partial class CurlTransfer
             return;
         }
 
-        _headerBytes += bytes.Length;
-        if (_headerBytes > _client.MaxHeaderSize)
-        {
-            throw new HttpProtocolError($"Response headers are larger than MaxHeaderSize ({_client.MaxHeaderSize} bytes)");
-        }
-
+        CountHeaderBytes(bytes.Length);
         if (text.Length == 0)
         {
             if (_headState == HeadState.Fields)
@@ -99,8 +103,110 @@ internal sealed partial class CurlTransfer
         ParseField(text);
         if (IsFramingField(_lastFieldName))
         {
-            CheckFraming(text);
+            CheckFraming(WithoutLineEnd(bytes));
         }
+    }
+
+    /// <summary>
+    /// The common lines without a string per line: a status line the client saw last time, a
+    /// blank line ending the head, and a well-formed field line, whose name and value strings are
+    /// those of the field at the same place in an earlier response when the bytes are the same
+    /// (a server repeats most of them). False, having changed nothing, for every other line
+    /// (folds, trailers, malformed lines, a new status line), which the general path reads.
+    /// </summary>
+    private bool TryKnownLine(ReadOnlySpan<byte> bytes)
+    {
+        ReadOnlySpan<byte> line = WithoutLineEnd(bytes);
+        if (_headState != HeadState.Fields)
+        {
+            if (_client.LastStatusLine is { } known && SameText(line, known))
+            {
+                OnStatusLine(known);
+                return true;
+            }
+
+            return false;
+        }
+
+        if (line.IsEmpty)
+        {
+            CountHeaderBytes(bytes.Length);
+            OnHeadEnd();
+            return true;
+        }
+
+        int colon = line.IndexOf((byte)':');
+        if (colon <= 0 || line[0] is (byte)' ' or (byte)'\t')
+        {
+            return false;
+        }
+
+        // The simple client's rules, as HttpHeaders.ParseLine applies them: a token name, no
+        // control characters in the value (a remembered string passed them before).
+        ReadOnlySpan<byte> nameBytes = line[..colon];
+        ReadOnlySpan<byte> valueBytes = line[(colon + 1)..].Trim(" \t"u8);
+        int index = _headers.Count;
+        (string? name, string? value) = _client.RememberedField(index);
+        if (name is null || !SameText(nameBytes, name))
+        {
+            if (!HttpSyntax.IsToken(nameBytes))
+            {
+                return false;
+            }
+
+            name = Encoding.Latin1.GetString(nameBytes);
+        }
+
+        if (value is null || !SameText(valueBytes, value))
+        {
+            value = Encoding.Latin1.GetString(valueBytes);
+            if (HttpSyntax.HasForbiddenValueChar(value))
+            {
+                return false;
+            }
+        }
+
+        CountHeaderBytes(bytes.Length);
+        _headers.Add(name, value);
+        _client.RememberField(index, name, value);
+        _lastFieldName = name;
+        if (IsFramingField(name))
+        {
+            CheckFraming(line);
+        }
+
+        return true;
+    }
+
+    /// <summary>A header line without its CRLF (or its LFs), as the header callback gives it: the line as <c>text</c> holds it.</summary>
+    private static ReadOnlySpan<byte> WithoutLineEnd(ReadOnlySpan<byte> bytes) => bytes.EndsWith("\r\n"u8) ? bytes[..^2] : bytes.TrimEnd((byte)'\n');
+
+    private void CountHeaderBytes(int length)
+    {
+        _headerBytes += length;
+        if (_headerBytes > _client.MaxHeaderSize)
+        {
+            throw new HttpProtocolError($"Response headers are larger than MaxHeaderSize ({_client.MaxHeaderSize} bytes)");
+        }
+    }
+
+    /// <summary>Whether <paramref name="bytes"/> read as Latin-1 are <paramref name="text"/>.</summary>
+    private static bool SameText(ReadOnlySpan<byte> bytes, string text)
+    {
+        if (bytes.Length != text.Length)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] != text[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private void ParseField(string text)
@@ -149,7 +255,8 @@ internal sealed partial class CurlTransfer
         }
 
         _statusCode = int.Parse(text.AsSpan(codeAt, 3), NumberStyles.None, CultureInfo.InvariantCulture);
-        _reason = text.Length > codeAt + 4 ? text[(codeAt + 4)..] : string.Empty;
+        _reason = ReferenceEquals(text, _client.LastStatusLine) ? _client.LastReason
+            : text.Length > codeAt + 4 ? text[(codeAt + 4)..] : string.Empty;
         if (_statusCode is < 100 or > 599)
         {
             // RFC 9110 §15: every valid status code is within 100 to 599 (the simple client's rule).
@@ -168,6 +275,8 @@ internal sealed partial class CurlTransfer
         {
             throw new HttpProtocolError($"More than {MaxInformational} informational (1xx) responses", text);
         }
+
+        _client.RememberStatusLine(text, _reason);
     }
 
     /// <summary>The blank line after a head: checks what depends on the whole head, in the simple client's order.</summary>
@@ -194,6 +303,7 @@ internal sealed partial class CurlTransfer
         if (codings is not null)
         {
             _transferCodings = CheckTransferCodings(codings);
+            EnableVerbose();
         }
 
         // A declared length over the limit fails before the body is read (redirect bodies too).
@@ -238,23 +348,29 @@ internal sealed partial class CurlTransfer
     }
 
     /// <summary>A Content-Length or Transfer-Encoding field arrived: the framing must stay unambiguous (RFC 9112 §6.3).</summary>
-    private void CheckFraming(string text)
+    private void CheckFraming(ReadOnlySpan<byte> line)
     {
         bool hasLength = false;
         long length = -1;
-        foreach (string value in _headers.GetAll("Content-Length"))
+        foreach (KeyValuePair<string, string> field in _headers)
         {
+            if (!field.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            string value = field.Value;
             foreach (Range part in value.AsSpan().Split(','))
             {
                 ReadOnlySpan<char> digits = value.AsSpan()[part].Trim(" \t");
                 if (digits.IsEmpty || digits.ContainsAnyExceptInRange('0', '9') || !long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n))
                 {
-                    throw new HttpProtocolError($"Only integer Content-Length is allowed: {HttpProtocolError.Printable(value)}", text);
+                    throw new HttpProtocolError($"Only integer Content-Length is allowed: {HttpProtocolError.Printable(value)}", Encoding.Latin1.GetString(line));
                 }
 
                 if (hasLength && n != length)
                 {
-                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {HttpProtocolError.Printable(string.Join(", ", _headers.GetAll("Content-Length")))}", text);
+                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {HttpProtocolError.Printable(string.Join(", ", _headers.GetAll("Content-Length")))}", Encoding.Latin1.GetString(line));
                 }
 
                 hasLength = true;
@@ -264,7 +380,7 @@ internal sealed partial class CurlTransfer
 
         if (hasLength && _headers.Contains("Transfer-Encoding"))
         {
-            throw new HttpProtocolError("Message with both Transfer-Encoding and Content-Length", text);
+            throw new HttpProtocolError("Message with both Transfer-Encoding and Content-Length", Encoding.Latin1.GetString(line));
         }
 
         _contentLength = length;

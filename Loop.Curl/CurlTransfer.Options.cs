@@ -24,12 +24,26 @@ internal sealed partial class CurlTransfer
         SetPointer(CurlOpt.WriteData, self);
         SetPointer(CurlOpt.HeaderFunction, (nint)(delegate* unmanaged[Cdecl]<byte*, nuint, nuint, nint, nuint>)&HeaderCallback);
         SetPointer(CurlOpt.HeaderData, self);
-        // Always: the debug callback logs (at Debug level) and counts the body bytes curl reads,
-        // which bounds what libcurl skips without a limit of its own (CurlTransfer.Body.cs).
+        // The debug callback logs (at Debug level) and counts the body bytes curl reads, which
+        // bounds what libcurl skips without a limit of its own in a chunked body
+        // (CurlTransfer.Body.cs). Verbose costs libcurl a formatted message and a callback for
+        // every step and header line, so it is on from the start only to log; otherwise the end
+        // of a chunked response's head turns it on (EnableVerbose).
         _logDebug = _client.Logger.IsEnabled(LogLevel.Debug);
-        SetLong(CurlOpt.Verbose, 1);
+        _verbose = _logDebug;
         SetPointer(CurlOpt.DebugFunction, (nint)(delegate* unmanaged[Cdecl]<nint, int, byte*, nuint, nint, int>)&DebugCallback);
         SetPointer(CurlOpt.DebugData, self);
+        if (_verbose)
+        {
+            SetLong(CurlOpt.Verbose, 1);
+        }
+
+        if (_client.LargeBodies)
+        {
+            // The bodies lately were large: a larger receive buffer (curl's default is 16 KiB)
+            // means fewer reads and write callbacks per body. Only then: it is per transfer.
+            _ = LibCurl.curl_easy_setopt_long(Handle, CurlOpt.BufferSize, new CLong(LargeReceiveBuffer));
+        }
 
         // Redirects: only to http and https (libcurl's own default allows more).
         SetLong(CurlOpt.FollowLocation, request.FollowRedirects == true ? 1 : 0);
@@ -201,9 +215,44 @@ internal sealed partial class CurlTransfer
 
     private void ConfigureHeaders(HttpRequest request)
     {
+        bool expect = request.Expect100Continue == true && (request.Body is not null || request.BodyProducer is not null);
+        if (request.HeadersOrNull is null or { Count: 0 } && request.IfModifiedSince is null)
+        {
+            // Only the client's own lines, which depend on three things: one list per client for
+            // each combination, kept until it closes (curl only reads the list).
+            SetPointer(CurlOpt.HttpHeader, _client.SharedHeaderList(expect, request.DecompressResponse == true, request.Method == "POST" && request.Body is not null));
+            return;
+        }
+
         var list = new CurlStringList();
         _headerList = list;
-        bool expect = request.Expect100Continue == true && (request.Body is not null || request.BodyProducer is not null);
+        AppendHeaders(list, request, expect);
+        SetPointer(CurlOpt.HttpHeader, list.DangerousGetHandle());
+    }
+
+    /// <summary>
+    /// The lines the client adds: curl's own defaults that Tornado removes (an Expect it was not
+    /// asked for, and Pragma), the codings ContentDecoder undoes as the simple client asks for
+    /// them, and a form's content type.
+    /// </summary>
+    internal static void AppendOwnLines(CurlStringList list, bool expect, bool acceptEncoding, bool formContentType)
+    {
+        list.Append(expect ? "Expect: 100-continue" : "Expect:");
+        list.Append("Pragma:");
+        if (acceptEncoding)
+        {
+            list.Append("Accept-Encoding: gzip, deflate, br");
+        }
+
+        if (formContentType)
+        {
+            list.Append("Content-Type: application/x-www-form-urlencoded");
+        }
+    }
+
+    /// <summary>The request's header lines for curl, after the fields curl writes itself (the user agent, the length).</summary>
+    private static void AppendHeaders(CurlStringList list, HttpRequest request, bool expect)
+    {
         if (request.HeadersOrNull is { } headers)
         {
             foreach (KeyValuePair<string, string> field in headers)
@@ -223,27 +272,20 @@ internal sealed partial class CurlTransfer
             }
         }
 
-        // curl's own defaults that Tornado removes: an Expect it was not asked for, and Pragma.
-        list.Append(expect ? "Expect: 100-continue" : "Expect:");
-        list.Append("Pragma:");
-        if (request.DecompressResponse == true && request.HeadersOrNull?.Contains("Accept-Encoding") != true)
-        {
-            // The codings ContentDecoder undoes, as the simple client asks for them.
-            list.Append("Accept-Encoding: gzip, deflate, br");
-        }
-
-        if (request.Method == "POST" && request.Body is not null && request.HeadersOrNull?.Contains("Content-Type") != true)
-        {
-            list.Append("Content-Type: application/x-www-form-urlencoded");
-        }
+        AppendOwnLines(
+            list,
+            expect,
+            acceptEncoding: request.DecompressResponse == true && request.HeadersOrNull?.Contains("Accept-Encoding") != true,
+            formContentType: request.Method == "POST" && request.Body is not null && request.HeadersOrNull?.Contains("Content-Type") != true);
 
         if (request.IfModifiedSince is { } since)
         {
             list.Append("If-Modified-Since: " + HttpSyntax.FormatDate(since));
         }
-
-        SetPointer(CurlOpt.HttpHeader, list.DangerousGetHandle());
     }
+
+    /// <summary>The receive buffer asked for while bodies are large: libcurl's largest (CURL_MAX_READ_SIZE).</summary>
+    internal const int LargeReceiveBuffer = 512 * 1024;
 
     private void SetLong(int option, long value) => Check(LibCurl.curl_easy_setopt_long(Handle, option, new CLong(checked((nint)value))), option);
 

@@ -30,7 +30,7 @@ internal sealed partial class CurlTransfer
 
     // The upload: the request's body, or what the body producer has written and curl has not read.
     private int _uploadOffset;
-    private readonly Queue<byte[]> _produced = new();
+    private Queue<byte[]>? _produced;
     private byte[]? _current;
     private int _currentOffset;
     private bool _producerDone;
@@ -110,7 +110,7 @@ internal sealed partial class CurlTransfer
         }
 
         // The producer may reuse its buffer once this returns: keep a copy until curl reads it.
-        _produced.Enqueue(data.ToArray());
+        (_produced ??= new Queue<byte[]>()).Enqueue(data.ToArray());
         WakeReader();
         _drained ??= new TaskCompletionSource();
         return new ValueTask(_drained.Task);
@@ -149,6 +149,7 @@ internal sealed partial class CurlTransfer
             return;
         }
 
+        _client.NoteBodySize(_bodyBytesIn);
         try
         {
             FinishBody();
@@ -160,7 +161,7 @@ internal sealed partial class CurlTransfer
         }
 
         string effectiveUrl = LibCurl.curl_easy_getinfo_ptr(Handle, CurlInfo.EffectiveUrl, out nint url) == 0 && url != 0
-            ? Marshal.PtrToStringUTF8(url) ?? _request.Url
+            ? UrlText(url)
             : _request.Url;
         FetchTimes times = FillTimes();
         if (_decoder is not null && _headers.TryGetValue("Content-Encoding", out string? encoding))
@@ -182,6 +183,14 @@ internal sealed partial class CurlTransfer
             timeInfo: times);
         Release();
         _outcome = response;
+    }
+
+    /// <summary>curl's URL as a string: the request's own when it is the same (no redirect), without decoding it again.</summary>
+    private unsafe string UrlText(nint url)
+    {
+        ReadOnlySpan<byte> bytes = MemoryMarshal.CreateReadOnlySpanFromNullTerminated((byte*)url);
+        string requestUrl = _request.Url;
+        return System.Text.Ascii.IsValid(bytes) && SameText(bytes, requestUrl) ? requestUrl : Marshal.PtrToStringUTF8(url) ?? requestUrl;
     }
 
     /// <summary>Ends the transfer with <paramref name="error"/>.</summary>

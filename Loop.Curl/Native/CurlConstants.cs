@@ -56,6 +56,7 @@ internal static class CurlOpt
     public const int RedirProtocols = LongType + 182;
     public const int XferInfoFunction = FunctionType + 219;
     public const int FreshConnect = LongType + 74;
+    public const int BufferSize = LongType + 98;
     public const int PrereqFunction = FunctionType + 312;
     public const int PrereqData = PointerType + 313;
     public const int RedirProtocolsString = PointerType + 319;
