@@ -51,7 +51,11 @@ libcurl:
 # The load comparison (Loop.Benchmarks/Suite): nginx with one worker on one core, each client on
 # another, every client and concurrency, interleaved repetitions; writes docs/benchmarks.md and
 # docs/benchmarks.svg. The runner starts and stops nginx itself and raises the open-file limit.
-# About 20 minutes; bench-quick is the one-minute version (fewer rows, shorter rounds).
+# Then the start-up runs: each .NET client in a fresh process on one core with the runtime's
+# default tiering, requests/s per half second for 15 s (docs/benchmarks-startup.svg); 3 processes
+# per client here, 1 in bench-quick. BENCH_ARGS='--no-startup' leaves them out, '--startup-only'
+# runs only them, '--startup-env DOTNET_TieredPGO=0' measures a runtime setting.
+# About 22 minutes; bench-quick is the two-minute version (fewer rows, shorter rounds).
 bench: libcurl bench-tools bench-build
 	LOOP_BENCH_COMMAND='make bench' $(DOTNET) $(BENCH_DLL) suite --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
