@@ -68,6 +68,7 @@ internal sealed class BenchmarkReport
             string.Create(CultureInfo.InvariantCulture, $"first {first:0.#} s (req/s)"),
             string.Create(CultureInfo.InvariantCulture, $"steady, last {steady:0.#} s (req/s)"),
             string.Create(CultureInfo.InvariantCulture, $"first {first:0.#} s ÷ steady (median, min–max)"),
+            string.Create(CultureInfo.InvariantCulture, $"per CPU-second: first {first:0.#} s ÷ steady"),
             "0.9× steady from",
             "first response",
             "errors",
@@ -245,6 +246,7 @@ internal sealed class BenchmarkReport
                 cells.Add(string.Create(CultureInfo.InvariantCulture, $"{line.FirstRate:N0}"));
                 cells.Add(string.Create(CultureInfo.InvariantCulture, $"{line.SteadyRate:N0}"));
                 cells.Add(string.Create(CultureInfo.InvariantCulture, $"{line.Ratio:0.00} ({line.RatioMin:0.00}–{line.RatioMax:0.00})"));
+                cells.Add(line.CpuRatio is { } perCpu ? perCpu.ToString("0.00", CultureInfo.InvariantCulture) : None);
                 cells.Add(line.NinetyPercentAt is { } at ? string.Create(CultureInfo.InvariantCulture, $"{at:0.0} s") : None);
                 cells.Add(line.FirstResponseMs is { } ms ? string.Create(CultureInfo.InvariantCulture, $"{ms:N0} ms") : None);
             }

@@ -25,6 +25,13 @@ internal sealed record StartupMeasurement
     /// <summary>Responses with status 200 that completed in each bucket, from the process's start.</summary>
     public long[] Counts { get; init; } = [];
 
+    /// <summary>
+    /// The process's CPU time (user + system, all threads: the JIT's included) in each bucket,
+    /// milliseconds. Responses per CPU-second tell how fast the code is at that moment even when
+    /// other processes take part of the core.
+    /// </summary>
+    public double[] CpuMs { get; init; } = [];
+
     /// <summary>Requests that failed or answered with another status, over the whole run.</summary>
     public long Errors { get; init; }
 
@@ -61,10 +68,26 @@ internal sealed record StartupMeasurement
 
         return last > first ? sum / ((last - first) * BucketSeconds) : double.NaN;
     }
+
+    /// <summary>Responses per CPU-second of the process over [<paramref name="from"/>, <paramref name="to"/>) seconds after the start; NaN without CPU figures.</summary>
+    public double RatePerCpu(double from, double to)
+    {
+        int first = (int)Math.Round(from / BucketSeconds);
+        int last = Math.Min(Math.Min(Counts.Length, CpuMs.Length), (int)Math.Round(to / BucketSeconds));
+        long sum = 0;
+        double cpu = 0;
+        for (int i = first; i < last; i++)
+        {
+            sum += Counts[i];
+            cpu += CpuMs[i];
+        }
+
+        return cpu > 0 ? sum / (cpu / 1000) : double.NaN;
+    }
 }
 
 /// <summary>One client's line of the start-up table: medians over the fresh processes.</summary>
-internal sealed record StartupSummary(string Client, int Runs, double FirstRate, double SteadyRate, double Ratio, double RatioMin, double RatioMax, double? NinetyPercentAt, double? FirstResponseMs, long Errors, string? Failure);
+internal sealed record StartupSummary(string Client, int Runs, double FirstRate, double SteadyRate, double Ratio, double RatioMin, double RatioMax, double? NinetyPercentAt, double? FirstResponseMs, long Errors, string? Failure, double? CpuRatio = null);
 
 /// <summary>
 /// Time to steady state: each .NET client in a fresh process per repetition, pinned to one core
@@ -140,11 +163,13 @@ internal static class StartupProbe
             var steadies = new List<double?>();
             var ratios = new List<double>();
             var ninety = new List<double?>();
+            var cpuRatios = new List<double?>();
             foreach (StartupMeasurement m in good)
             {
                 (double first, double steady) = Windows(m.Seconds);
                 double early = m.Rate(0, first);
                 double late = m.Rate(m.Seconds - steady, m.Seconds);
+                cpuRatios.Add(m.RatePerCpu(0, first) / m.RatePerCpu(m.Seconds - steady, m.Seconds));
                 firsts.Add(early);
                 steadies.Add(late);
                 ratios.Add(early / late);
@@ -163,7 +188,8 @@ internal static class StartupProbe
                 ResultSummary.Median(ninety),
                 ResultSummary.Median(good.Select(m => m.FirstResponseMs)),
                 errors,
-                null));
+                null,
+                ResultSummary.Median(cpuRatios)));
         }
 
         return lines;
@@ -218,15 +244,34 @@ internal static class StartupProbe
         var timeline = new Timeline(origin, Bucket, buckets);
         long deadline = origin + (long)(buckets * Bucket.TotalSeconds * Stopwatch.Frequency);
         using var client = new InProcessClient(kind);
+        // The process's CPU time at the end of each bucket, read by a thread that sleeps in between.
+        double[] cpuAt = new double[buckets];
+        var sampler = new Thread(() =>
+        {
+            for (int i = 0; i < buckets; i++)
+            {
+                TimeSpan wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), origin + (long)((i + 1) * Bucket.TotalSeconds * Stopwatch.Frequency));
+                if (wait > TimeSpan.Zero)
+                {
+                    Thread.Sleep(wait);
+                }
+
+                cpuAt[i] = Environment.CpuUsage.TotalTime.TotalMilliseconds;
+            }
+        })
+        { IsBackground = true, Name = "startup CPU sampler" };
+        sampler.Start();
         try
         {
             (long _, long errors) = client.RunUntil(new Scenario(path, Scenario.SmallBody, concurrency, Close: false), baseUrl, deadline, timeline);
             long first = timeline.First;
+            bool sampled = sampler.Join(TimeSpan.FromSeconds(5));
             return new StartupMeasurement
             {
                 Client = client.Name,
                 BucketSeconds = Bucket.TotalSeconds,
                 Counts = timeline.Counts,
+                CpuMs = sampled ? [.. cpuAt.Select((c, i) => i == 0 ? c : c - cpuAt[i - 1])] : [],
                 Errors = errors,
                 MainMs = Milliseconds(mainTimestamp - origin),
                 FirstResponseMs = first == 0 ? null : Milliseconds(first - origin),

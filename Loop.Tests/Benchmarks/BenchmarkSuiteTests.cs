@@ -89,6 +89,7 @@ public sealed class BenchmarkSuiteTests
 
         Assert.That(runs.Select(r => r.Failure), Has.All.Null);
         Assert.That(runs.Select(r => r.Counts.Length), Has.All.EqualTo(3), "half-second buckets");
+        Assert.That(runs.Select(r => r.CpuMs.Length), Has.All.EqualTo(3), "CPU time per bucket");
         Assert.That(runs.Select(r => StartupMeasurement.FromJson(r.ToJson()).Counts), Is.EqualTo(runs.Select(r => r.Counts)));
         var report = new BenchmarkReport
         {
@@ -115,8 +116,9 @@ public sealed class BenchmarkSuiteTests
             Assert.That(Number(cells[1]), Is.GreaterThanOrEqualTo(0), row);
             Assert.That(Number(cells[2]), Is.GreaterThan(0), row);
             Assert.That(cells[3], Does.Match(@"^[0-9.]+ \([0-9.]+–[0-9.]+\)$"), row);
-            Assert.That(cells[5], Does.EndWith(" ms"), row);
-            Assert.That(cells[6], Is.EqualTo("0"), row);
+            Assert.That(Number(cells[4]), Is.GreaterThanOrEqualTo(0), row);
+            Assert.That(cells[6], Does.EndWith(" ms"), row);
+            Assert.That(cells[7], Is.EqualTo("0"), row);
         }
 
         XElement svg = XElement.Parse(report.StartupChartSvg());
