@@ -71,6 +71,7 @@ internal sealed class InProcessClient : IBenchClient
             double cpuUs = (Environment.CpuUsage.TotalTime - cpu).TotalMicroseconds;
             long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
             long all = Math.Max(1, ok + errors);
+            string? firstError = target.FirstError;
             if (spec.CloseAfter)
             {
                 Dispose();
@@ -88,6 +89,7 @@ internal sealed class InProcessClient : IBenchClient
                 P99Us = _latencies.Percentile(99) / 1000,
                 CpuUsPerRequest = cpuUs / all,
                 BytesPerRequest = (double)bytes / all,
+                FirstError = firstError,
             };
             if (baseline is not null && probe?.Snapshot is { } open && open.Descriptors > baseline.Descriptors)
             {
@@ -150,6 +152,9 @@ internal sealed class InProcessClient : IBenchClient
     /// <summary>A client set up for one concurrency and connection mode.</summary>
     private abstract class LoadTarget : IDisposable
     {
+        /// <summary>What the first failed request said (its error's type and message), if any failed.</summary>
+        public string? FirstError { get; protected set; }
+
         /// <summary>
         /// Fetches until <paramref name="deadline"/> (a <see cref="Stopwatch"/> timestamp); returns the
         /// 200s and the rest. Each completion is also counted in <paramref name="timeline"/> and polls
@@ -182,6 +187,7 @@ internal sealed class InProcessClient : IBenchClient
         {
             _ok = 0;
             _errors = 0;
+            FirstError = null;
             TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
             _loop.RunSync(() => RunWorkersAsync(url, deadline, latencies, timeline, probe), timeout: left + TimeSpan.FromMinutes(2));
             return (_ok, _errors);
@@ -222,6 +228,7 @@ internal sealed class InProcessClient : IBenchClient
                 else
                 {
                     _errors++;
+                    FirstError ??= response.Error is { } error ? $"{error.GetType().Name}: {error.Message}" : $"HTTP {response.Code}";
                 }
             }
         }
@@ -249,6 +256,7 @@ internal sealed class InProcessClient : IBenchClient
         {
             _ok = 0;
             _errors = 0;
+            FirstError = null;
             TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
             var workers = new Task[_concurrency];
             for (int i = 0; i < workers.Length; i++)
@@ -289,10 +297,11 @@ internal sealed class InProcessClient : IBenchClient
                     _ = await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
                     ok = response.IsSuccessStatusCode;
                 }
-                catch (HttpRequestException)
+                catch (HttpRequestException e)
                 {
                     // Counted, as the loop clients count their 599s; the run goes on.
                     ok = false;
+                    FirstError ??= $"{e.GetType().Name}: {e.Message}";
                 }
 
                 long now = Stopwatch.GetTimestamp();

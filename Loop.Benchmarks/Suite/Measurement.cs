@@ -61,6 +61,9 @@ internal sealed record Measurement
     /// <summary>The live managed heap (after a full collection) while its connections were open, less before, per <see cref="OpenConnections"/>; bytes.</summary>
     public double? HeapBytesPerConnection { get; init; }
 
+    /// <summary>What the first failed request of the run said (error type and message), when one failed (.NET clients only).</summary>
+    public string? FirstError { get; init; }
+
     /// <summary>Why the client gave no figures, when it failed.</summary>
     public string? Failure { get; init; }
 
