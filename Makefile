@@ -9,6 +9,14 @@ BENCH_ARGS ?=
 # A remark printed at the top of docs/benchmarks.md, e.g. make bench-quick NOTE='Smoke run'
 NOTE ?=
 BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/Loop.Benchmarks.dll
+# READY_TO_RUN=1: bench-build publishes the suite with every assembly (Loop.* included) compiled
+# ReadyToRun by crossgen2 (restored from NuGet on first use), and bench/bench-quick run that
+# build: what the start-up rows look like when the libraries ship precompiled code.
+READY_TO_RUN ?=
+RID ?= linux-x64
+ifeq ($(READY_TO_RUN),1)
+BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/$(RID)/ready-to-run/Loop.Benchmarks.dll
+endif
 
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
@@ -57,11 +65,11 @@ libcurl:
 # runs only them, '--startup-env DOTNET_TieredPGO=0' measures a runtime setting.
 # About 22 minutes; bench-quick is the two-minute version (fewer rows, shorter rounds).
 bench: libcurl bench-tools bench-build
-	LOOP_BENCH_COMMAND='make bench' $(DOTNET) $(BENCH_DLL) suite --out docs/benchmarks.md \
+	LOOP_BENCH_COMMAND='make bench$(if $(READY_TO_RUN), READY_TO_RUN=$(READY_TO_RUN))' $(DOTNET) $(BENCH_DLL) suite --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
 
 bench-quick: libcurl bench-tools bench-build
-	LOOP_BENCH_COMMAND='make bench-quick' $(DOTNET) $(BENCH_DLL) suite --quick --out docs/benchmarks.md \
+	LOOP_BENCH_COMMAND='make bench-quick$(if $(READY_TO_RUN), READY_TO_RUN=$(READY_TO_RUN))' $(DOTNET) $(BENCH_DLL) suite --quick --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
 
 # Micro-benchmarks (BenchmarkDotNet, short job, memory diagnoser on): the loop, streams and the
@@ -70,7 +78,11 @@ bench-micro:
 	$(DOTNET) run -c Release --project Loop.Benchmarks -- --filter '$(FILTER)' --job short
 
 bench-build:
+ifeq ($(READY_TO_RUN),1)
+	$(DOTNET) publish Loop.Benchmarks -c Release -r $(RID) --self-contained false -p:PublishReadyToRun=true -o $(dir $(BENCH_DLL))
+else
 	$(DOTNET) build Loop.Benchmarks -c Release
+endif
 
 # The suite's server and reference clients, installed when missing and running as root (Debian's
 # packages); otherwise the packages to install are named. Node's undici is optional: with node
