@@ -11,6 +11,9 @@ internal sealed class RequestUrl
 {
     private const int CacheLimit = 256;
     private static readonly ConcurrentDictionary<string, RequestUrl> s_cache = new(StringComparer.Ordinal);
+
+    // The string last parsed (or found) and its result, one reference so that it is read whole from any thread.
+    private static LastParsed? s_last;
     private static int s_cached;
 
     private RequestUrl(Uri uri)
@@ -59,8 +62,15 @@ internal sealed class RequestUrl
     /// <summary>The parsed form of an absolute http or https URL, or null if it is not one.</summary>
     public static RequestUrl? Parse(string url)
     {
+        // Most programs fetch the same few URLs again and again, usually the same string object.
+        if (s_last is { } last && ReferenceEquals(last.Text, url))
+        {
+            return last.Url;
+        }
+
         if (s_cache.TryGetValue(url, out RequestUrl? cached))
         {
+            s_last = new LastParsed(url, cached);
             return cached;
         }
 
@@ -78,6 +88,7 @@ internal sealed class RequestUrl
         }
 
         s_cache[url] = parsed;
+        s_last = new LastParsed(url, parsed);
         return parsed;
     }
 
@@ -86,4 +97,6 @@ internal sealed class RequestUrl
 
     public bool SameOrigin(RequestUrl other) =>
         Uri.Scheme == other.Uri.Scheme && Port == other.Port && string.Equals(Host, other.Host, StringComparison.OrdinalIgnoreCase);
+
+    private sealed record LastParsed(string Text, RequestUrl Url);
 }

@@ -28,13 +28,25 @@ internal readonly record struct OriginKey(
 internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxPerOrigin)
 {
     private readonly Dictionary<OriginKey, List<Http1Connection>> _idle = [];
+    private readonly double _idleSeconds = idleTimeout.TotalSeconds;
 
+    // The origin last looked up and its list: a program mostly fetches from one origin at a
+    // time, and comparing keys made of the same strings is cheaper than hashing one.
+    private OriginKey _lastOrigin;
+    private List<Http1Connection>? _lastList;
+
+    /// <summary>Idle connections held now, all origins together.</summary>
     public int IdleCount { get; private set; }
 
-    /// <summary>A live idle connection for <paramref name="origin"/>, or null. Dead ones found on the way are closed.</summary>
+    /// <summary>
+    /// Takes the most recently returned idle connection to <paramref name="origin"/> that can
+    /// still be used, closing those that cannot (the server closed them, or sent something
+    /// unasked for); null when there is none.
+    /// </summary>
     public Http1Connection? Take(in OriginKey origin)
     {
-        if (!_idle.TryGetValue(origin, out List<Http1Connection>? list))
+        List<Http1Connection>? list = ListFor(origin, create: false);
+        if (list is null)
         {
             return null;
         }
@@ -44,27 +56,24 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
             Http1Connection connection = list[^1];
             list.RemoveAt(list.Count - 1);
             IdleCount--;
-            loop.RemoveTimeout(connection.IdleTimer);
             connection.Stream.SetCloseCallback(null);
             if (!connection.Stream.IsClosed && connection.Stream.BufferedByteCount == 0 && !SentUnasked(connection.Stream))
             {
+                // Its idle timer stays armed: when it fires, the connection is in use and it lapses.
                 return connection;
             }
 
             // Closed by the peer, or it sent something unasked for: not a connection to reuse.
-            connection.Stream.Close();
+            connection.Discard();
         }
 
         return null;
     }
 
     /// <summary>
-    /// Whether the server wrote to (or closed) an idle plain connection: an idle stream reads
-    /// nothing, so what the server sent after its response waits in the socket, and read as the
-    /// answer to the next request it would pass a smuggled response off as that request's
-    /// (SocketsHttpHandler checks a connection the same way before reusing it). One poll(2)
-    /// with no wait. A TLS stream reads ahead on its own, so what arrives shows in its buffer;
-    /// its socket may also hold records that are not data (TLS 1.3 session tickets).
+    /// Whether the server sent something on an idle plain connection (its close, or bytes nobody
+    /// asked for) that the loop has not seen yet: one poll(2). Over TLS the stream's buffer
+    /// and closed state are all there is to go by.
     /// </summary>
     private static bool SentUnasked(IOStream stream)
     {
@@ -84,21 +93,19 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
         }
     }
 
-    /// <summary>Keeps <paramref name="connection"/> for reuse, or closes it when keeping is off or its origin has its fill.</summary>
+    /// <summary>
+    /// Keeps <paramref name="connection"/> for its origin (at most <c>maxPerOrigin</c> of them:
+    /// the oldest goes), closing it after <c>idleTimeout</c> unused or when the server closes it.
+    /// </summary>
     public void Return(Http1Connection connection)
     {
         if (idleTimeout <= TimeSpan.Zero || connection.Stream.IsClosed)
         {
-            connection.Stream.Close();
+            connection.Discard();
             return;
         }
 
-        if (!_idle.TryGetValue(connection.Origin, out List<Http1Connection>? list))
-        {
-            list = [];
-            _idle[connection.Origin] = list;
-        }
-
+        List<Http1Connection> list = ListFor(connection.Origin, create: true)!;
         if (list.Count >= maxPerOrigin)
         {
             // Keep the most recent: the oldest has been idle longest and is the likeliest to be dropped by the server.
@@ -108,15 +115,56 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
             Forget(oldest);
         }
 
-        connection.IdleTimer = loop.CallLater(idleTimeout, static state => ((Http1Connection)state!).OnIdleClose!(), connection);
-        connection.OnIdleClose ??= IdleCloseFor(connection);
+        connection.IdleSince = loop.Time();
+        if (!connection.IdleTimerArmed)
+        {
+            // One timer per connection, armed once for all the times it is returned before it
+            // fires (see OnIdleTimer): a keep-alive request does not make and remove one.
+            connection.IdleTimerArmed = true;
+            connection.OnIdleTimeout ??= () => OnIdleTimer(connection);
+            connection.IdleTimer = loop.CallLater(idleTimeout, static state => ((Http1Connection)state!).OnIdleTimeout!(), connection);
+        }
+
+        connection.OnIdleClose ??= () => OnIdleStreamClosed(connection);
         connection.Stream.SetCloseCallback(connection.OnIdleClose);
         list.Add(connection);
         IdleCount++;
     }
 
-    /// <summary>The connection's close callback while idle: made once per connection (in its own method, so Return itself allocates no closure).</summary>
-    private Action IdleCloseFor(Http1Connection connection) => () => Remove(connection);
+    /// <summary>An idle connection's stream closed (the server closed it): forget it.</summary>
+    private void OnIdleStreamClosed(Http1Connection connection)
+    {
+        if (_idle.TryGetValue(connection.Origin, out List<Http1Connection>? list) && list.Remove(connection))
+        {
+            IdleCount--;
+            Forget(connection);
+        }
+    }
+
+    /// <summary>The idle timer fired: forget the connection if it is idle and has been for long enough.</summary>
+    private void OnIdleTimer(Http1Connection connection)
+    {
+        connection.IdleTimerArmed = false;
+        connection.IdleTimer = default;
+        if (!_idle.TryGetValue(connection.Origin, out List<Http1Connection>? list) || !list.Contains(connection))
+        {
+            // In use (it was taken since): its next return arms the timer again.
+            return;
+        }
+
+        double due = connection.IdleSince + _idleSeconds;
+        if (!connection.Stream.IsClosed && loop.Time() < due)
+        {
+            // Used and returned since the timer was armed: wait for the rest of its idle time.
+            connection.IdleTimerArmed = true;
+            connection.IdleTimer = loop.CallAt(due, static state => ((Http1Connection)state!).OnIdleTimeout!(), connection);
+            return;
+        }
+
+        list.Remove(connection);
+        IdleCount--;
+        Forget(connection);
+    }
 
     /// <summary>Closes every idle connection.</summary>
     public void Clear()
@@ -130,23 +178,37 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
         }
 
         _idle.Clear();
+        _lastList = null;
+        _lastOrigin = default;
         IdleCount = 0;
     }
 
-    private void Forget(Http1Connection connection)
+    private List<Http1Connection>? ListFor(in OriginKey origin, bool create)
     {
-        loop.RemoveTimeout(connection.IdleTimer);
-        connection.Stream.SetCloseCallback(null);
-        connection.Stream.Close();
+        if (_lastList is not null && _lastOrigin.Equals(origin))
+        {
+            return _lastList;
+        }
+
+        if (!_idle.TryGetValue(origin, out List<Http1Connection>? list))
+        {
+            if (!create)
+            {
+                return null;
+            }
+
+            list = [];
+            _idle[origin] = list;
+        }
+
+        _lastOrigin = origin;
+        _lastList = list;
+        return list;
     }
 
-    /// <summary>The idle time ran out or the peer closed: drop it.</summary>
-    private void Remove(Http1Connection connection)
+    private static void Forget(Http1Connection connection)
     {
-        if (_idle.TryGetValue(connection.Origin, out List<Http1Connection>? list) && list.Remove(connection))
-        {
-            IdleCount--;
-            Forget(connection);
-        }
+        connection.Stream.SetCloseCallback(null);
+        connection.Discard();
     }
 }

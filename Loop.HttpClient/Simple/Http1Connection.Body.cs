@@ -1,8 +1,6 @@
 using System.Buffers;
-using System.Runtime.CompilerServices;
 using Loop.Http.Body;
 using Loop.Http.Decoding;
-using Loop.Http.Internal;
 
 namespace Loop.Http.Simple;
 
@@ -71,21 +69,6 @@ internal sealed partial class Http1Connection
 
     /// <summary>Whether the body's bytes are decoded before they are counted (a chunk's size then says nothing about the limit).</summary>
     private bool IsDecoding => _decoder is not null || _transferDecoder is not null;
-
-    /// <summary>Gives what was received to the async streaming callback, if there is one, and waits for it: no more is read meanwhile.</summary>
-    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
-    private async ValueTask HandOverAsync()
-    {
-        if (_asyncStreaming is not { } callback || _pendingLength == 0)
-        {
-            return;
-        }
-
-        // The caller's task may complete on any thread, or never: the wait resumes on the loop,
-        // and ends at once when the exchange is aborted.
-        await WaitForUserTaskAsync(callback(_pending.AsMemory(0, _pendingLength))).ConfigureAwait(false);
-        _pendingLength = 0;
-    }
 
     /// <summary>Raw body bytes (framing removed): through the decoders if there are any, then to the body or the callback.</summary>
     private void Deliver(in ReadOnlySequence<byte> data)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 using Loop.Http.Internal;
 
 namespace Loop.Http.Simple;
@@ -23,7 +24,7 @@ namespace Loop.Http.Simple;
 /// <c>.Framing.cs</c> deciding the framing (Content-Length, transfer codings);
 /// <c>.Body.cs</c> decoding, counting and keeping the body; <c>.Policy.cs</c> redirects and keep-alive.
 /// </remarks>
-internal sealed partial class Http1Connection
+internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection.Outcome>
 {
     // Informational responses allowed before the final one (see ReadFinalHeadAsync).
     private const int MaxInformationalResponses = 10;
@@ -42,6 +43,21 @@ internal sealed partial class Http1Connection
     // Bytes of the response taken from the stream in this exchange (HttpStreamClosedError.BytesReceived).
     private long _received;
 
+    // Completes the exchange's value task (RunAsync); the exchange's deadline, its timer, and its cancellation.
+    private ManualResetValueTaskSourceCore<Outcome> _core;
+    private double _deadline = double.PositiveInfinity;
+    private TimeoutHandle _deadlineTimer;
+    private double _deadlineTimerAt = double.PositiveInfinity;
+    private CancellationTokenRegistration _registration;
+    private bool _ended = true;
+
+    // The final head's decisions, kept for the end of the body (FinishExchange).
+    private HttpRequest? _redirect;
+    private bool _framed;
+    private int _finishing;
+    private ConfiguredTaskAwaitable.ConfiguredTaskAwaiter _uploadAwaiter;
+    private Action? _onUploadDone;
+
     public Http1Connection(SimpleAsyncHttpClient client, IOStream stream, OriginKey origin, bool viaProxy)
     {
         _client = client;
@@ -53,6 +69,8 @@ internal sealed partial class Http1Connection
         _skipDecoded = SkipDecoded;
         _afterTransfer = AfterTransfer;
         _deliver = _deliverDecoded;
+        _onReadable = OnReadable;
+        _core.RunContinuationsAsynchronously = false;
     }
 
     public IOStream Stream { get; }
@@ -66,9 +84,70 @@ internal sealed partial class Http1Connection
     /// <summary>Whether any byte of the response arrived (a failure before that may be retried on a new connection).</summary>
     public bool ResponseStarted { get; private set; }
 
-    // The pool's bookkeeping while the connection is idle.
+    // The pool's bookkeeping while the connection is idle: since when (loop time), its timer
+    // (armed at most once at a time, see ConnectionPool), the callback that forgets it on close.
+    internal double IdleSince;
     internal TimeoutHandle IdleTimer;
+    internal bool IdleTimerArmed;
     internal Action? OnIdleClose;
+    internal Action? OnIdleTimeout;
+
+    // The client's list of connections running an exchange (so that Close can abort them).
+    internal Http1Connection? RunningPrevious;
+    internal Http1Connection? RunningNext;
+
+    /// <summary>Closes the connection for good: its stream, and the timers it keeps armed across exchanges.</summary>
+    public void Discard()
+    {
+        IOLoop loop = _client.Loop;
+        loop.RemoveTimeout(_deadlineTimer);
+        _deadlineTimer = default;
+        _deadlineTimerAt = double.PositiveInfinity;
+        loop.RemoveTimeout(IdleTimer);
+        IdleTimer = default;
+        IdleTimerArmed = false;
+        Stream.Close();
+    }
+
+    /// <summary>
+    /// Sets the exchange's deadline. The timer is not made and removed per exchange: one stays
+    /// armed across exchanges at the earliest deadline it was armed for, and when it fires
+    /// before the current exchange's deadline it is armed again for that one (or not at all
+    /// between exchanges). So a keep-alive request costs a field write, not a timer.
+    /// </summary>
+    private void ArmDeadline(double deadline)
+    {
+        _deadline = deadline;
+        if (double.IsPositiveInfinity(deadline) || _deadlineTimerAt <= deadline)
+        {
+            return;
+        }
+
+        IOLoop loop = _client.Loop;
+        loop.RemoveTimeout(_deadlineTimer);
+        _deadlineTimerAt = deadline;
+        _deadlineTimer = loop.CallAt(deadline, static state => ((Http1Connection)state!).OnDeadlineTimer(), this);
+    }
+
+    private void OnDeadlineTimer()
+    {
+        _deadlineTimer = default;
+        _deadlineTimerAt = double.PositiveInfinity;
+        if (_ended || double.IsPositiveInfinity(_deadline))
+        {
+            // Between exchanges: the next one arms it again.
+            return;
+        }
+
+        if (_client.Loop.Time() < _deadline)
+        {
+            // Armed for an earlier exchange: this one has time left.
+            ArmDeadline(_deadline);
+            return;
+        }
+
+        Abort(new HttpTimeoutError(HttpTimeoutPhase.Request));
+    }
 
     /// <summary>
     /// Ends the exchange at once with <paramref name="error"/> (a timeout, a cancellation, the
@@ -84,9 +163,13 @@ internal sealed partial class Http1Connection
         _producerWait?.Abort(_abortError);
     }
 
-    /// <summary>Runs <paramref name="fetch"/>'s current hop on this connection.</summary>
-    [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
-    public async ValueTask<Outcome> RunAsync(FetchState fetch)
+    /// <summary>
+    /// Runs <paramref name="fetch"/>'s current hop on this connection: writes the request and
+    /// starts reading the answer, then returns. The exchange goes on as the stream's reads
+    /// complete (see <c>.Reading.cs</c>); the value task completes on the loop thread, inline
+    /// where the exchange ends, with its <see cref="Outcome"/> or its failure. Await it once.
+    /// </summary>
+    public ValueTask<Outcome> RunAsync(FetchState fetch)
     {
         AssertOnLoop();
         _fetch = fetch;
@@ -96,76 +179,112 @@ internal sealed partial class Http1Connection
         ResponseStarted = false;
         _received = 0;
         _generation++;
-        IOLoop loop = _client.Loop;
-        TimeoutHandle timer = double.IsPositiveInfinity(fetch.Deadline)
-            ? default
-            : loop.CallAt(fetch.Deadline, static state => ((Http1Connection)state!).Abort(new HttpTimeoutError(HttpTimeoutPhase.Request)), this);
-        CancellationTokenRegistration registration = fetch.CancellationToken.CanBeCanceled
+        _ended = false;
+        _core.Reset();
+        ArmDeadline(fetch.Deadline);
+        _registration = fetch.CancellationToken.CanBeCanceled
             ? fetch.CancellationToken.UnsafeRegister(static state => ((ExchangeCancel)state!).Post(), new ExchangeCancel(this, _generation))
             : default;
+        var result = new ValueTask<Outcome>(this, _core.Version);
         try
         {
-            return await ExchangeAsync().ConfigureAwait(false);
+            StartExchange();
         }
-        catch (Exception e) when (_abortError is not null && e is not ArgumentException)
+        catch (Exception e)
         {
-            throw _abortError is OperationCanceledException ? new OperationCanceledException(fetch.CancellationToken) : _abortError;
+            Fail(e);
         }
-        catch (Exception e) when (_uploadError is not null && e is HttpStreamClosedError or StreamClosedException)
-        {
-            // The caller's body producer failed while the answer was being read: that is the failure.
-            _uploadError.Throw();
-            throw;
-        }
-        catch (StreamClosedException e)
-        {
-            // A write failed (the server closed or reset the connection) and no response came.
-            Exception? cause = e.InnerException ?? Stream.Error;
-            throw new HttpStreamClosedError(cause is null ? "Stream closed while sending the request" : $"Stream closed while sending the request: {cause.Message}", cause, _received);
-        }
-        catch (HttpProtocolError e)
-        {
-            Stream.Close(e);
-            throw;
-        }
-        finally
-        {
-            loop.RemoveTimeout(timer);
-            registration.Dispose();
-            ReleaseBody();
-            _fetch = null!;
-            _request = null!;
-            _url = null!;
-            _redirectUrl = null;
-            _sendFailure = null;
-            AbandonUpload();
-            _uploadError = null;
-        }
+
+        return result;
     }
 
-    [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
-    private async ValueTask<Outcome> ExchangeAsync()
+    /// <summary>Ends the exchange with its outcome: the awaiting fetch continues inline. Nothing of the exchange may be touched after this.</summary>
+    private void Complete(Outcome outcome)
     {
-        HttpRequest request = _request;
-        bool hasBody = request.Body is not null || request.BodyProducer is not null;
-        bool expectContinue = request.Expect100Continue == true && hasBody;
-        bool chunkedUpload = request.BodyProducer is not null && request.HeadersOrNull?.Contains("Content-Length") != true;
-        _fetch.Mark(FetchTimes.PreTransfer);
-        _bodySent = false;
-        _sendFailure = null;
-        _uploadStopped = false;
-        ValueTask sending = SendRequestAsync(chunkedUpload, expectContinue);
-        if (hasBody && !expectContinue && !sending.IsCompleted)
+        if (_ended)
         {
-            // The upload waits for the socket: the answer is read meanwhile (see WatchUpload).
-            WatchUpload(sending);
-        }
-        else
-        {
-            await sending.ConfigureAwait(false);
+            return;
         }
 
-        await ReadFinalHeadAsync(chunkedUpload, expectContinue).ConfigureAwait(false);
+        EndExchange();
+        _core.SetResult(outcome);
+    }
+
+    /// <summary>
+    /// Ends the exchange with the failure <paramref name="e"/> stands for: an abort's own error
+    /// (a timeout, a cancellation, the client closing), the body producer's failure, a send
+    /// that failed when no answer came, or <paramref name="e"/> itself.
+    /// </summary>
+    private void Fail(Exception e)
+    {
+        if (_ended)
+        {
+            return;
+        }
+
+        Exception error = e;
+        if (error is HttpStreamClosedError && _state == ReadState.Head && _sendFailure is not null && !ResponseStarted)
+        {
+            // No answer came: the failed write is what went wrong.
+            error = _sendFailure;
+        }
+
+        if (_abortError is not null && error is not ArgumentException)
+        {
+            error = _abortError is OperationCanceledException ? new OperationCanceledException(_fetch.CancellationToken) : _abortError;
+        }
+        else if (_uploadError is not null && error is HttpStreamClosedError or StreamClosedException)
+        {
+            // The caller's body producer failed while the answer was being read: that is the failure.
+            error = _uploadError.SourceException;
+        }
+        else if (error is StreamClosedException closed)
+        {
+            // A write failed (the server closed or reset the connection) and no response came.
+            Exception? cause = closed.InnerException ?? Stream.Error;
+            error = new HttpStreamClosedError(cause is null ? "Stream closed while sending the request" : $"Stream closed while sending the request: {cause.Message}", cause, _received);
+        }
+        else if (error is HttpProtocolError)
+        {
+            Stream.Close(error);
+        }
+
+        EndExchange();
+        _core.SetException(error);
+    }
+
+    /// <summary>What ends with every exchange, however it ended: its timer, its cancellation, its body's memory, an upload given up on.</summary>
+    private void EndExchange()
+    {
+        _ended = true;
+        _deadline = double.PositiveInfinity;
+        _registration.Dispose();
+        _registration = default;
+        ReleaseBody();
+        _fetch = null!;
+        _request = null!;
+        _url = null!;
+        _redirect = null;
+        _redirectUrl = null;
+        _sendFailure = null;
+        AbandonUpload();
+        _uploadError = null;
+        _state = ReadState.Head;
+    }
+
+    Outcome IValueTaskSource<Outcome>.GetResult(short token) => _core.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<Outcome>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<Outcome>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+
+    /// <summary>
+    /// The final response head has been read into <see cref="_head"/>: stop an upload it
+    /// answers early, decide the redirect, run the header callback, choose the body's framing.
+    /// </summary>
+    private void OnFinalHead()
+    {
         ResponseHead response = _head;
         HttpHeaders headers = response.Headers;
         int code = response.Code;
@@ -178,9 +297,9 @@ internal sealed partial class Http1Connection
             _uploadStopped = true;
         }
 
-        HttpRequest? redirect = RedirectFor(code, headers);
+        _redirect = RedirectFor(code, headers);
         long contentLength = ContentLength(headers);
-        if (redirect is null && request.HeaderCallback is { } headerCallback)
+        if (_redirect is null && _request.HeaderCallback is { } headerCallback)
         {
             foreach (string line in response.RawLines!)
             {
@@ -190,29 +309,74 @@ internal sealed partial class Http1Connection
 
         // The body of a redirect that is followed is read and dropped (so the connection can be
         // reused), and counted against MaxBodySize like any other.
-        BodyFraming framing = ChooseFraming(code, headers, contentLength, keep: redirect is null);
-        PrepareBody(headers, contentLength, keep: redirect is null);
-        bool framed = await ReadBodyAsync(framing, contentLength).ConfigureAwait(false);
-        FinishBody();
+        BodyFraming framing = ChooseFraming(code, headers, contentLength, keep: _redirect is null);
+        PrepareBody(headers, contentLength, keep: _redirect is null);
+        _framed = true;
+        switch (framing)
+        {
+            case BodyFraming.None:
+                _state = ReadState.Done;
+                break;
+            case BodyFraming.Chunked:
+                _state = ReadState.ChunkSize;
+                break;
+            case BodyFraming.Length:
+                _expected = _remaining = contentLength;
+                _state = contentLength == 0 ? ReadState.Done : ReadState.Length;
+                break;
+            default:
+                _state = ReadState.UntilClose;
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The body has ended: finish decoding, wait for an upload still going (or give it up), and
+    /// complete the exchange with its response or its redirect.
+    /// </summary>
+    private void FinishExchange()
+    {
+        if (_finishing == 0)
+        {
+            FinishBody();
+            _finishing = 1;
+            if (_asyncStreaming is not null && _pendingLength > 0 && !HandOver())
+            {
+                // The decoders' last bytes go to the async streaming callback first; this runs again after.
+                return;
+            }
+        }
+
         if (_upload is { } upload)
         {
             if (_uploadStopped)
             {
                 AbandonUpload();
             }
+            else if (!upload.IsCompleted)
+            {
+                // The answer is in; the body is still going out (a server that answers as it reads).
+                _uploadAwaiter = upload.ConfigureAwait(true).GetAwaiter();
+                _uploadAwaiter.UnsafeOnCompleted(_onUploadDone ??= OnUploadDone);
+                return;
+            }
             else
             {
-                await upload.ConfigureAwait(true);
                 _upload = null;
                 _uploadError?.Throw();
             }
         }
 
+        _finishing = 0;
+        ResponseHead response = _head;
+        HttpHeaders headers = response.Headers;
+        int code = response.Code;
         bool keepAlive = code != 101 && !_uploadStopped && _bodySent && _sendFailure is null && WantsKeepAlive(response)
-            && framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
-        if (redirect is not null)
+            && _framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
+        if (_redirect is not null)
         {
-            return new Outcome(null, redirect, _redirectUrl, keepAlive);
+            Complete(new Outcome(null, _redirect, _redirectUrl, keepAlive));
+            return;
         }
 
         if (_decoder is not null)
@@ -228,68 +392,31 @@ internal sealed partial class Http1Connection
             response.Reason,
             headers,
             TakeBody(),
-            request.Url,
+            _request.Url,
             requestTime: _fetch.Elapsed(),
             startTime: _fetch.StartTime,
             timeInfo: _fetch.Times);
-        return new Outcome(result, null, null, keepAlive);
+        Complete(new Outcome(result, null, null, keepAlive));
     }
 
-    /// <summary>
-    /// Reads response heads until the final one into <see cref="_head"/>: the body goes out on a
-    /// 100 Continue, other informational responses are skipped (at most
-    /// <see cref="MaxInformationalResponses"/>), and when sending failed and no head arrives the
-    /// send's failure is the exchange's.
-    /// </summary>
-    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
-    private async ValueTask ReadFinalHeadAsync(bool chunkedUpload, bool expectContinue)
+    private void OnUploadDone()
     {
-        ResponseHead response = _head;
-        int informational = 0;
-        while (true)
+        ConfiguredTaskAwaitable.ConfiguredTaskAwaiter awaiter = _uploadAwaiter;
+        _uploadAwaiter = default;
+        try
         {
-            try
+            // The upload's task never faults (WatchUploadAsync keeps its failure): this does not throw or block.
+            awaiter.GetResult();
+            if (_abortError is not null)
             {
-                await ReadHeadAsync().ConfigureAwait(false);
-            }
-            catch (HttpStreamClosedError) when (_sendFailure is not null && !ResponseStarted)
-            {
-                // No answer came: the failed write is what went wrong.
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_sendFailure);
+                throw _abortError;
             }
 
-            if (response.Code == 100 && expectContinue && !_bodySent && _sendFailure is null && _upload is null)
-            {
-                ValueTask sending = SendBodyAsync(chunkedUpload);
-                if (sending.IsCompleted)
-                {
-                    await sending.ConfigureAwait(false);
-                }
-                else
-                {
-                    // The answer may still come before the body is all sent (see WatchUpload);
-                    // another 100 meanwhile is only informational.
-                    WatchUpload(sending);
-                }
-
-                continue;
-            }
-
-            if (response.Code is >= 100 and < 200 && response.Code != 101)
-            {
-                // Informational responses are skipped (RFC 9110 §15.2). A server sends one or two
-                // (a 100 Continue, a 103 Early Hints); an endless stream of them would hold the
-                // exchange until its timeout, or forever without one, so a few more than any real
-                // server sends is a protocol error.
-                if (++informational > MaxInformationalResponses)
-                {
-                    throw new HttpProtocolError($"More than {MaxInformationalResponses} informational (1xx) responses", $"{response.Version} {response.Code} {response.Reason}");
-                }
-
-                continue;
-            }
-
-            return;
+            FinishExchange();
+        }
+        catch (Exception e)
+        {
+            Fail(e);
         }
     }
 

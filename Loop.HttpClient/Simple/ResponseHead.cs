@@ -24,6 +24,11 @@ internal sealed class ResponseHead
     private const int RememberedFields = 24;
     private readonly string?[] _lastNames = new string?[RememberedFields];
     private readonly string?[] _lastValues = new string?[RememberedFields];
+
+    // Their lines as they came (up to a length worth comparing), to reuse both strings without parsing again.
+    private const int RememberedLineLength = 256;
+    private readonly byte[]?[] _lastLines = new byte[]?[RememberedFields];
+    private readonly int[] _lastLineLengths = NoLines();
     private string? _lastReason;
 
     public string Version { get; private set; } = "HTTP/1.1";
@@ -173,6 +178,15 @@ internal sealed class ResponseHead
             return;
         }
 
+        if (field < RememberedFields && _lastLineLengths[field] == line.Length && line.SequenceEqual(_lastLines[field].AsSpan(0, line.Length)))
+        {
+            // The very line the previous response had here (most of a server's fields do not
+            // change between responses): it was checked then, and its strings are kept.
+            Headers.AddParsed(_lastNames[field]!, _lastValues[field]!);
+            field++;
+            return;
+        }
+
         int colon = line.IndexOf((byte)':');
         if (colon <= 0 || !HttpSyntax.IsToken(line[..colon]))
         {
@@ -197,6 +211,21 @@ internal sealed class ResponseHead
             value = lastValue is not null && ReferenceEquals(name, lastName) && Matches(valueBytes, lastValue) ? lastValue : Encoding.Latin1.GetString(valueBytes);
             _lastNames[field] = name;
             _lastValues[field] = value;
+            if (line.Length <= RememberedLineLength)
+            {
+                if (_lastLines[field] is not { } kept || kept.Length < line.Length)
+                {
+                    // Room for this line and a little more (a Date of another day, say); a connection keeps only what its server sends.
+                    _lastLines[field] = kept = new byte[(line.Length + 16 + 15) & ~15];
+                }
+
+                line.CopyTo(kept);
+                _lastLineLengths[field] = line.Length;
+            }
+            else
+            {
+                _lastLineLengths[field] = -1;
+            }
         }
         else
         {
@@ -251,5 +280,12 @@ internal sealed class ResponseHead
     {
         string text = Encoding.Latin1.GetString(line.Length > 200 ? line[..200] : line);
         return text.Replace("\r", "\\r").Replace("\n", "\\n");
+    }
+
+    private static int[] NoLines()
+    {
+        int[] lengths = new int[RememberedFields];
+        Array.Fill(lengths, -1);
+        return lengths;
     }
 }

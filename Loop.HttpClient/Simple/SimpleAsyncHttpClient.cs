@@ -28,7 +28,8 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
 
     private readonly TcpConnector _connector;
     private readonly ConnectionPool _pool;
-    private readonly HashSet<Http1Connection> _running = [];
+    // Connections running an exchange, linked through their Running* fields (see Close).
+    private Http1Connection? _running;
 
     // Cancelled by Close: ends the connects under way (which have no connection in _running yet).
     private readonly CancellationTokenSource _closing = new();
@@ -83,6 +84,14 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         }
     }
 
+    /// <summary>
+    /// Runs the fetch hop by hop (a redirect is a new hop): a slot among MaxClients, a pooled
+    /// connection to the origin or a new one, the exchange on it. A request that fails on a
+    /// reused connection before any response byte arrived is retried once on a new connection
+    /// when it is idempotent and has no body producer (the server may have dropped it as we
+    /// sent). One async method for the whole fetch: the exchange itself is the connection's
+    /// state machine, awaited as a value task that completes on the loop thread.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
     private protected override async ValueTask<HttpResponse> FetchCoreAsync(FetchState fetch)
     {
@@ -90,13 +99,66 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         {
             // A queued slot is a Task: ConfigureAwait(false) on it would resume on the thread pool
             // (a Task does not run continuations inline under a SynchronizationContext); the
-            // loop's context resumes it inline, on the loop. The hop is a pooled value task that
-            // completes on the loop thread.
+            // loop's context resumes it inline, on the loop.
             await AcquireSlotAsync(fetch).ConfigureAwait(true);
             Http1Connection.Outcome outcome;
             try
             {
-                outcome = await RunHopAsync(fetch).ConfigureAwait(false);
+                HttpRequest request = fetch.Request;
+                OriginKey origin = KeyFor(request, fetch.Url);
+                fetch.StartHop();
+                Http1Connection? connection = _pool.Take(origin);
+                bool reused = connection is not null;
+                while (true)
+                {
+                    if (connection is null)
+                    {
+                        IOStream stream = await ConnectAsync(fetch).ConfigureAwait(true);
+                        if (IsClosed)
+                        {
+                            // The connect ended just as the client closed, before its cancellation ran.
+                            stream.Close();
+                            throw ClientClosed();
+                        }
+
+                        connection = new Http1Connection(this, stream, origin, viaProxy: request.ProxyHost is not null && !fetch.Url.IsHttps);
+                    }
+
+                    fetch.Mark(FetchTimes.Connect);
+                    Http1Connection current = connection;
+                    AddRunning(current);
+                    try
+                    {
+                        // Completes on the loop thread.
+                        outcome = await current.RunAsync(fetch).ConfigureAwait(false);
+                        if (outcome.KeepAlive)
+                        {
+                            _pool.Return(current);
+                        }
+                        else
+                        {
+                            current.Discard();
+                        }
+
+                        break;
+                    }
+                    catch (HttpStreamClosedError) when (reused && !current.ResponseStarted && IsIdempotent(request.Method) && request.BodyProducer is null)
+                    {
+                        // The server dropped the pooled connection as we used it: once more, on a new one.
+                        current.Discard();
+                        connection = null;
+                        reused = false;
+                    }
+                    catch
+                    {
+                        current.Discard();
+                        throw;
+                    }
+                    finally
+                    {
+                        RemoveRunning(current);
+                    }
+                }
             }
             finally
             {
@@ -118,7 +180,13 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         // Connects end through their connector's cancellation (posted to the loop); exchanges at
         // once, each unwinding inline from its Abort.
         _closing.Cancel();
-        foreach (Http1Connection connection in _running.ToArray())
+        var running = new List<Http1Connection>();
+        for (Http1Connection? connection = _running; connection is not null; connection = connection.RunningNext)
+        {
+            running.Add(connection);
+        }
+
+        foreach (Http1Connection connection in running)
         {
             connection.Abort(ClientClosed());
         }
@@ -126,68 +194,40 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         _pool.Clear();
     }
 
+    private void AddRunning(Http1Connection connection)
+    {
+        connection.RunningPrevious = null;
+        connection.RunningNext = _running;
+        if (_running is not null)
+        {
+            _running.RunningPrevious = connection;
+        }
+
+        _running = connection;
+    }
+
+    private void RemoveRunning(Http1Connection connection)
+    {
+        if (connection.RunningPrevious is { } previous)
+        {
+            previous.RunningNext = connection.RunningNext;
+        }
+        else
+        {
+            _running = connection.RunningNext;
+        }
+
+        if (connection.RunningNext is { } next)
+        {
+            next.RunningPrevious = connection.RunningPrevious;
+        }
+
+        connection.RunningPrevious = null;
+        connection.RunningNext = null;
+    }
+
     /// <summary>The error of a fetch ended by <see cref="AsyncHttpClient.Close"/> (the base class puts it in a 599).</summary>
     private static ObjectDisposedException ClientClosed() => new(nameof(SimpleAsyncHttpClient), "The client was closed.");
-
-    /// <summary>One request and its response on one connection (a pooled one, else a new one).</summary>
-    [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
-    private async ValueTask<Http1Connection.Outcome> RunHopAsync(FetchState fetch)
-    {
-        HttpRequest request = fetch.Request;
-        OriginKey origin = KeyFor(request, fetch.Url);
-        fetch.StartHop();
-        Http1Connection? connection = _pool.Take(origin);
-        bool reused = connection is not null;
-        for (int attempt = 0; ; attempt++)
-        {
-            if (connection is null)
-            {
-                IOStream stream = await ConnectAsync(fetch).ConfigureAwait(true);
-                if (IsClosed)
-                {
-                    // The connect ended just as the client closed, before its cancellation ran.
-                    stream.Close();
-                    throw ClientClosed();
-                }
-
-                connection = new Http1Connection(this, stream, origin, viaProxy: request.ProxyHost is not null && !fetch.Url.IsHttps);
-            }
-
-            fetch.Mark(FetchTimes.Connect);
-            Http1Connection current = connection;
-            _running.Add(current);
-            try
-            {
-                Http1Connection.Outcome outcome = await current.RunAsync(fetch).ConfigureAwait(false);
-                if (outcome.KeepAlive)
-                {
-                    _pool.Return(current);
-                }
-                else
-                {
-                    current.Stream.Close();
-                }
-
-                return outcome;
-            }
-            catch (HttpStreamClosedError) when (reused && attempt == 0 && !current.ResponseStarted && IsIdempotent(request.Method) && request.BodyProducer is null)
-            {
-                // The server dropped the pooled connection as we used it: once more, on a new one.
-                current.Stream.Close();
-                connection = null;
-                reused = false;
-            }
-            catch
-            {
-                current.Stream.Close();
-                throw;
-            }
-            finally
-            {
-                _running.Remove(current);
-            }
-        }
-    }
 
     private async Task<IOStream> ConnectAsync(FetchState fetch)
     {

@@ -355,6 +355,109 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     });
 
     [Test]
+    public void RequestTimeout_OnAReusedConnection_IsTheLaterRequestsOwnShorterOne() => Run(async () =>
+    {
+        // The connection's deadline timer was armed for the first request's minute: the second
+        // request's shorter deadline must still cut it.
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            await connection.ReadRequestAsync();
+            await connection.ReadRequestAsync(); // never comes: the second request is not answered
+        });
+        Assert.That(Text(await Client.FetchAsync(new HttpRequest(raw.Url()) { RequestTimeout = TimeSpan.FromMinutes(1) })), Is.EqualTo("ok"));
+        HttpTimeoutError error = await AsyncAssert.ThrowsAsync<HttpTimeoutError>(async () =>
+            await Client.FetchAsync(new HttpRequest(raw.Url()) { RequestTimeout = TimeSpan.FromMilliseconds(300) }));
+        Assert.That(error.Phase, Is.EqualTo(HttpTimeoutPhase.Request));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(1));
+    });
+
+    [Test]
+    public void RequestTimeout_ArmedForAnEarlierShortRequest_DoesNotCutALaterLongerOne() => Run(async () =>
+    {
+        // The timer armed for the first request's 300 ms fires during the second request, which
+        // has a minute: it is armed again for that, and the late answer is taken.
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            await connection.ReadRequestAsync();
+            await Task.Delay(800); // a deliberately slow answer, past the first request's deadline
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate");
+        });
+        Assert.That(Text(await Client.FetchAsync(new HttpRequest(raw.Url()) { RequestTimeout = TimeSpan.FromMilliseconds(300) })), Is.EqualTo("ok"));
+        Assert.That(Text(await Client.FetchAsync(new HttpRequest(raw.Url()) { RequestTimeout = TimeSpan.FromMinutes(1) })), Is.EqualTo("late"));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(1));
+    });
+
+    [Test]
+    public void IdleConnectionTimeout_ClosesAConnectionThatWasReusedInBetween() => Run(async () =>
+    {
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                await connection.ReadRequestAsync();
+                await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+
+            if (await connection.ReadRequestAsync() is null)
+            {
+                closed.TrySetResult();
+            }
+        });
+        var client = (SimpleAsyncHttpClient)CreateClient(new AsyncHttpClientSettings { IdleConnectionTimeout = TimeSpan.FromMilliseconds(300) });
+        Assert.That(Text(await client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(Text(await client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(client.IdleConnectionCount, Is.EqualTo(1));
+
+        // The client closes the idle connection by itself; the server sees its end.
+        await closed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(client.IdleConnectionCount, Is.Zero);
+        Assert.That(raw.ConnectionCount, Is.EqualTo(1));
+    });
+
+    [Test]
+    public void KeepAlive_FieldsRepeatedFromThePreviousResponse_AreReadAsTheyAreNow() => Run(async () =>
+    {
+        // The parser reuses a field line identical to the previous response's at the same place:
+        // a changed value of the same length, a folded continuation after a repeated line, and
+        // fields that move must all come out as this response says.
+        string[] responses =
+        [
+            "HTTP/1.1 200 OK\r\nX-A: one\r\nDate: Sun, 29 Nov 2026 10:00:00 GMT\r\nContent-Length: 1\r\n\r\n1",
+            "HTTP/1.1 200 OK\r\nX-A: one\r\nDate: Sun, 29 Nov 2026 10:00:01 GMT\r\nContent-Length: 1\r\n\r\n2",
+            "HTTP/1.1 200 OK\r\nX-A: one\r\n  more\r\nDate: Sun, 29 Nov 2026 10:00:01 GMT\r\nContent-Length: 1\r\n\r\n3",
+            "HTTP/1.1 200 OK\r\nDate: Sun, 29 Nov 2026 10:00:01 GMT\r\nX-A: one\r\nContent-Length: 1\r\n\r\n4",
+        ];
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            foreach (string response in responses)
+            {
+                await connection.ReadRequestAsync();
+                await connection.WriteAsync(response);
+            }
+        });
+        var seen = new List<(string Body, string A, string Date, int Count)>();
+        for (int i = 0; i < responses.Length; i++)
+        {
+            HttpResponse response = await Client.FetchAsync(raw.Url());
+            seen.Add((Text(response), response.Headers["X-A"], response.Headers["Date"], response.Headers.Count));
+        }
+
+        Assert.That(seen, Is.EqualTo(new[]
+        {
+            ("1", "one", "Sun, 29 Nov 2026 10:00:00 GMT", 3),
+            ("2", "one", "Sun, 29 Nov 2026 10:00:01 GMT", 3),
+            ("3", "one more", "Sun, 29 Nov 2026 10:00:01 GMT", 3),
+            ("4", "one", "Sun, 29 Nov 2026 10:00:01 GMT", 3),
+        }));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(1));
+    });
+
+    [Test]
     public void Close_FreesPooledConnections_AndLaterFetchesThrow() => Run(async () =>
     {
         var client = (SimpleAsyncHttpClient)CreateClient();
