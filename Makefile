@@ -9,6 +9,14 @@ BENCH_ARGS ?=
 # A remark printed at the top of docs/benchmarks.md, e.g. make bench-quick NOTE='Smoke run'
 NOTE ?=
 BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/Loop.Benchmarks.dll
+# READY_TO_RUN=1: bench-build publishes the suite with every assembly (Loop.* included) compiled
+# ReadyToRun by crossgen2 (restored from NuGet on first use), and bench/bench-quick run that
+# build: what the start-up rows look like when the libraries ship precompiled code.
+READY_TO_RUN ?=
+RID ?= linux-x64
+ifeq ($(READY_TO_RUN),1)
+BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/$(RID)/ready-to-run/Loop.Benchmarks.dll
+endif
 
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
@@ -51,13 +59,17 @@ libcurl:
 # The load comparison (Loop.Benchmarks/Suite): nginx with one worker on one core, each client on
 # another, every client and concurrency, interleaved repetitions; writes docs/benchmarks.md and
 # docs/benchmarks.svg. The runner starts and stops nginx itself and raises the open-file limit.
-# About 20 minutes; bench-quick is the one-minute version (fewer rows, shorter rounds).
+# Then the start-up runs: each .NET client in a fresh process on one core with the runtime's
+# default tiering, requests/s per half second for 15 s (docs/benchmarks-startup.svg); 3 processes
+# per client here, 1 in bench-quick. BENCH_ARGS='--no-startup' leaves them out, '--startup-only'
+# runs only them, '--startup-env DOTNET_TieredPGO=0' measures a runtime setting.
+# About 22 minutes; bench-quick is the two-minute version (fewer rows, shorter rounds).
 bench: libcurl bench-tools bench-build
-	LOOP_BENCH_COMMAND='make bench' $(DOTNET) $(BENCH_DLL) suite --out docs/benchmarks.md \
+	LOOP_BENCH_COMMAND='make bench$(if $(READY_TO_RUN), READY_TO_RUN=$(READY_TO_RUN))' $(DOTNET) $(BENCH_DLL) suite --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
 
 bench-quick: libcurl bench-tools bench-build
-	LOOP_BENCH_COMMAND='make bench-quick' $(DOTNET) $(BENCH_DLL) suite --quick --out docs/benchmarks.md \
+	LOOP_BENCH_COMMAND='make bench-quick$(if $(READY_TO_RUN), READY_TO_RUN=$(READY_TO_RUN))' $(DOTNET) $(BENCH_DLL) suite --quick --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
 
 # Micro-benchmarks (BenchmarkDotNet, short job, memory diagnoser on): the loop, streams and the
@@ -66,7 +78,11 @@ bench-micro:
 	$(DOTNET) run -c Release --project Loop.Benchmarks -- --filter '$(FILTER)' --job short
 
 bench-build:
+ifeq ($(READY_TO_RUN),1)
+	$(DOTNET) publish Loop.Benchmarks -c Release -r $(RID) --self-contained false -p:PublishReadyToRun=true -o $(dir $(BENCH_DLL))
+else
 	$(DOTNET) build Loop.Benchmarks -c Release
+endif
 
 # The suite's server and reference clients, installed when missing and running as root (Debian's
 # packages); otherwise the packages to install are named. Node's undici is optional: with node

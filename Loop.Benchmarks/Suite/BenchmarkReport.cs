@@ -49,6 +49,52 @@ internal sealed class BenchmarkReport
     /// <summary>The chart's file name beside the document, or null for none.</summary>
     public string? ChartFile { get; init; }
 
+    /// <summary>The start-up runs (<see cref="StartupProbe"/>), or none.</summary>
+    public IReadOnlyList<StartupMeasurement> Startup { get; init; } = [];
+
+    /// <summary>How the start-up runs were made, one sentence each (shown under their table).</summary>
+    public IReadOnlyList<string> StartupMethod { get; init; } = [];
+
+    /// <summary>The start-up chart's file name beside the document, or null for none.</summary>
+    public string? StartupChartFile { get; init; }
+
+    /// <summary>The columns of the start-up table for runs of <paramref name="seconds"/>.</summary>
+    public static string[] StartupColumns(double seconds)
+    {
+        (double first, double steady) = StartupProbe.Windows(seconds);
+        return
+        [
+            "client",
+            string.Create(CultureInfo.InvariantCulture, $"first {first:0.#} s (req/s)"),
+            string.Create(CultureInfo.InvariantCulture, $"steady, last {steady:0.#} s (req/s)"),
+            string.Create(CultureInfo.InvariantCulture, $"first {first:0.#} s ÷ steady (median, min–max)"),
+            string.Create(CultureInfo.InvariantCulture, $"per CPU-second: first {first:0.#} s ÷ steady"),
+            "0.9× steady from",
+            "first response",
+            "errors",
+        ];
+    }
+
+    /// <summary>The extra columns of the rows with thousands of connections: memory per open connection.</summary>
+    public static readonly string[] MemoryColumns = ["open conns", "RSS/conn", "heap/conn"];
+
+    /// <summary>The start-up chart: median requests/s per half second since the process started, a line per client.</summary>
+    public string StartupChartSvg()
+    {
+        string[] clients = [.. Clients.Where(c => Startup.Any(m => m.Client == c && m.Failure is null))];
+        double[][] rates = [.. clients.Select(c => StartupProbe.MedianRates(Startup, c))];
+        double bucket = Startup.Count > 0 ? Startup[0].BucketSeconds : StartupProbe.Bucket.TotalSeconds;
+        return SvgChart.RenderLines(
+            $"Requests/s after the process starts: 13 B keep-alive, c = {StartupProbe.Concurrency}, ProcessorCount = 1, default tiering (median per {bucket:0.#} s)",
+            "seconds since the process started",
+            "requests per second",
+            clients,
+            rates,
+            bucket,
+            marker: StartupProbe.FirstSeconds,
+            colours: [.. clients.Select(c => Clients.ToList().IndexOf(c))]);
+    }
+
     /// <summary>The scenarios the chart shows: keep-alive with the small body when there are any (the main comparison), else all.</summary>
     public IReadOnlyList<Scenario> ChartScenarios
     {
@@ -124,10 +170,19 @@ internal sealed class BenchmarkReport
             Line(text);
         }
 
-        WriteGlance(text);
+        if (Scenarios.Count > 0)
+        {
+            WriteGlance(text);
+        }
+
         foreach (Scenario scenario in Scenarios)
         {
             WriteScenario(text, scenario);
+        }
+
+        if (Startup.Count > 0)
+        {
+            WriteStartup(text);
         }
 
         return text.ToString();
@@ -151,10 +206,68 @@ internal sealed class BenchmarkReport
         Line(text);
     }
 
+    /// <summary>The title of the start-up section.</summary>
+    public const string StartupTitle = "Time to steady state: a fresh process, one core, default tiering";
+
+    private void WriteStartup(StringBuilder text)
+    {
+        Line(text, "## " + StartupTitle);
+        Line(text);
+        foreach (string sentence in StartupMethod)
+        {
+            Line(text, $"- {sentence}");
+        }
+
+        if (StartupMethod.Count > 0)
+        {
+            Line(text);
+        }
+
+        if (StartupChartFile is not null)
+        {
+            Line(text, $"![Requests per second after the process starts, by client]({StartupChartFile})");
+            Line(text);
+        }
+
+        double seconds = Startup.Where(m => m.Failure is null).Select(m => m.Seconds).DefaultIfEmpty(0).Min();
+        string[] columns = StartupColumns(seconds);
+        Line(text, "| " + string.Join(" | ", columns) + " |");
+        Line(text, "|---|" + string.Concat(columns.Skip(1).Select(_ => "---:|")));
+        foreach (StartupSummary line in StartupProbe.Summarize(Startup, Clients))
+        {
+            var cells = new List<string> { line.Client };
+            if (line.Failure is not null)
+            {
+                cells.Add("failed: " + line.Failure.Replace('|', '/').ReplaceLineEndings(" "));
+                cells.AddRange(Enumerable.Repeat(None, columns.Length - 3));
+            }
+            else
+            {
+                cells.Add(string.Create(CultureInfo.InvariantCulture, $"{line.FirstRate:N0}"));
+                cells.Add(string.Create(CultureInfo.InvariantCulture, $"{line.SteadyRate:N0}"));
+                cells.Add(string.Create(CultureInfo.InvariantCulture, $"{line.Ratio:0.00} ({line.RatioMin:0.00}–{line.RatioMax:0.00})"));
+                cells.Add(line.CpuRatio is { } perCpu ? perCpu.ToString("0.00", CultureInfo.InvariantCulture) : None);
+                cells.Add(line.NinetyPercentAt is { } at ? string.Create(CultureInfo.InvariantCulture, $"{at:0.0} s") : None);
+                cells.Add(line.FirstResponseMs is { } ms ? string.Create(CultureInfo.InvariantCulture, $"{ms:N0} ms") : None);
+            }
+
+            cells.Add(line.Errors.ToString(CultureInfo.InvariantCulture));
+            Line(text, "| " + string.Join(" | ", cells) + " |");
+        }
+
+        Line(text);
+    }
+
     private void WriteScenario(StringBuilder text, Scenario scenario)
     {
         bool large = scenario.BodyBytes >= Scenario.LargeBody;
         string[] columns = large ? Columns : [.. Columns.Where(c => c != "MB/s")];
+        bool many = scenario.Concurrency >= SuiteRunner.ManyConnections;
+        if (many)
+        {
+            columns = [.. columns, .. MemoryColumns];
+        }
+
         Line(text, $"## {scenario.Title}");
         Line(text);
         Line(text, "| " + string.Join(" | ", columns) + " |");
@@ -165,9 +278,13 @@ internal sealed class BenchmarkReport
             if (line.Failure is not null)
             {
                 cells.Add("failed: " + line.Failure.Replace('|', '/').ReplaceLineEndings(" "));
-                cells.AddRange(Enumerable.Repeat(None, columns.Length - 4));
+                cells.AddRange(Enumerable.Repeat(None, columns.Length - 4 - (many ? MemoryColumns.Length : 0)));
                 cells.Add(line.Errors.ToString(CultureInfo.InvariantCulture));
                 cells.Add(None);
+                if (many)
+                {
+                    cells.AddRange(Enumerable.Repeat(None, MemoryColumns.Length));
+                }
             }
             else
             {
@@ -185,6 +302,12 @@ internal sealed class BenchmarkReport
                 cells.Add(line.Client == ResultSummary.Reference ? Ratio(1) : Ratio(line.VsHttpClient));
                 cells.Add(line.Errors.ToString(CultureInfo.InvariantCulture));
                 cells.Add(line.Connections is { } connections ? string.Create(CultureInfo.InvariantCulture, $"{connections:N0}") : None);
+                if (many)
+                {
+                    cells.Add(line.OpenConnections is { } open ? string.Create(CultureInfo.InvariantCulture, $"{open:N0}") : None);
+                    cells.Add(Bytes(line.RssBytesPerConnection));
+                    cells.Add(Bytes(line.HeapBytesPerConnection));
+                }
             }
 
             Line(text, "| " + string.Join(" | ", cells) + " |");
@@ -192,6 +315,13 @@ internal sealed class BenchmarkReport
 
         Line(text);
     }
+
+    private static string Bytes(double? bytes) => bytes switch
+    {
+        null => None,
+        >= 10 * 1024 or <= -10 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024:N1} KiB"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{bytes:N0} B"),
+    };
 
     private static string Ratio(double? ratio) => ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) : None;
 

@@ -51,27 +51,33 @@ internal sealed class InProcessClient : IBenchClient
     {
         try
         {
+            // With thousands of connections (a fresh client every repetition): what they cost, from
+            // a snapshot before the client exists and one halfway through the warm-up, all open.
+            MemorySnapshot? baseline = spec.CloseAfter ? MemorySnapshot.Take() : null;
             LoadTarget target = TargetFor(spec.Scenario);
+            MemoryProbe? probe = baseline is null ? null
+                : new MemoryProbe(Stopwatch.GetTimestamp() + (long)((spec.Warmup > TimeSpan.Zero ? spec.Warmup : spec.Duration).TotalSeconds / 2 * Stopwatch.Frequency));
             if (spec.Warmup > TimeSpan.Zero)
             {
-                target.Drive(spec.Url, spec.Warmup, _latencies);
+                target.Drive(spec.Url, Deadline(spec.Warmup), _latencies, probe: probe);
             }
 
             _latencies.Reset();
             long allocated = GC.GetTotalAllocatedBytes(precise: true);
             TimeSpan cpu = Environment.CpuUsage.TotalTime;
             long started = Stopwatch.GetTimestamp();
-            (long ok, long errors) = target.Drive(spec.Url, spec.Duration, _latencies);
+            (long ok, long errors) = target.Drive(spec.Url, Deadline(spec.Duration), _latencies, probe: probe);
             double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             double cpuUs = (Environment.CpuUsage.TotalTime - cpu).TotalMicroseconds;
             long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
             long all = Math.Max(1, ok + errors);
+            string? firstError = target.FirstError;
             if (spec.CloseAfter)
             {
                 Dispose();
             }
 
-            return new Measurement
+            var measurement = new Measurement
             {
                 Client = Name,
                 Scenario = spec.Scenario.Key,
@@ -83,7 +89,20 @@ internal sealed class InProcessClient : IBenchClient
                 P99Us = _latencies.Percentile(99) / 1000,
                 CpuUsPerRequest = cpuUs / all,
                 BytesPerRequest = (double)bytes / all,
+                FirstError = firstError,
             };
+            if (baseline is not null && probe?.Snapshot is { } open && open.Descriptors > baseline.Descriptors)
+            {
+                int connections = open.Descriptors - baseline.Descriptors;
+                measurement = measurement with
+                {
+                    OpenConnections = connections,
+                    RssBytesPerConnection = baseline.RssBytes > 0 ? (double)(open.RssBytes - baseline.RssBytes) / connections : null,
+                    HeapBytesPerConnection = (double)(open.HeapBytes - baseline.HeapBytes) / connections,
+                };
+            }
+
+            return measurement;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -91,6 +110,17 @@ internal sealed class InProcessClient : IBenchClient
             Dispose();
             return Measurement.Failed(Name, spec.Scenario, spec.Repetition, $"{e.GetType().Name}: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// The start-up measurement's load (<see cref="StartupProbe"/>): a new client for
+    /// <paramref name="scenario"/>, fetching until <paramref name="deadline"/> (a
+    /// <see cref="Stopwatch"/> timestamp), each response counted in <paramref name="timeline"/>.
+    /// </summary>
+    public (long Ok, long Errors) RunUntil(Scenario scenario, string baseUrl, long deadline, Timeline timeline)
+    {
+        LoadTarget target = TargetFor(scenario);
+        return target.Drive(baseUrl.TrimEnd('/') + scenario.Path, deadline, _latencies, timeline);
     }
 
     public void Dispose()
@@ -122,8 +152,15 @@ internal sealed class InProcessClient : IBenchClient
     /// <summary>A client set up for one concurrency and connection mode.</summary>
     private abstract class LoadTarget : IDisposable
     {
-        /// <summary>Fetches until <paramref name="duration"/> has passed; returns the 200s and the rest.</summary>
-        public abstract (long Ok, long Errors) Drive(string url, TimeSpan duration, LatencyHistogram latencies);
+        /// <summary>What the first failed request said (its error's type and message), if any failed.</summary>
+        public string? FirstError { get; protected set; }
+
+        /// <summary>
+        /// Fetches until <paramref name="deadline"/> (a <see cref="Stopwatch"/> timestamp); returns the
+        /// 200s and the rest. Each completion is also counted in <paramref name="timeline"/> and polls
+        /// <paramref name="probe"/>, when given.
+        /// </summary>
+        public abstract (long Ok, long Errors) Drive(string url, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null);
 
         public abstract void Dispose();
     }
@@ -146,12 +183,13 @@ internal sealed class InProcessClient : IBenchClient
             _close = close;
         }
 
-        public override (long Ok, long Errors) Drive(string url, TimeSpan duration, LatencyHistogram latencies)
+        public override (long Ok, long Errors) Drive(string url, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
         {
             _ok = 0;
             _errors = 0;
-            long deadline = Deadline(duration);
-            _loop.RunSync(() => RunWorkersAsync(url, deadline, latencies), timeout: duration + TimeSpan.FromMinutes(2));
+            FirstError = null;
+            TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            _loop.RunSync(() => RunWorkersAsync(url, deadline, latencies, timeline, probe), timeout: left + TimeSpan.FromMinutes(2));
             return (_ok, _errors);
         }
 
@@ -161,25 +199,28 @@ internal sealed class InProcessClient : IBenchClient
             _loop.Close(allFds: true);
         }
 
-        private Task RunWorkersAsync(string url, long deadline, LatencyHistogram latencies)
+        private Task RunWorkersAsync(string url, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
             var workers = new Task[_concurrency];
             for (int i = 0; i < workers.Length; i++)
             {
-                workers[i] = WorkerAsync(url, deadline, latencies);
+                workers[i] = WorkerAsync(url, deadline, latencies, timeline, probe);
             }
 
             return Task.WhenAll(workers);
         }
 
-        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies)
+        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
             while (Stopwatch.GetTimestamp() < deadline)
             {
                 long started = Stopwatch.GetTimestamp();
                 var request = new HttpRequest(url, headers: _close ? new HttpHeaders { { "Connection", "close" } } : null);
                 HttpResponse response = await _client.FetchAsync(request, raiseError: false);
-                latencies.Record(Nanoseconds(Stopwatch.GetTimestamp() - started));
+                long now = Stopwatch.GetTimestamp();
+                latencies.Record(Nanoseconds(now - started));
+                timeline?.Record(now);
+                probe?.Poll(now);
                 if (response.Code == 200)
                 {
                     _ok++;
@@ -187,6 +228,7 @@ internal sealed class InProcessClient : IBenchClient
                 else
                 {
                     _errors++;
+                    FirstError ??= response.Error is { } error ? $"{error.GetType().Name}: {error.Message}" : $"HTTP {response.Code}";
                 }
             }
         }
@@ -210,19 +252,20 @@ internal sealed class InProcessClient : IBenchClient
             _close = close;
         }
 
-        public override (long Ok, long Errors) Drive(string url, TimeSpan duration, LatencyHistogram latencies)
+        public override (long Ok, long Errors) Drive(string url, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
         {
             _ok = 0;
             _errors = 0;
-            long deadline = Deadline(duration);
+            FirstError = null;
+            TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
             var workers = new Task[_concurrency];
             for (int i = 0; i < workers.Length; i++)
             {
-                workers[i] = Task.Run(() => WorkerAsync(url, deadline, latencies));
+                workers[i] = Task.Run(() => WorkerAsync(url, deadline, latencies, timeline, probe));
             }
 
             // The runner's own thread, which no loop owns: waiting here blocks nothing else.
-            if (!Task.WhenAll(workers).Wait(duration + TimeSpan.FromMinutes(2)))
+            if (!Task.WhenAll(workers).Wait(left + TimeSpan.FromMinutes(2)))
             {
                 throw new TimeoutException("HttpClient's workers did not finish in time.");
             }
@@ -236,7 +279,7 @@ internal sealed class InProcessClient : IBenchClient
             _handler.Dispose();
         }
 
-        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies)
+        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
             while (Stopwatch.GetTimestamp() < deadline)
             {
@@ -254,14 +297,18 @@ internal sealed class InProcessClient : IBenchClient
                     _ = await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
                     ok = response.IsSuccessStatusCode;
                 }
-                catch (HttpRequestException)
+                catch (HttpRequestException e)
                 {
                     // Counted, as the loop clients count their 599s; the run goes on.
                     ok = false;
+                    FirstError ??= $"{e.GetType().Name}: {e.Message}";
                 }
 
-                latencies.Record(Nanoseconds(Stopwatch.GetTimestamp() - started));
+                long now = Stopwatch.GetTimestamp();
+                latencies.Record(Nanoseconds(now - started));
                 Interlocked.Increment(ref ok ? ref _ok : ref _errors);
+                timeline?.Record(now);
+                probe?.Poll(now);
             }
         }
     }

@@ -49,6 +49,21 @@ internal sealed record Measurement
     /// <summary>Connections the server accepted during the client's run (warm-up included), when the server can tell.</summary>
     public long? Connections { get; init; }
 
+    /// <summary>
+    /// Connections open while the memory figures were taken: the client process's file
+    /// descriptors then less before it made its client (rows with thousands of connections).
+    /// </summary>
+    public long? OpenConnections { get; init; }
+
+    /// <summary>The client process's resident memory (RSS) while its connections were open, less before, per <see cref="OpenConnections"/>; bytes.</summary>
+    public double? RssBytesPerConnection { get; init; }
+
+    /// <summary>The live managed heap (after a full collection) while its connections were open, less before, per <see cref="OpenConnections"/>; bytes.</summary>
+    public double? HeapBytesPerConnection { get; init; }
+
+    /// <summary>What the first failed request of the run said (error type and message), when one failed (.NET clients only).</summary>
+    public string? FirstError { get; init; }
+
     /// <summary>Why the client gave no figures, when it failed.</summary>
     public string? Failure { get; init; }
 

@@ -19,7 +19,10 @@ internal sealed record ClientSummary(
     double? VsHttpClient,
     long Errors,
     double? Connections,
-    string? Failure);
+    string? Failure,
+    double? OpenConnections = null,
+    double? RssBytesPerConnection = null,
+    double? HeapBytesPerConnection = null);
 
 /// <summary>Medians and ratios from the raw measurements.</summary>
 internal static class ResultSummary
@@ -60,7 +63,10 @@ internal static class ResultSummary
                 Ratio(good, mine, Reference),
                 runs.Sum(m => m.Errors),
                 Median(good.Select(m => (double?)m.Connections)),
-                failure));
+                failure,
+                Median(good.Select(m => (double?)m.OpenConnections)),
+                Median(good.Select(m => m.RssBytesPerConnection)),
+                Median(good.Select(m => m.HeapBytesPerConnection))));
         }
 
         return lines;

@@ -12,7 +12,12 @@ namespace Loop.Benchmarks.Suite;
 /// /small and /large instead of nginx)] [--clients wrk,simple,curl,httpclient,curl-tool,undici]
 /// [--concurrency 64,512 (only those rows)] [--repetitions 3] [--duration 5] [--warmup 8]
 /// [--scenario-warmup 2] [--work-dir DIR]
-/// [--note TEXT] [--default-tiering] [--alloc-profile]</c>. Durations in seconds.
+/// [--note TEXT] [--default-tiering] [--alloc-profile]
+/// [--no-startup | --startup-only] [--startup-seconds 15] [--startup-repetitions 3]
+/// [--startup-env NAME=VALUE,…]</c>. Durations in seconds. After the steady-state rows, the
+/// start-up rows (<see cref="StartupProbe"/>): each .NET client in a fresh process per
+/// repetition, one core, default tiering; <c>--startup-env</c> adds variables to those
+/// processes only (to measure a runtime setting's effect).
 /// </remarks>
 internal static class SuiteCommand
 {
@@ -34,18 +39,46 @@ internal static class SuiteCommand
         HashSet<string> wanted = [.. (Option(args, "--clients") ?? string.Join(',', s_allClients)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
         bool defaultTiering = args.Contains("--default-tiering");
         Directory.CreateDirectory(workDirectory);
+        bool startupOnly = args.Contains("--startup-only");
+        bool startup = startupOnly || !args.Contains("--no-startup");
+        int startupRepetitions = (int)Number(args, "--startup-repetitions", quick ? 1 : settings.Repetitions);
+        double startupSeconds = Number(args, "--startup-seconds", 3 * StartupProbe.SteadySeconds);
+        Dictionary<string, string> startupEnvironment = (Option(args, "--startup-env") ?? string.Empty)
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(pair => pair.Split('=', 2))
+            .ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : string.Empty);
+        string[] startupKinds = [.. InProcessClient.Kinds.Where(wanted.Contains)];
 
         var notes = new List<string>();
         var skipped = new List<string>();
         var machine = MachineInfo.Describe();
         DateTimeOffset date = DateTimeOffset.UtcNow;
         (IReadOnlyList<string> clientLauncher, IReadOnlyList<string> serverLauncher, string pinning) = Pinning();
-        List<Scenario> scenarios = Scenarios(quick, skipped);
+        List<Scenario> scenarios = startupOnly ? [] : Scenarios(quick, skipped);
         if (Option(args, "--concurrency") is { } only)
         {
             int[] kept = [.. only.Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))];
             scenarios.RemoveAll(s => !kept.Contains(s.Concurrency));
             skipped.Add($"rows at other concurrencies than {only} (`--concurrency {only}`).");
+            if (!startupOnly && !kept.Contains(StartupProbe.Concurrency))
+            {
+                startup = false;
+            }
+        }
+
+        if (startupOnly)
+        {
+            skipped.Add("the steady-state rows (`--startup-only`): only the start-up runs.");
+        }
+        else if (!startup)
+        {
+            skipped.Add(string.Create(CultureInfo.InvariantCulture, $"the start-up runs (fresh processes at concurrency {StartupProbe.Concurrency}): `--no-startup`, or a `--concurrency` without {StartupProbe.Concurrency}."));
+        }
+
+        if (startup && startupKinds.Length == 0)
+        {
+            startup = false;
+            skipped.Add("the start-up runs: no .NET client among `--clients`.");
         }
 
         long? files = FileLimit.Raise(65_536);
@@ -76,14 +109,26 @@ internal static class SuiteCommand
             }
 
             machine.Add(("Pinning", pinning));
-            AddClients(clients, wanted, workDirectory, clientLauncher, defaultTiering, args.Contains("--alloc-profile"), settings, machine, notes);
-            var method = Method(settings, defaultTiering, server is not null);
+            if (scenarios.Count > 0)
+            {
+                AddClients(clients, wanted, workDirectory, clientLauncher, defaultTiering, args.Contains("--alloc-profile"), settings, machine, notes);
+            }
+
+            var method = scenarios.Count > 0 ? Method(settings, defaultTiering, server is not null) : [];
             var runner = new SuiteRunner(clients, baseUrl, settings, Console.Out, server is null ? null : server.AcceptedConnections);
             List<Measurement> measurements = runner.Run(scenarios);
+            List<StartupMeasurement> startupRuns = [];
+            if (startup)
+            {
+                // The long-lived children are idle by now; the fresh ones have the client core to themselves.
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"== Start-up: a fresh process per client and repetition, {startupSeconds:0.#} s each"));
+                startupRuns = StartupProbe.Run(startupKinds, baseUrl, clientLauncher, startupEnvironment, startupRepetitions, startupSeconds, Console.Out);
+            }
 
             string directory = Path.GetDirectoryName(Path.GetFullPath(output))!;
             Directory.CreateDirectory(directory);
             string chart = Path.ChangeExtension(Path.GetFileName(output), ".svg");
+            string startupChart = Path.GetFileNameWithoutExtension(output) + "-startup.svg";
             var report = new BenchmarkReport
             {
                 Command = CommandLine(args),
@@ -94,17 +139,33 @@ internal static class SuiteCommand
                 Skipped = skipped,
                 Notes = notes,
                 Scenarios = scenarios,
-                Clients = [.. clients.Select(c => c.Name)],
+                Clients = [.. clients.Select(c => c.Name).Union(startupKinds.Select(InProcessClient.DisplayName))],
                 Measurements = measurements,
-                ChartFile = chart,
+                ChartFile = scenarios.Count > 0 ? chart : null,
+                Startup = startupRuns,
+                StartupMethod = startup ? StartupMethod(startupRuns, startupRepetitions, startupSeconds, startupEnvironment, pinning) : [],
+                StartupChartFile = startupRuns.Count > 0 ? startupChart : null,
             };
-            File.WriteAllText(Path.Combine(directory, chart), report.ChartSvg());
+            var written = new List<string> { output };
+            if (report.ChartFile is not null)
+            {
+                File.WriteAllText(Path.Combine(directory, chart), report.ChartSvg());
+                written.Add(Path.Combine(directory, chart));
+            }
+
+            if (report.StartupChartFile is not null)
+            {
+                File.WriteAllText(Path.Combine(directory, startupChart), report.StartupChartSvg());
+                written.Add(Path.Combine(directory, startupChart));
+            }
+
             File.WriteAllText(output, report.ToMarkdown());
-            File.WriteAllLines(Path.ChangeExtension(output, ".jsonl"), measurements.Select(m => m.ToJson()));
+            // One JSON line per measurement; the start-up runs' lines carry their buckets ("counts").
+            File.WriteAllLines(Path.ChangeExtension(output, ".jsonl"), measurements.Select(m => m.ToJson()).Concat(startupRuns.Select(m => m.ToJson())));
             Console.WriteLine();
             Console.WriteLine(report.ToMarkdown());
-            Console.WriteLine($"Written: {output}, {Path.Combine(directory, chart)} and the raw measurements in {Path.ChangeExtension(output, ".jsonl")}");
-            return measurements.Any(m => m.Failure is not null) ? 1 : 0;
+            Console.WriteLine($"Written: {string.Join(", ", written)} and the raw measurements in {Path.ChangeExtension(output, ".jsonl")}");
+            return measurements.Any(m => m.Failure is not null) || startupRuns.Any(m => m.Failure is not null) ? 1 : 0;
         }
         finally
         {
@@ -215,6 +276,20 @@ internal static class SuiteCommand
         }
 
         method.Add("Latency: p50 and p99 of each request from its start to its whole body (wrk from `--latency`, `curl -Z` from `-w %{time_total}`); don't read much into concurrency 1, which measures how fast an idle core wakes up.");
+        return method;
+    }
+
+    private static List<string> StartupMethod(List<StartupMeasurement> runs, int repetitions, double seconds, Dictionary<string, string> environment, string pinning)
+    {
+        (double first, double steady) = StartupProbe.Windows(seconds);
+        string extra = environment.Count == 0 ? string.Empty : $", and {string.Join(", ", environment.Select(e => $"`{e.Key}={e.Value}`"))} (`--startup-env`)";
+        var method = new List<string>
+        {
+            string.Create(CultureInfo.InvariantCulture, $"Each .NET client in a fresh process (`Loop.Benchmarks bench-startup`) per repetition, {repetitions} each, clients interleaved; {pinning}; `DOTNET_PROCESSOR_COUNT=1` and no `DOTNET_TC_*`, `DOTNET_TieredCompilation`, `DOTNET_TieredPGO` or `DOTNET_ReadyToRun` variables (the runtime's default tiering, as a user's process on a one-CPU container gets it){extra}."),
+            string.Create(CultureInfo.InvariantCulture, $"Load: 13 B keep-alive at concurrency {StartupProbe.Concurrency} (`MaxClients` / `MaxConnectionsPerServer` {StartupProbe.Concurrency}, nothing else set), from the moment the runner starts the process (the runtime's start-up, JIT and connecting count) for {seconds:0.#} s, responses counted per {StartupProbe.Bucket.TotalSeconds:0.#} s."),
+            string.Create(CultureInfo.InvariantCulture, $"first {first:0.#} s: the responses completed in the first {first:0.#} s after the process started, per second; steady: the last {steady:0.#} s; the ratio is taken per process, then the median (min–max); per CPU-second: the same ratio of responses per second of the process's CPU time (all its threads, the JIT's included), which holds when other processes share the core. 0.9× steady from: the end of the first {StartupProbe.Bucket.TotalSeconds:0.#} s at 0.9× that process's steady rate or more. first response: from the process's start."),
+            $"Loop assemblies: {StartupProbe.AssemblyForm()}.",
+        };
         return method;
     }
 

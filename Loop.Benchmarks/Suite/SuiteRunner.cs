@@ -75,5 +75,5 @@ internal sealed class SuiteRunner
 
     private static string Describe(Measurement m) => m.Failure is not null
         ? $"   #{m.Repetition} {m.Client,-22} failed: {m.Failure}"
-        : string.Create(CultureInfo.InvariantCulture, $"   #{m.Repetition} {m.Client,-22} {m.RequestsPerSecond,10:N0} req/s  p50 {m.P50Us,8:N0} µs  p99 {m.P99Us,8:N0} µs  errors {m.Errors}  connections {m.Connections}");
+        : string.Create(CultureInfo.InvariantCulture, $"   #{m.Repetition} {m.Client,-22} {m.RequestsPerSecond,10:N0} req/s  p50 {m.P50Us,8:N0} µs  p99 {m.P99Us,8:N0} µs  errors {m.Errors}  connections {m.Connections}{(m.FirstError is null ? string.Empty : "  first error: " + m.FirstError)}");
 }

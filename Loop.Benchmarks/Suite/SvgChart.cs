@@ -60,7 +60,67 @@ internal static class SvgChart
             Append(svg, $"<text x=\"{groupLeft + (groupWidth / 2)}\" y=\"{Top + PlotHeight + 18}\" text-anchor=\"middle\">{Escape(groups[g])}</text>");
         }
 
-        DrawLegend(svg, series, legendColumns, Top + PlotHeight + 40);
+        DrawLegend(svg, series, legendColumns, Top + PlotHeight + 40, s => s_palette[s % s_palette.Length]);
+        svg.Append("</svg>\n");
+        return svg.ToString();
+    }
+
+    /// <summary>
+    /// Draws a line per series: <paramref name="values"/>[series][i] is the value of the
+    /// <paramref name="step"/>-long interval i, plotted at its end; <paramref name="marker"/>,
+    /// when given, draws a dashed vertical line at that x (e.g. the end of the first 3 s);
+    /// <paramref name="colours"/>, when given, picks each series' colour by its index in the
+    /// palette (so that a client keeps its colour from the bar chart).
+    /// </summary>
+    public static string RenderLines(string title, string xLabel, string yLabel, IReadOnlyList<string> series, double[][] values, double step, double? marker = null, IReadOnlyList<int>? colours = null)
+    {
+        string Colour(int s) => s_palette[(colours is not null && s < colours.Count ? colours[s] : s) % s_palette.Length];
+        const int PlotWidth = 640;
+        double highest = values.SelectMany(v => v).Where(v => v > 0).DefaultIfEmpty(1).Max();
+        double top = NiceCeiling(highest);
+        int points = values.Select(v => v.Length).DefaultIfEmpty(0).Max();
+        double span = Math.Max(step, points * step);
+        int width = Left + PlotWidth + Right;
+        int legendColumns = Math.Max(1, (width - Left) / 180);
+        int legendRows = (series.Count + legendColumns - 1) / legendColumns;
+        int height = Top + PlotHeight + 56 + (legendRows * LegendRowHeight) + 12;
+        double X(double seconds) => Left + (PlotWidth * seconds / span);
+
+        var svg = new StringBuilder();
+        Append(svg, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">");
+        Append(svg, $"<rect width=\"{width}\" height=\"{height}\" fill=\"#ffffff\"/>");
+        Append(svg, $"<text x=\"{width / 2}\" y=\"22\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">{Escape(title)}</text>");
+        DrawAxis(svg, top, PlotWidth, yLabel);
+        int tick = span > 20 ? 5 : 1;
+        for (int second = 0; second <= span + 1e-9; second += tick)
+        {
+            Append(svg, $"<text x=\"{X(second):0.#}\" y=\"{Top + PlotHeight + 16}\" text-anchor=\"middle\">{second}</text>");
+        }
+
+        Append(svg, $"<text x=\"{Left + (PlotWidth / 2)}\" y=\"{Top + PlotHeight + 34}\" text-anchor=\"middle\">{Escape(xLabel)}</text>");
+        if (marker is { } m && m < span)
+        {
+            Append(svg, $"<line x1=\"{X(m):0.#}\" y1=\"{Top}\" x2=\"{X(m):0.#}\" y2=\"{Top + PlotHeight}\" stroke=\"#888888\" stroke-dasharray=\"4,3\"/>");
+            Append(svg, $"<text x=\"{X(m) + 4:0.#}\" y=\"{Top + 12}\" font-size=\"10\" fill=\"#555555\">{m:0.#} s</text>");
+        }
+
+        for (int s = 0; s < series.Count; s++)
+        {
+            if (values[s].Length == 0)
+            {
+                continue;
+            }
+
+            var path = new StringBuilder();
+            for (int i = 0; i < values[s].Length; i++)
+            {
+                path.Append(CultureInfo.InvariantCulture, $"{(i == 0 ? "M" : "L")}{X((i + 1) * step):0.#},{Y(values[s][i], top):0.#}");
+            }
+
+            Append(svg, $"<path d=\"{path}\" stroke=\"{Colour(s)}\" stroke-width=\"2\" fill=\"none\"><title>{Escape(series[s])}</title></path>");
+        }
+
+        DrawLegend(svg, series, legendColumns, Top + PlotHeight + 56, Colour);
         svg.Append("</svg>\n");
         return svg.ToString();
     }
@@ -127,13 +187,13 @@ internal static class SvgChart
         Append(svg, $"<text x=\"{x + (BarWidth / 2)}\" y=\"{labelY - 3:0.#}\" text-anchor=\"middle\" font-size=\"9\">{Escape(Short(v))}</text>");
     }
 
-    private static void DrawLegend(StringBuilder svg, IReadOnlyList<string> series, int columns, int top)
+    private static void DrawLegend(StringBuilder svg, IReadOnlyList<string> series, int columns, int top, Func<int, string> colour)
     {
         for (int s = 0; s < series.Count; s++)
         {
             int x = Left + ((s % columns) * 180);
             int y = top + ((s / columns) * LegendRowHeight);
-            Append(svg, $"<rect x=\"{x}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{s_palette[s % s_palette.Length]}\"/>");
+            Append(svg, $"<rect x=\"{x}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{colour(s)}\"/>");
             Append(svg, $"<text x=\"{x + 18}\" y=\"{y + 10}\">{Escape(series[s])}</text>");
         }
     }

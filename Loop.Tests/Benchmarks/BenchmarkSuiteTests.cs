@@ -70,6 +70,104 @@ public sealed class BenchmarkSuiteTests
     }
 
     [Test]
+    public void StartupProbe_TwoFreshClientsForASecondAndAHalf_ReportHasAWellFormedTableAndChart()
+    {
+        // In this process (the runner starts a process per run; what it runs there is this).
+        const double Seconds = 1.5;
+        List<StartupMeasurement> runs = [];
+        Fds.RunBounded(
+            () =>
+            {
+                string url = $"http://127.0.0.1:{TestHttpServer.Shared.Port}";
+                foreach (string kind in new[] { "simple", "httpclient" })
+                {
+                    long now = System.Diagnostics.Stopwatch.GetTimestamp();
+                    runs.Add(StartupProbe.Measure(kind, url, concurrency: 4, Seconds, origin: now, mainTimestamp: now, path: "/hello"));
+                }
+            },
+            TestTimeout);
+
+        Assert.That(runs.Select(r => r.Failure), Has.All.Null);
+        Assert.That(runs.Select(r => r.Counts.Length), Has.All.EqualTo(3), "half-second buckets");
+        Assert.That(runs.Select(r => r.CpuMs.Length), Has.All.EqualTo(3), "CPU time per bucket");
+        Assert.That(runs.Select(r => StartupMeasurement.FromJson(r.ToJson()).Counts), Is.EqualTo(runs.Select(r => r.Counts)));
+        var report = new BenchmarkReport
+        {
+            Command = "test",
+            Date = DateTimeOffset.UtcNow,
+            Machine = [("CPU", "test")],
+            Method = ["test"],
+            Scenarios = [],
+            Clients = ["SimpleAsyncHttpClient", "HttpClient"],
+            Measurements = [],
+            Startup = runs,
+            StartupMethod = ["test"],
+            StartupChartFile = "startup.svg",
+        };
+
+        string[] rows = TableOf(report.ToMarkdown(), BenchmarkReport.StartupTitle);
+        string[] header = BenchmarkReport.Cells(rows[0]);
+        Assert.That(header, Is.EqualTo(BenchmarkReport.StartupColumns(Seconds)));
+        Assert.That(rows, Has.Length.EqualTo(4), "header, rule, one line per client");
+        foreach (string row in rows.Skip(2))
+        {
+            string[] cells = BenchmarkReport.Cells(row);
+            Assert.That(cells, Has.Length.EqualTo(header.Length), row);
+            Assert.That(Number(cells[1]), Is.GreaterThanOrEqualTo(0), row);
+            Assert.That(Number(cells[2]), Is.GreaterThan(0), row);
+            Assert.That(cells[3], Does.Match(@"^[0-9.]+ \([0-9.]+–[0-9.]+\)$"), row);
+            Assert.That(Number(cells[4]), Is.GreaterThanOrEqualTo(0), row);
+            Assert.That(cells[6], Does.EndWith(" ms"), row);
+            Assert.That(cells[7], Is.EqualTo("0"), row);
+        }
+
+        XElement svg = XElement.Parse(report.StartupChartSvg());
+        Assert.That(svg.Elements().Count(e => e.Name.LocalName == "path" && e.Elements().Any(t => t.Name.LocalName == "title")), Is.EqualTo(2), "one line per client");
+    }
+
+    [Test]
+    public void Run_ManyConnectionsMode_ReportsMemoryPerOpenConnection()
+    {
+        // CloseAfter is what the 10,000-connection rows run with: a fresh client, measured while its connections are open.
+        var scenario = new Scenario("/hello", 12, Concurrency: 8, Close: false);
+        Measurement? measurement = null;
+        Fds.RunBounded(
+            () =>
+            {
+                using var simple = new InProcessClient("simple");
+                measurement = simple.Run(new RunSpec(scenario, $"http://127.0.0.1:{TestHttpServer.Shared.Port}", 0, TimeSpan.FromSeconds(0.2), TimeSpan.FromSeconds(0.2), CloseAfter: true));
+            },
+            TestTimeout);
+
+        Assert.That(measurement!.Failure, Is.Null);
+        Assert.That(measurement.OpenConnections, Is.GreaterThanOrEqualTo(scenario.Concurrency), "a descriptor per connection at least");
+        Assert.That(measurement.RssBytesPerConnection, Is.Not.Null);
+        Assert.That(measurement.HeapBytesPerConnection, Is.Not.Null);
+    }
+
+    [Test]
+    public void Report_ManyConnectionsRow_HasMemoryColumns()
+    {
+        var scenario = Scenario.Small(SuiteRunner.ManyConnections);
+        var report = new BenchmarkReport
+        {
+            Command = "test",
+            Date = DateTimeOffset.UtcNow,
+            Machine = [("CPU", "test")],
+            Method = ["test"],
+            Scenarios = [scenario],
+            Clients = ["SimpleAsyncHttpClient"],
+            Measurements = [new Measurement { Client = "SimpleAsyncHttpClient", Scenario = scenario.Key, Requests = 1000, Seconds = 1, OpenConnections = 10_003, RssBytesPerConnection = 12_800, HeapBytesPerConnection = 900 }],
+        };
+
+        string[] rows = TableOf(report.ToMarkdown(), scenario.Title);
+        string[] header = BenchmarkReport.Cells(rows[0]);
+        string[] cells = BenchmarkReport.Cells(rows[2]);
+        Assert.That(header[^3..], Is.EqualTo(BenchmarkReport.MemoryColumns));
+        Assert.That(cells[^3..], Is.EqualTo(new[] { "10,003", "12.5 KiB", "900 B" }));
+    }
+
+    [Test]
     public void Measurement_ToJsonAndBack_KeepsEveryFigure()
     {
         var measurement = new Measurement { Client = "wrk", Scenario = "13 B/c64/keep-alive", Repetition = 2, Requests = 1000, Errors = 1, Seconds = 0.5, P50Us = 12.5, P99Us = 80, CpuUsPerRequest = 3.25 };
@@ -145,7 +243,7 @@ public sealed class BenchmarkSuiteTests
         string[] lines = markdown.Split('\n');
         int heading = Array.IndexOf(lines, "## " + title);
         Assert.That(heading, Is.GreaterThanOrEqualTo(0), $"no section '{title}' in:\n{markdown}");
-        return [.. lines.Skip(heading + 1).SkipWhile(l => l.Length == 0).TakeWhile(l => l.StartsWith('|'))];
+        return [.. lines.Skip(heading + 1).TakeWhile(l => !l.StartsWith("## ", StringComparison.Ordinal)).SkipWhile(l => !l.StartsWith('|')).TakeWhile(l => l.StartsWith('|'))];
     }
 
     private static double Number(string text) => double.Parse(text, NumberStyles.Number, CultureInfo.InvariantCulture);
