@@ -41,7 +41,12 @@ public sealed record AsyncHttpClientSettings
     /// <summary>How long an idle keep-alive connection is kept for reuse; 60 s. Zero keeps none.</summary>
     public TimeSpan? IdleConnectionTimeout { get; init; }
 
-    /// <summary>The most idle connections kept per origin; 8.</summary>
+    /// <summary>
+    /// The most idle connections kept per origin; by default <see cref="MaxClients"/> (as many
+    /// as can be busy at once, so a steady load never closes and reopens connections). Lower it
+    /// to hold fewer sockets between bursts; the oldest idle connection goes first. The simple
+    /// client only (libcurl keeps its own connection cache).
+    /// </summary>
     public int? MaxIdleConnectionsPerOrigin { get; init; }
 
     /// <summary>These settings, with what they leave unset taken from <paramref name="fallback"/>.</summary>

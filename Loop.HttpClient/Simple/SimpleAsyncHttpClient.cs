@@ -52,7 +52,7 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         _pool = new ConnectionPool(
             loop,
             settings.IdleConnectionTimeout ?? TimeSpan.FromSeconds(60),
-            settings.MaxIdleConnectionsPerOrigin ?? 8);
+            settings.MaxIdleConnectionsPerOrigin ?? MaxClients);
     }
 
     /// <summary>Idle keep-alive connections held now.</summary>

@@ -458,6 +458,28 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     });
 
     [Test]
+    public void KeepAlive_ByDefault_KeepsAsManyIdleConnectionsAsMaxClients() => Run(async () =>
+    {
+        // A steady load at MaxClients must not close and reopen connections between rounds.
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+        var client = (SimpleAsyncHttpClient)CreateClient(new AsyncHttpClientSettings { MaxClients = 16 });
+        for (int round = 0; round < 3; round++)
+        {
+            HttpResponse[] responses = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => client.FetchAsync(raw.Url())));
+            Assert.That(responses.Select(Text), Is.All.EqualTo("ok"));
+            Assert.That(client.IdleConnectionCount, Is.EqualTo(16));
+        }
+
+        Assert.That(raw.ConnectionCount, Is.EqualTo(16));
+    });
+
+    [Test]
     public void Close_FreesPooledConnections_AndLaterFetchesThrow() => Run(async () =>
     {
         var client = (SimpleAsyncHttpClient)CreateClient();
