@@ -87,7 +87,7 @@ public partial class IOStream
         _writeBuffer.Clear();
 
         Socket socket = _socket;
-        var tls = new SslIOStream(socket, _options, _loop, leftover);
+        var tls = new SslIOStream(socket, _options, _loop, leftover, connected: true);
         tls.SetCloseCallback(closeCallback);
         return tls;
     }

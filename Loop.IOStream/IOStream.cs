@@ -66,6 +66,12 @@ public partial class IOStream : IDisposable
     /// <param name="options">Buffer limits; null for the defaults.</param>
     /// <param name="loop">The loop that drives the stream; null for <see cref="IOLoop.Current"/>.</param>
     public IOStream(Socket socket, IOStreamOptions? options = null, IOLoop? loop = null)
+        : this(socket, options, loop, connected: false)
+    {
+    }
+
+    /// <summary>As the public constructor; <paramref name="connected"/> says the socket is connected even if it does not know (a stream connected it with connect(2) and hands it over).</summary>
+    private protected IOStream(Socket socket, IOStreamOptions? options, IOLoop? loop, bool connected)
     {
         ArgumentNullException.ThrowIfNull(socket);
         options ??= IOStreamOptions.Default;
@@ -83,7 +89,7 @@ public partial class IOStream : IDisposable
         _pipeReader = _pipe.Reader;
         _pipeWriter = _pipe.Writer;
         _minimumReceive = Math.Max(1, chunk / 8);
-        _connected = socket.Connected;
+        _connected = connected || socket.Connected;
         if (_connected)
         {
             UpdateInterest();
@@ -93,7 +99,12 @@ public partial class IOStream : IDisposable
     /// <summary>The loop that drives this stream.</summary>
     public IOLoop Loop => _loop;
 
-    /// <summary>The socket under the stream. Do not read, write or close it directly.</summary>
+    /// <summary>
+    /// The socket under the stream. Do not read, write or close it directly. On Linux
+    /// <see cref="ConnectAsync"/> connects it with connect(2) itself, so the socket's own
+    /// <see cref="Socket.Connected"/> and <see cref="Socket.RemoteEndPoint"/> do not reflect that
+    /// connection; ask the stream (<see cref="IsConnected"/>) instead.
+    /// </summary>
     public Socket Socket => _socket;
 
     /// <summary>The socket's descriptor number (Tornado's <c>fileno()</c>).</summary>

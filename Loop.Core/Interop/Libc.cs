@@ -167,6 +167,26 @@ internal static unsafe partial class Libc
     [LibraryImport(LibraryName, SetLastError = true)]
     internal static partial int kevent(int kq, void* changeList, int changeCount, void* eventList, int eventCount, TimeSpec* timeout);
 
+    // ---- connect(2), for IOStream: .NET's Socket.Connect throws for a non-blocking connect in progress ----
+
+    internal const int ECONNREFUSED_Linux = 111;
+    internal const int ENETUNREACH_Linux = 101;
+    internal const int EHOSTUNREACH_Linux = 113;
+    internal const int ETIMEDOUT_Linux = 110;
+    internal const int EINPROGRESS_Linux = 115;
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    private static partial int connect(int fd, byte* address, int length);
+
+    /// <summary>Starts connecting <paramref name="fd"/> to <paramref name="sockaddr"/> (a native sockaddr). Returns 0 or the errno.</summary>
+    internal static int Connect(int fd, ReadOnlySpan<byte> sockaddr)
+    {
+        fixed (byte* address = sockaddr)
+        {
+            return connect(fd, address, sockaddr.Length) == 0 ? 0 : LastErrno;
+        }
+    }
+
     /// <summary>The errno of the last failed call on this thread.</summary>
     internal static int LastErrno => Marshal.GetLastPInvokeError();
 

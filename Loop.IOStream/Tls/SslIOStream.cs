@@ -66,12 +66,13 @@ public sealed class SslIOStream : IOStream
     /// <see cref="AuthenticateAsClientAsync"/> or <see cref="AuthenticateAsServerAsync"/>.
     /// </summary>
     public SslIOStream(Socket socket, IOStreamOptions? options = null, IOLoop? loop = null)
-        : this(socket, options, loop, leftover: null)
+        : this(socket, options, loop, leftover: null, connected: false)
     {
     }
 
-    internal SslIOStream(Socket socket, IOStreamOptions? options, IOLoop? loop, byte[]? leftover)
-        : base(socket, options, loop)
+    /// <summary>A TLS stream over <paramref name="socket"/>; <paramref name="connected"/>: a stream that connected it (with connect(2) itself, so the socket does not know) hands it over.</summary>
+    internal SslIOStream(Socket socket, IOStreamOptions? options, IOLoop? loop, byte[]? leftover, bool connected)
+        : base(socket, options, loop, connected)
     {
         _leftover = leftover is { Length: > 0 } ? leftover : null;
         _rawRead = new LoopCompletion<int>(_loop);
