@@ -119,7 +119,7 @@ internal sealed partial class CurlTransfer
         ReadOnlySpan<byte> line = WithoutLineEnd(bytes);
         if (_headState != HeadState.Fields)
         {
-            if (_client.LastStatusLine is { } known && SameText(line, known))
+            if (_client.LastStatusLine is { } known && HttpSyntax.Latin1Equals(line, known))
             {
                 OnStatusLine(known);
                 return true;
@@ -147,7 +147,7 @@ internal sealed partial class CurlTransfer
         ReadOnlySpan<byte> valueBytes = line[(colon + 1)..].Trim(" \t"u8);
         int index = _headers.Count;
         (string? name, string? value) = _client.RememberedField(index);
-        if (name is null || !SameText(nameBytes, name))
+        if (name is null || !HttpSyntax.Latin1Equals(nameBytes, name))
         {
             if (!HttpSyntax.IsToken(nameBytes))
             {
@@ -157,7 +157,7 @@ internal sealed partial class CurlTransfer
             name = Encoding.Latin1.GetString(nameBytes);
         }
 
-        if (value is null || !SameText(valueBytes, value))
+        if (value is null || !HttpSyntax.Latin1Equals(valueBytes, value))
         {
             value = Encoding.Latin1.GetString(valueBytes);
             if (HttpSyntax.HasForbiddenValueChar(value))
@@ -188,25 +188,6 @@ internal sealed partial class CurlTransfer
         {
             throw new HttpProtocolError($"Response headers are larger than MaxHeaderSize ({_client.MaxHeaderSize} bytes)");
         }
-    }
-
-    /// <summary>Whether <paramref name="bytes"/> read as Latin-1 are <paramref name="text"/>.</summary>
-    private static bool SameText(ReadOnlySpan<byte> bytes, string text)
-    {
-        if (bytes.Length != text.Length)
-        {
-            return false;
-        }
-
-        for (int i = 0; i < bytes.Length; i++)
-        {
-            if (bytes[i] != text[i])
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     private void ParseField(string text)

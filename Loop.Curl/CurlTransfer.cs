@@ -190,7 +190,7 @@ internal sealed partial class CurlTransfer
     {
         ReadOnlySpan<byte> bytes = MemoryMarshal.CreateReadOnlySpanFromNullTerminated((byte*)url);
         string requestUrl = _request.Url;
-        return System.Text.Ascii.IsValid(bytes) && SameText(bytes, requestUrl) ? requestUrl : Marshal.PtrToStringUTF8(url) ?? requestUrl;
+        return System.Text.Ascii.IsValid(bytes) && HttpSyntax.Latin1Equals(bytes, requestUrl) ? requestUrl : Marshal.PtrToStringUTF8(url) ?? requestUrl;
     }
 
     /// <summary>Ends the transfer with <paramref name="error"/>.</summary>

@@ -19,6 +19,29 @@ internal static class HttpSyntax
     private static readonly SearchValues<byte> s_forbiddenValueBytes = SearchValues.Create([.. Enumerable.Range(0, 0x20).Where(b => b != '\t').Select(b => (byte)b), 0x7F]);
     private static readonly SearchValues<char> s_forbiddenValueChars = SearchValues.Create([.. Enumerable.Range(0, 0x20).Where(c => c != '\t').Select(c => (char)c), '\u007f']);
 
+    /// <summary>
+    /// Whether <paramref name="bytes"/>, read as ISO-8859-1 (each byte one character), are
+    /// <paramref name="text"/>: lets a parser reuse a string it made before instead of making
+    /// the same one again.
+    /// </summary>
+    public static bool Latin1Equals(ReadOnlySpan<byte> bytes, string text)
+    {
+        if (bytes.Length != text.Length)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] != text[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Whether a received field value holds a control character (all but HTAB are forbidden).</summary>
     public static bool HasForbiddenValueByte(ReadOnlySpan<byte> value) => value.ContainsAny(s_forbiddenValueBytes);
 

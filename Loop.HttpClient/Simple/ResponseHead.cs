@@ -152,13 +152,13 @@ internal sealed class ResponseHead
         }
 
         string standard = HttpStatus.ReasonFor(Code);
-        if (line.Length <= 13 || Matches(line[13..], standard))
+        if (line.Length <= 13 || HttpSyntax.Latin1Equals(line[13..], standard))
         {
             Reason = standard;
         }
         else
         {
-            Reason = _lastReason is { } last && Matches(line[13..], last) ? last : Encoding.Latin1.GetString(line[13..]);
+            Reason = _lastReason is { } last && HttpSyntax.Latin1Equals(line[13..], last) ? last : Encoding.Latin1.GetString(line[13..]);
             _lastReason = Reason;
         }
     }
@@ -215,8 +215,8 @@ internal sealed class ResponseHead
             }
 
             ref Remembered last = ref _last[field];
-            name = last.Name is not null && Matches(nameBytes, last.Name) ? last.Name : CommonName(nameBytes) ?? Encoding.Latin1.GetString(nameBytes);
-            value = last.Value is not null && ReferenceEquals(name, last.Name) && Matches(valueBytes, last.Value) ? last.Value : Encoding.Latin1.GetString(valueBytes);
+            name = last.Name is not null && HttpSyntax.Latin1Equals(nameBytes, last.Name) ? last.Name : CommonName(nameBytes) ?? Encoding.Latin1.GetString(nameBytes);
+            value = last.Value is not null && ReferenceEquals(name, last.Name) && HttpSyntax.Latin1Equals(valueBytes, last.Value) ? last.Value : Encoding.Latin1.GetString(valueBytes);
             last.Name = name;
             last.Value = value;
             if (_parsedCount > 1 && line.Length <= RememberedLineLength)
@@ -253,32 +253,13 @@ internal sealed class ResponseHead
     {
         foreach (string common in s_commonNames)
         {
-            if (common.Length == name.Length && Matches(name, common))
+            if (common.Length == name.Length && HttpSyntax.Latin1Equals(name, common))
             {
                 return common;
             }
         }
 
         return null;
-    }
-
-    /// <summary>Whether <paramref name="bytes"/> are <paramref name="text"/> in ISO-8859-1.</summary>
-    private static bool Matches(ReadOnlySpan<byte> bytes, string text)
-    {
-        if (bytes.Length != text.Length)
-        {
-            return false;
-        }
-
-        for (int i = 0; i < bytes.Length; i++)
-        {
-            if (bytes[i] != text[i])
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     /// <summary>An offending line for <see cref="HttpProtocolError.Line"/> (which escapes and cuts it).</summary>

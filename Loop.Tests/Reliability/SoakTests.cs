@@ -96,34 +96,4 @@ public sealed class SoakTests(Type clientType)
 
     private static Dictionary<string, string?> OpenTargets() =>
         Directory.GetFileSystemEntries("/proc/self/fd").ToDictionary(path => Path.GetFileName(path)!, path => Fds.Target(int.Parse(Path.GetFileName(path), System.Globalization.CultureInfo.InvariantCulture)));
-
-    /// <summary>Hands a <see cref="TestLog"/> only the entries at or above a level.</summary>
-    private sealed class LevelFilter(TestLog log, LogLevel minimum) : ILoggerFactory
-    {
-        public ILogger CreateLogger(string categoryName) => new Filtered(log.CreateLogger(categoryName), minimum);
-
-        public void AddProvider(ILoggerProvider provider)
-        {
-        }
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Filtered(ILogger inner, LogLevel minimum) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= minimum;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (IsEnabled(logLevel))
-                {
-                    inner.Log(logLevel, eventId, state, exception, formatter);
-                }
-            }
-        }
-    }
 }
