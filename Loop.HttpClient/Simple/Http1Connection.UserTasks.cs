@@ -18,7 +18,7 @@ internal sealed partial class Http1Connection
     private UserTaskWait? _userWait;
 
     // The body producer's wait, apart: while an upload runs beside the reading of an early
-    // answer (see ReadFinalHeadAsync), the producer and an async streaming callback may both be
+    // answer (see TakeHead), the producer and an async streaming callback may both be
     // waited for at once.
     private UserTaskWait? _producerWait;
 

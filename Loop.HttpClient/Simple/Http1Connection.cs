@@ -15,18 +15,20 @@ namespace Loop.Http.Simple;
 /// keeps (its headers and body).
 /// </summary>
 /// <remarks>
-/// The partial files hold one concern each: this one the exchange (its fields, RunAsync,
-/// the sequence of an exchange, informational responses, aborting and cancelling);
+/// The partial files hold one concern each: this one the exchange's start and end (RunAsync,
+/// the value task it completes, the final head's decisions, the response, the deadline timer
+/// kept across exchanges, aborting and cancelling);
 /// <c>.UserTasks.cs</c> waiting for the caller's own code (body producer, async streaming callback) so that an abort ends the wait;
 /// <c>.Request.cs</c> writing the request (keeping a failed write while the answer is read, and
 /// letting an unfinished upload run beside the reading of an early answer);
-/// <c>.Reading.cs</c> reading the response head, the body as framed, and lines;
+/// <c>.Reading.cs</c> the state machine that each completed read of the stream drives: the
+/// response heads (informational ones skipped), the body as framed, and lines;
 /// <c>.Framing.cs</c> deciding the framing (Content-Length, transfer codings);
 /// <c>.Body.cs</c> decoding, counting and keeping the body; <c>.Policy.cs</c> redirects and keep-alive.
 /// </remarks>
 internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection.Outcome>
 {
-    // Informational responses allowed before the final one (see ReadFinalHeadAsync).
+    // Informational responses allowed before the final one (see TakeHead).
     private const int MaxInformationalResponses = 10;
 
     private readonly SimpleAsyncHttpClient _client;
