@@ -480,6 +480,51 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     });
 
     [Test]
+    public void KeepAlive_EachRequestOnAConnection_SendsItsOwnRequestLineAndFields() => Run(async () =>
+    {
+        // The request line and the client's own fields are kept encoded per connection: a
+        // request that differs in any of them must not go out with the previous one's.
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+        HttpRequest[] requests =
+        [
+            new(raw.Url("/a")),
+            new(raw.Url("/a")),
+            new(raw.Url("/b")),
+            new(raw.Url("/b"), "POST", body: "x"u8.ToArray()),
+            new(raw.Url("/b")) { UserAgent = "Other/2" },
+            new(raw.Url("/b"), headers: new HttpHeaders { { "User-Agent", "Mine/3" }, { "Accept-Encoding", "identity" } }),
+            new(raw.Url("/b")) { DecompressResponse = false },
+            new(raw.Url("/a")),
+        ];
+        foreach (HttpRequest request in requests)
+        {
+            Assert.That(Text(await Client.FetchAsync(request)), Is.EqualTo("ok"));
+        }
+
+        string[] heads = [.. raw.Requests];
+        Assert.That(heads.Select(head => head.Split("\r\n")[0]), Is.EqualTo(new[]
+        {
+            "GET /a HTTP/1.1", "GET /a HTTP/1.1", "GET /b HTTP/1.1", "POST /b HTTP/1.1", "GET /b HTTP/1.1", "GET /b HTTP/1.1", "GET /b HTTP/1.1", "GET /a HTTP/1.1",
+        }));
+        string[] agents = [.. heads.Select(head => head.Split("\r\n").Single(line => line.StartsWith("User-Agent:", StringComparison.Ordinal)))];
+        Assert.That(agents, Is.EqualTo(new[]
+        {
+            "User-Agent: Loop/1.0", "User-Agent: Loop/1.0", "User-Agent: Loop/1.0", "User-Agent: Loop/1.0", "User-Agent: Other/2", "User-Agent: Mine/3", "User-Agent: Loop/1.0", "User-Agent: Loop/1.0",
+        }));
+        int[] acceptEncodings = [.. heads.Select(head => head.Split("\r\n").Count(line => line.StartsWith("Accept-Encoding:", StringComparison.Ordinal)))];
+        Assert.That(acceptEncodings, Is.EqualTo(new[] { 1, 1, 1, 1, 1, 1, 0, 1 }));
+        Assert.That(heads[5], Does.Contain("Accept-Encoding: identity"));
+        Assert.That(heads.Select(head => head.Split("\r\n").Count(line => line.StartsWith("Host:", StringComparison.Ordinal))), Is.All.EqualTo(1));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(1));
+    });
+
+    [Test]
     public void Close_FreesPooledConnections_AndLaterFetchesThrow() => Run(async () =>
     {
         var client = (SimpleAsyncHttpClient)CreateClient();
