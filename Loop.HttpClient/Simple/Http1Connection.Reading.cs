@@ -106,8 +106,7 @@ internal sealed partial class Http1Connection
         }
         else
         {
-            // Completed: this takes its outcome (the caller's body producer may have thrown) and does not block.
-            sending.GetAwaiter().GetResult();
+            sending.GetAwaiter().GetResult(); // Completed (checked above): takes its outcome, the producer's failure included; no blocking.
         }
 
         Pump();
@@ -149,8 +148,7 @@ internal sealed partial class Http1Connection
                     return;
                 }
 
-                // Completed: takes the result, does not block.
-                if (!Step(reading.GetAwaiter().GetResult()))
+                if (!Step(reading.GetAwaiter().GetResult())) // Completed (checked above): no blocking.
                 {
                     return;
                 }
@@ -282,8 +280,7 @@ internal sealed partial class Http1Connection
             return false;
         }
 
-        // Completed: takes its outcome (the callback may have thrown), does not block.
-        handing.GetAwaiter().GetResult();
+        handing.GetAwaiter().GetResult(); // Completed (checked above): takes the callback's outcome; no blocking.
         _pendingLength = 0;
         if (_state == ReadState.Done)
         {
@@ -367,8 +364,7 @@ internal sealed partial class Http1Connection
             ValueTask sending = SendBodyAsync(_chunkedUpload);
             if (sending.IsCompleted)
             {
-                // Completed: takes its outcome (the caller's body producer may have thrown), does not block.
-                sending.GetAwaiter().GetResult();
+                sending.GetAwaiter().GetResult(); // Completed (checked above): takes its outcome, the producer's failure included; no blocking.
             }
             else
             {
