@@ -19,7 +19,7 @@ internal sealed class AllocationSampler : EventListener
     public void Print(TextWriter output)
     {
         long total = _bytes.Values.Sum();
-        foreach ((string type, long bytes) in _bytes.OrderByDescending(pair => pair.Value).Take(25))
+        foreach ((string type, long bytes) in _bytes.OrderByDescending(pair => pair.Value).Take(40))
         {
             output.WriteLine($"{100.0 * bytes / total,6:F1}%  {type}");
         }

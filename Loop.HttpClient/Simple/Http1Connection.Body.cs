@@ -16,14 +16,16 @@ internal sealed partial class Http1Connection
     private const int ExactBodyLimit = 1024 * 1024;
 
     private readonly BodyBuffer _buffer = new(0);
-    private readonly Action<ReadOnlyMemory<byte>> _deliverDecoded;
-    private readonly Action<ReadOnlyMemory<byte>> _skipDecoded;
-    private readonly Action<ReadOnlyMemory<byte>> _afterTransfer;
+    // The decoders' sinks, made on first use: most connections never decode.
+    private Action<ReadOnlyMemory<byte>>? _deliverSink;
+    private Action<ReadOnlyMemory<byte>>? _afterTransferSink;
     private ContentDecoder? _transferDecoder;
     private ContentDecoder? _decoder;
     private Action<ReadOnlyMemory<byte>>? _streaming;
     private Func<ReadOnlyMemory<byte>, ValueTask>? _asyncStreaming;
-    private Action<ReadOnlyMemory<byte>> _deliver;
+
+    // The body is read and dropped (a redirect being followed), not kept.
+    private bool _skipBody;
 
     // With an async streaming callback: what was received and not handed over yet.
     private byte[]? _pending;
@@ -41,7 +43,7 @@ internal sealed partial class Http1Connection
         _buffer.Reset(_client.MaxBodySize);
         if (!keep)
         {
-            _deliver = _skipDecoded;
+            _skipBody = true;
             return;
         }
 
@@ -64,8 +66,12 @@ internal sealed partial class Http1Connection
             _buffer.KeepRaw(_decoder, _transferDecoder);
         }
 
-        _deliver = _deliverDecoded;
+        _skipBody = false;
     }
+
+    private Action<ReadOnlyMemory<byte>> DeliverSink => _deliverSink ??= DeliverDecoded;
+
+    private Action<ReadOnlyMemory<byte>> AfterTransferSink => _afterTransferSink ??= AfterTransfer;
 
     /// <summary>Whether the body's bytes are decoded before they are counted (a chunk's size then says nothing about the limit).</summary>
     private bool IsDecoding => _decoder is not null || _transferDecoder is not null;
@@ -78,7 +84,7 @@ internal sealed partial class Http1Connection
             _buffer.AppendRaw(segment.Span);
             if (_transferDecoder is not null)
             {
-                _transferDecoder.Decode(segment, _afterTransfer);
+                _transferDecoder.Decode(segment, AfterTransferSink);
             }
             else
             {
@@ -91,25 +97,31 @@ internal sealed partial class Http1Connection
     /// <exception cref="HttpContentDecodingError">A compressed stream stopped before its end.</exception>
     private void FinishBody()
     {
-        _transferDecoder?.Finish(_afterTransfer);
-        _decoder?.Finish(_deliver);
+        _transferDecoder?.Finish(AfterTransferSink);
+        _decoder?.Finish(DeliverSink);
     }
 
     private void AfterTransfer(ReadOnlyMemory<byte> data)
     {
         if (_decoder is not null)
         {
-            _decoder.Decode(data, _deliver);
+            _decoder.Decode(data, DeliverSink);
         }
         else
         {
-            _deliver(data);
+            DeliverDecoded(data);
         }
     }
 
     private void DeliverDecoded(ReadOnlyMemory<byte> data)
     {
         AssertOnLoop();
+        if (_skipBody)
+        {
+            _buffer.Skip(data.Length);
+            return;
+        }
+
         if (_streaming is not null)
         {
             _buffer.Skip(data.Length);
@@ -126,8 +138,6 @@ internal sealed partial class Http1Connection
 
         _buffer.Append(data.Span);
     }
-
-    private void SkipDecoded(ReadOnlyMemory<byte> data) => _buffer.Skip(data.Length);
 
     private void KeepPending(ReadOnlySpan<byte> data)
     {
@@ -159,7 +169,7 @@ internal sealed partial class Http1Connection
         _decoder = null;
         _streaming = null;
         _asyncStreaming = null;
-        _deliver = _deliverDecoded;
+        _skipBody = false;
         _buffer.Reset(0);
         if (_pending is not null)
         {

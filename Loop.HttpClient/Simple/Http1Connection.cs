@@ -67,10 +67,6 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         Origin = origin;
         ViaProxy = viaProxy;
         _input = stream.Input;
-        _deliverDecoded = DeliverDecoded;
-        _skipDecoded = SkipDecoded;
-        _afterTransfer = AfterTransfer;
-        _deliver = _deliverDecoded;
         _onReadable = OnReadable;
         _core.RunContinuationsAsynchronously = false;
     }

@@ -113,7 +113,9 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
                 {
                     if (connection is null)
                     {
-                        IOStream stream = await ConnectAsync(fetch).ConfigureAwait(true);
+                        // Completes on the loop thread, where it resumed from the connector.
+                        IOStream stream = await ConnectAsync(fetch).ConfigureAwait(false);
+                        Debug.Assert(Loop.IsOnLoopThread, "A connect completed off the loop thread.");
                         if (IsClosed)
                         {
                             // The connect ended just as the client closed, before its cancellation ran.
@@ -229,7 +231,8 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
     /// <summary>The error of a fetch ended by <see cref="AsyncHttpClient.Close"/> (the base class puts it in a 599).</summary>
     private static ObjectDisposedException ClientClosed() => new(nameof(SimpleAsyncHttpClient), "The client was closed.");
 
-    private async Task<IOStream> ConnectAsync(FetchState fetch)
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
+    private async ValueTask<IOStream> ConnectAsync(FetchState fetch)
     {
         HttpRequest request = fetch.Request;
         RequestUrl url = fetch.Url;
