@@ -38,8 +38,9 @@ internal sealed class BodyBuffer : IDisposable
     /// </summary>
     internal const int DecodedKeepLimit = 1024 * 1024;
 
-    private readonly Segments _segments = new();
-    private readonly Segments _raw = new();
+    // Made on first use: a body of known length goes to one exact array and never needs them.
+    private Segments? _segments;
+    private Segments? _raw;
     private byte[]? _exact;
     private long _stored;
 
@@ -97,10 +98,10 @@ internal sealed class BodyBuffer : IDisposable
 
         if (_rawCodings is not null && !_replay && _stored + data.Length > DecodedKeepLimit)
         {
-            if (_raw.Length < _stored + data.Length)
+            if (RawLength < _stored + data.Length)
             {
                 // Smaller encoded than decoded: keep the raw bytes from now on.
-                _segments.Return();
+                _segments?.Return();
                 _replay = true;
             }
             else
@@ -150,7 +151,7 @@ internal sealed class BodyBuffer : IDisposable
             return;
         }
 
-        if (data.Length > Limit - _raw.Length)
+        if (data.Length > Limit - RawLength)
         {
             if (!_replay)
             {
@@ -163,8 +164,10 @@ internal sealed class BodyBuffer : IDisposable
             throw new HttpBodyTooLargeError(Limit);
         }
 
-        _raw.Append(data);
+        (_raw ??= new()).Append(data);
     }
+
+    private long RawLength => _raw?.Length ?? 0;
 
     /// <summary>Counts <paramref name="length"/> bytes against the limit without keeping them.</summary>
     /// <exception cref="HttpBodyTooLargeError">The body went past <see cref="Limit"/>.</exception>
@@ -179,11 +182,11 @@ internal sealed class BodyBuffer : IDisposable
             return Replay();
         }
 
-        _raw.Return();
+        _raw?.Return();
         _rawCodings = null;
         if (_stored == 0)
         {
-            _segments.Return();
+            _segments?.Return();
             _exact = null;
             return [];
         }
@@ -204,7 +207,7 @@ internal sealed class BodyBuffer : IDisposable
         }
         else
         {
-            _segments.MoveTo(result);
+            _segments!.MoveTo(result);
         }
 
         _stored = 0;
@@ -214,7 +217,7 @@ internal sealed class BodyBuffer : IDisposable
     /// <summary>Empties the buffer and its count, returning its memory, for a new body with <paramref name="limit"/>.</summary>
     public void Reset(long limit)
     {
-        _segments.Return();
+        _segments?.Return();
         StopKeepingRaw();
         _exact = null;
         _stored = 0;
@@ -237,13 +240,13 @@ internal sealed class BodyBuffer : IDisposable
 
     private void AppendToSegments(ReadOnlySpan<byte> data)
     {
-        _segments.Append(data);
+        (_segments ??= new()).Append(data);
         _stored += data.Length;
     }
 
     private void StopKeepingRaw()
     {
-        _raw.Return();
+        _raw?.Return();
         _rawCodings = null;
         _replay = false;
     }
@@ -270,7 +273,7 @@ internal sealed class BodyBuffer : IDisposable
             using (decoder)
             {
                 Action<ReadOnlyMemory<byte>> write = Write;
-                _raw.ForEach(segment => decoder!.Decode(segment, write));
+                _raw!.ForEach(segment => decoder!.Decode(segment, write));
                 decoder!.Finish(write);
             }
         }

@@ -14,9 +14,13 @@ namespace Loop;
 /// out, and the first connection to succeed wins (the others are closed). If all fail, the last
 /// error is raised. Loop thread only.
 /// </remarks>
-public sealed class TcpConnector
+public sealed partial class TcpConnector
 {
     private readonly IOLoop _loop;
+
+    // The last IP literal connected to, parsed: a client connects to the same one again and
+    // again. Replaced whole, so a call from another thread sees one entry or the other.
+    private LiteralEndPoint? _lastLiteral;
 
     /// <summary>Creates a connector.</summary>
     /// <param name="resolver">Resolves host names; null for <see cref="DefaultResolver.Instance"/>.</param>
@@ -45,6 +49,13 @@ public sealed class TcpConnector
     /// <exception cref="TlsHandshakeException">(In the task.) The TLS handshake failed.</exception>
     public ValueTask<IOStream> ConnectAsync(string host, int port, TcpConnectOptions? options = null, CancellationToken cancellationToken = default)
     {
+        if (_lastLiteral is { } last && ReferenceEquals(last.Host, host) && last.EndPoint.Port == port && options?.NetworkInterface is null
+            && Resolver is DefaultResolver && ((options ?? TcpConnectOptions.Default).AllowIpv6 || last.EndPoint.AddressFamily == AddressFamily.InterNetwork))
+        {
+            // The literal connected to last time, already checked and parsed.
+            return ConnectToAddressAsync(last.EndPoint, last.Bare, options ?? TcpConnectOptions.Default, cancellationToken);
+        }
+
         string bare;
         IPAddress? literal;
         try
@@ -69,117 +80,16 @@ public sealed class TcpConnector
         {
             // One address and nothing to resolve (the default resolver answers a literal with
             // itself): no race to run, so a single attempt, without the operation's queues.
-            return ConnectToAddressAsync(new IPEndPoint(literal, port), bare, options, cancellationToken);
+            var endpoint = new IPEndPoint(literal, port);
+            _lastLiteral = new LiteralEndPoint(host, bare, endpoint);
+            return ConnectToAddressAsync(endpoint, bare, options, cancellationToken);
         }
 
         return new ConnectOperation(this, bare, port, options, cancellationToken).RunAsync();
     }
 
-    /// <summary>
-    /// <see cref="ConnectAsync"/> to one known address: the same outcomes (timeout, cancellation,
-    /// the connect error, the TLS handshake) as a race with a single runner.
-    /// </summary>
-    private async ValueTask<IOStream> ConnectToAddressAsync(IPEndPoint endpoint, string host, TcpConnectOptions options, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        IOStream stream = ConnectOperation.CreateStream(endpoint.AddressFamily, options, _loop);
-        SingleAttempt? attempt = options.Timeout > TimeSpan.Zero || cancellationToken.CanBeCanceled
-            ? new SingleAttempt(stream, host, endpoint.Port, options.Timeout, cancellationToken)
-            : null;
-        TimeoutHandle deadline = options.Timeout > TimeSpan.Zero ? _loop.CallLater(options.Timeout, SingleAttempt.s_timedOut, attempt) : default;
-        CancellationTokenRegistration registration = cancellationToken.CanBeCanceled
-            ? cancellationToken.UnsafeRegister(SingleAttempt.s_cancelledFromAnyThread, attempt)
-            : default;
-        try
-        {
-            try
-            {
-                await stream.ConnectAsync(endpoint).ConfigureAwait(true);
-            }
-            catch (StreamClosedException e)
-            {
-                stream.Close();
-                Exception cause = e.InnerException ?? e;
-                throw attempt?.Cause ?? new StreamClosedException($"Could not connect to {endpoint}: {cause.Message}", cause);
-            }
-
-            if (options.Tls is { } tls && stream is SslIOStream ssl)
-            {
-                try
-                {
-                    await ssl.AuthenticateAsClientAsync(tls.WithDefaultServerName(host), CancellationToken.None).ConfigureAwait(true);
-                }
-                catch (Exception)
-                {
-                    // A deadline or cancellation closes the stream under the handshake: that cause wins.
-                    stream.Close();
-                    if (attempt?.Cause is { } cause)
-                    {
-                        throw cause;
-                    }
-
-                    throw;
-                }
-            }
-
-            if (attempt?.Cause is { } late)
-            {
-                stream.Close();
-                throw late;
-            }
-
-            return stream;
-        }
-        finally
-        {
-            _loop.RemoveTimeout(deadline);
-            registration.Dispose();
-            if (attempt is not null)
-            {
-                attempt.Done = true;
-            }
-        }
-    }
-
-    /// <summary>The deadline and cancellation of <see cref="ConnectToAddressAsync"/>: either closes the stream, and its cause becomes the outcome.</summary>
-    private sealed class SingleAttempt
-    {
-        internal static readonly Action<object?> s_timedOut = static state => ((SingleAttempt)state!).End(null);
-        internal static readonly Action<object?> s_cancelledFromAnyThread = static state =>
-            ((SingleAttempt)state!)._stream.Loop.AddCallback(static s => ((SingleAttempt)s!).Cancel(), state);
-
-        private readonly IOStream _stream;
-        private readonly string _host;
-        private readonly int _port;
-        private readonly TimeSpan _timeout;
-        private readonly CancellationToken _cancellationToken;
-
-        internal SingleAttempt(IOStream stream, string host, int port, TimeSpan timeout, CancellationToken cancellationToken)
-        {
-            _stream = stream;
-            _host = host;
-            _port = port;
-            _timeout = timeout;
-            _cancellationToken = cancellationToken;
-        }
-
-        internal Exception? Cause { get; private set; }
-
-        internal bool Done { get; set; }
-
-        private void Cancel() => End(new OperationCanceledException(_cancellationToken));
-
-        private void End(Exception? error)
-        {
-            if (Done || Cause is not null)
-            {
-                return;
-            }
-
-            Cause = error ?? new TimeoutException($"Timeout while connecting to {_host}:{_port} (after {_timeout.TotalSeconds:0.###} s)");
-            _stream.Close();
-        }
-    }
+    /// <summary>An IP literal as the caller gave it (<paramref name="Host"/>), without brackets, and its endpoint (never changed once made).</summary>
+    private sealed record LiteralEndPoint(string Host, string Bare, IPEndPoint EndPoint);
 
     /// <summary>One connect: the resolve, the racing attempts, the deadline. Runs on the loop thread.</summary>
     private sealed class ConnectOperation

@@ -15,7 +15,8 @@ internal sealed class WriteBuffer
     private const int SegmentSize = 16 * 1024;
 #endif
 
-    private Segment[] _segments = new Segment[4];
+    // Empty until the first write: a stream that is only read from never needs it.
+    private Segment[] _segments = [];
     private int _head;
     private int _count;
     private byte[]? _spare;
@@ -191,7 +192,7 @@ internal sealed class WriteBuffer
 
     private void Grow()
     {
-        var bigger = new Segment[_segments.Length * 2];
+        var bigger = new Segment[Math.Max(4, _segments.Length * 2)];
         for (int i = 0; i < _count; i++)
         {
             bigger[i] = _segments[(_head + i) % _segments.Length];

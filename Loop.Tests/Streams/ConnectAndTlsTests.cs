@@ -223,6 +223,37 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    public void TcpConnector_IPLiteralConnectsOneAfterAnother_EachGetsItsOwnOutcome() => Run(async () =>
+    {
+        // A connector reuses its direct-connect operation: a refusal, a cancellation or a
+        // timeout must not leak into the connects after it.
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        (Socket holder, int refusing) = RefusingPort();
+        using (holder)
+        {
+            var connector = new TcpConnector(loop: Loop);
+            await AsyncAssert.ThrowsAsync<StreamClosedException>(async () => await connector.ConnectAsync("127.0.0.1", refusing));
+            global::Loop.IOStream first = Track(await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { Timeout = TimeSpan.FromSeconds(30) }));
+            Track(new global::Loop.IOStream(await listener.AcceptAsync(), loop: Loop));
+
+            using var cancelled = new CancellationTokenSource();
+            cancelled.Cancel();
+            await AsyncAssert.ThrowsAsync<OperationCanceledException>(async () => await connector.ConnectAsync("127.0.0.1", port, cancellationToken: cancelled.Token));
+
+            // A token cancelled after its connect ended does nothing to the next connect.
+            using var later = new CancellationTokenSource();
+            global::Loop.IOStream second = Track(await connector.ConnectAsync("127.0.0.1", port, cancellationToken: later.Token));
+            later.Cancel();
+            global::Loop.IOStream third = Track(await connector.ConnectAsync("127.0.0.1", port, new TcpConnectOptions { Timeout = TimeSpan.FromSeconds(30) }));
+            Track(new global::Loop.IOStream(await listener.AcceptAsync(), loop: Loop));
+            Track(new global::Loop.IOStream(await listener.AcceptAsync(), loop: Loop));
+            Assert.That(new[] { first, second, third }.Distinct().Count(), Is.EqualTo(3));
+            Assert.That(new[] { first, second, third }.All(stream => stream.IsConnected && !stream.IsClosed), Is.True);
+        }
+    });
+
+    [Test]
     public void TcpConnector_IPLiteralCancelledFromAnotherThread_FailsWithOperationCanceled() => Run(async () =>
     {
         using Socket listener = Listen(backlog: 0);
