@@ -21,7 +21,14 @@ public partial class IOStream
     /// <param name="remoteEndPoint">An IP or Unix domain endpoint. Host names must be resolved first (see <see cref="TcpConnector"/>), so that nothing blocks on DNS.</param>
     /// <exception cref="InvalidOperationException">The stream is already connected or connecting.</exception>
     /// <exception cref="ArgumentException"><paramref name="remoteEndPoint"/> is a <see cref="DnsEndPoint"/>.</exception>
-    public ValueTask ConnectAsync(EndPoint remoteEndPoint)
+    public ValueTask ConnectAsync(EndPoint remoteEndPoint) => ConnectWith(remoteEndPoint, completion: null);
+
+    /// <summary>
+    /// As <see cref="ConnectAsync(EndPoint)"/>; a connect still in progress completes
+    /// <paramref name="completion"/> (a connector's own, reused from stream to stream: the stream
+    /// lets go of it once the connect has ended) rather than one of the stream's.
+    /// </summary>
+    internal ValueTask ConnectWith(EndPoint remoteEndPoint, LoopCompletion<bool>? completion)
     {
         ArgumentNullException.ThrowIfNull(remoteEndPoint);
         if (remoteEndPoint is DnsEndPoint)
@@ -45,7 +52,8 @@ public partial class IOStream
         {
             UpdateInterest();
             _connectPending = true;
-            return (_connectCompletion ??= new LoopCompletion<bool>(_loop)).StartNonGeneric();
+            _connectCompletion = completion ?? new LoopCompletion<bool>(_loop);
+            return _connectCompletion.StartNonGeneric();
         }
 
         if (started != SocketError.Success)
@@ -146,7 +154,9 @@ public partial class IOStream
                 UpdateInterest();
             }
 
-            _connectCompletion!.SetResult(true);
+            LoopCompletion<bool> connect = _connectCompletion!;
+            _connectCompletion = null;
+            connect.SetResult(true);
         }
 
         if (!_closed)

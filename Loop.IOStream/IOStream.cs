@@ -199,6 +199,7 @@ public partial class IOStream : IDisposable
         if (connect is not null && _connectPending)
         {
             _connectPending = false;
+            _connectCompletion = null;
             connect.SetException(StreamClosedException.For(_error));
         }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
+using Loop.Streams;
 
 namespace Loop;
 
@@ -51,6 +52,7 @@ public sealed partial class TcpConnector
         private readonly TcpConnector _owner;
         private readonly Action _onConnected;
         private readonly Action _onHandshaken;
+        private readonly LoopCompletion<bool> _connected;
         private ManualResetValueTaskSourceCore<IOStream> _core;
         private IOStream? _stream;
         private IPEndPoint? _endpoint;
@@ -72,6 +74,7 @@ public sealed partial class TcpConnector
             _owner = owner;
             _onConnected = OnConnected;
             _onHandshaken = OnHandshaken;
+            _connected = new LoopCompletion<bool>(owner._loop);
             _core.RunContinuationsAsynchronously = false;
         }
 
@@ -108,7 +111,7 @@ public sealed partial class TcpConnector
                 _registration = cancellationToken.UnsafeRegister(s_cancelledFromAnyThread, this);
             }
 
-            _connectAwaiter = _stream.ConnectAsync(endpoint).GetAwaiter();
+            _connectAwaiter = _stream.ConnectWith(endpoint, _connected).GetAwaiter();
             if (_connectAwaiter.IsCompleted)
             {
                 OnConnected();
