@@ -15,15 +15,6 @@ internal sealed partial class Http1Connection
     // A small body goes out in one send with the head.
     private const int SmallBody = 64 * 1024;
 
-    // The request line and the client's own fields, as last encoded, and what they were made from (see MakeHeadPrefix).
-    private byte[]? _headPrefix;
-    private int _headPrefixLength;
-    private string? _prefixMethod;
-    private RequestUrl? _prefixUrl;
-    private string? _prefixAgent;
-    private bool _prefixHostGiven;
-    private bool _prefixAcceptEncoding;
-
     // Whether the whole body went out, and the failed write when the server went away first.
     private bool _bodySent;
     private StreamClosedException? _sendFailure;
@@ -151,13 +142,7 @@ internal sealed partial class Http1Connection
         bool hostGiven = headers?.Contains("Host") == true;
         string? agent = request.UserAgent ?? (headers?.Contains("User-Agent") == true ? null : SimpleAsyncHttpClient.DefaultUserAgent);
         bool acceptEncoding = request.DecompressResponse == true && headers?.Contains("Accept-Encoding") != true;
-        if (_headPrefix is null || !ReferenceEquals(_prefixMethod, request.Method) || !ReferenceEquals(_prefixUrl, url)
-            || !ReferenceEquals(_prefixAgent, agent) || _prefixHostGiven != hostGiven || _prefixAcceptEncoding != acceptEncoding)
-        {
-            MakeHeadPrefix(request.Method, url, hostGiven, agent, acceptEncoding);
-        }
-
-        output.Write(_headPrefix.AsSpan(0, _headPrefixLength));
+        output.Write(_client.HeadPrefix.For(request.Method, url, ViaProxy, hostGiven, agent, acceptEncoding));
         if (request.IfModifiedSince is { } since)
         {
             Field(output, "If-Modified-Since", HttpSyntax.FormatDate(since));
@@ -219,67 +204,6 @@ internal sealed partial class Http1Connection
         }
 
         Put(output, "\r\n"u8);
-    }
-
-    /// <summary>
-    /// Encodes the request line and the fields the client adds of its own (Host, User-Agent,
-    /// Accept-Encoding) into <see cref="_headPrefix"/>, remembering what they were made from: the
-    /// next request on this connection with the same method, URL and choices writes the bytes as
-    /// they are (most programs fetch the same few URLs again and again).
-    /// </summary>
-    [MemberNotNull(nameof(_headPrefix))]
-    private void MakeHeadPrefix(string method, RequestUrl url, bool hostGiven, string? agent, bool acceptEncoding)
-    {
-        _headPrefixLength = 0;
-        AppendPrefix(method);
-        AppendPrefix(" ");
-        if (ViaProxy)
-        {
-            // Absolute form to a proxy (RFC 9112 §3.2.2).
-            AppendPrefix(url.SchemeHostPort);
-        }
-
-        AppendPrefix(url.Target);
-        AppendPrefix(" HTTP/1.1\r\n");
-        if (!hostGiven)
-        {
-            AppendPrefix("Host: ");
-            AppendPrefix(url.HostHeader);
-            AppendPrefix("\r\n");
-        }
-
-        if (agent is not null)
-        {
-            AppendPrefix("User-Agent: ");
-            AppendPrefix(agent);
-            AppendPrefix("\r\n");
-        }
-
-        if (acceptEncoding)
-        {
-            AppendPrefix("Accept-Encoding: gzip, deflate, br\r\n");
-        }
-
-        _headPrefix ??= [];
-        _prefixMethod = method;
-        _prefixUrl = url;
-        _prefixAgent = agent;
-        _prefixHostGiven = hostGiven;
-        _prefixAcceptEncoding = acceptEncoding;
-    }
-
-    /// <summary>Appends <paramref name="text"/> to the head prefix as sent on the wire (ISO-8859-1), growing it when needed.</summary>
-    private void AppendPrefix(string text)
-    {
-        int needed = _headPrefixLength + text.Length;
-        if (_headPrefix is null || _headPrefix.Length < needed)
-        {
-            byte[] larger = new byte[Math.Max(needed, Math.Max(128, (_headPrefix?.Length ?? 0) * 2))];
-            _headPrefix?.AsSpan(0, _headPrefixLength).CopyTo(larger);
-            _headPrefix = larger;
-        }
-
-        _headPrefixLength += Encoding.Latin1.GetBytes(text, _headPrefix.AsSpan(_headPrefixLength));
     }
 
     /// <summary>The value of a basic Authorization header: user-pass in UTF-8 after NFC normalisation, base64 (RFC 7617).</summary>

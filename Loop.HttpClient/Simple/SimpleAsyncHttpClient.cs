@@ -34,6 +34,9 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
     // Cancelled by Close: ends the connects under way (which have no connection in _running yet).
     private readonly CancellationTokenSource _closing = new();
 
+    /// <summary>The last request line and client fields encoded, shared by the connections.</summary>
+    internal RequestHeadPrefix HeadPrefix { get; } = new();
+
     /// <summary>Creates a client; prefer <see cref="AsyncHttpClient.Create"/>, which keeps one per loop.</summary>
     public SimpleAsyncHttpClient(IOLoop loop, AsyncHttpClientSettings settings)
         : base(loop, settings)

@@ -482,8 +482,8 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     [Test]
     public void KeepAlive_EachRequestOnAConnection_SendsItsOwnRequestLineAndFields() => Run(async () =>
     {
-        // The request line and the client's own fields are kept encoded per connection: a
-        // request that differs in any of them must not go out with the previous one's.
+        // The request line and the client's own fields are kept encoded: a request that differs
+        // in any of them must not go out with the previous one's.
         using var raw = RawHttpServer.Start(async connection =>
         {
             while (await connection.ReadRequestAsync() is not null)
@@ -522,6 +522,37 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
         Assert.That(heads[5], Does.Contain("Accept-Encoding: identity"));
         Assert.That(heads.Select(head => head.Split("\r\n").Count(line => line.StartsWith("Host:", StringComparison.Ordinal))), Is.All.EqualTo(1));
         Assert.That(raw.ConnectionCount, Is.EqualTo(1));
+    });
+
+    [Test]
+    public void KeepAlive_TwoOriginsInTurn_EachServerSeesItsOwnHostAndRequestLine() => Run(async () =>
+    {
+        // The encoded request line and Host are shared by the client's connections: requests that
+        // alternate between origins (and between connections) must each carry their own.
+        static RawHttpServer Serve() => RawHttpServer.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+        using RawHttpServer first = Serve();
+        using RawHttpServer second = Serve();
+        for (int round = 0; round < 3; round++)
+        {
+            Assert.That(Text(await Client.FetchAsync(first.Url("/one"))), Is.EqualTo("ok"));
+            Assert.That(Text(await Client.FetchAsync(second.Url("/two"))), Is.EqualTo("ok"));
+        }
+
+        foreach ((RawHttpServer server, string line) in new[] { (first, "GET /one HTTP/1.1"), (second, "GET /two HTTP/1.1") })
+        {
+            string[] heads = [.. server.Requests];
+            Assert.That(heads, Has.Length.EqualTo(3));
+            Assert.That(heads.Select(head => head.Split("\r\n")[0]), Is.All.EqualTo(line));
+            string host = new Uri(server.Url("/")).Authority;
+            Assert.That(heads.Select(head => head.Split("\r\n").Single(field => field.StartsWith("Host:", StringComparison.Ordinal))), Is.All.EqualTo($"Host: {host}"));
+            Assert.That(server.ConnectionCount, Is.EqualTo(1));
+        }
     });
 
     [Test]
