@@ -40,6 +40,15 @@ internal sealed class FetchState
 
     public TimeSpan QueueTime => Times.Get(FetchTimes.Queue);
 
+    /// <summary>Completes the caller's task (set while the fetch runs).</summary>
+    public System.Runtime.CompilerServices.AsyncTaskMethodBuilder<HttpResponse> Completion;
+
+    /// <summary>The implementation's fetch, while it is awaited.</summary>
+    public System.Runtime.CompilerServices.ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter CoreAwaiter;
+
+    /// <summary>The continuation that ends the fetch, made once per state (the state is reused).</summary>
+    public Action? OnCoreCompleted;
+
     /// <summary>
     /// Starts a fetch of <paramref name="original"/> (already validated against its effective form)
     /// at loop time <paramref name="now"/>.
