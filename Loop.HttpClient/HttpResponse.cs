@@ -10,6 +10,11 @@ public sealed class HttpResponse
 {
     private readonly byte[] _body;
 
+    // The phase timings a client measured, kept inline; TimeInfo makes their dictionary when
+    // first read (most callers never read it), unless a dictionary was given or they did not fit.
+    private readonly FetchTimes.Compact _times;
+    private IReadOnlyDictionary<string, TimeSpan>? _timeInfo;
+
     /// <summary>Creates a response; clients build these, tests and fakes may too.</summary>
     /// <param name="request">The request as the caller gave it (not the copy with defaults filled in).</param>
     /// <param name="code">The status code, or 599 when no response arrived.</param>
@@ -42,7 +47,19 @@ public sealed class HttpResponse
         EffectiveUrl = effectiveUrl ?? request.Url;
         RequestTime = requestTime;
         StartTime = startTime;
-        TimeInfo = timeInfo ?? new Dictionary<string, TimeSpan>();
+        if (timeInfo is FetchTimes times)
+        {
+            // A client's own timings, which its fetch state reuses: the response keeps a copy.
+            if (!FetchTimes.Compact.TryCapture(times, out _times))
+            {
+                _timeInfo = times.Clone();
+            }
+        }
+        else
+        {
+            _timeInfo = timeInfo ?? new Dictionary<string, TimeSpan>();
+        }
+
         Error = error ?? (code is < 200 or >= 300 ? new HttpClientError(code, Reason, this) : null);
     }
 
@@ -80,7 +97,9 @@ public sealed class HttpResponse
     /// Phase timings: <c>queue</c> (the wait for a <c>maxClients</c> slot), and what the client
     /// measures (the simple client: <c>connect</c> and <c>total</c>; the curl client libcurl's).
     /// </summary>
-    public IReadOnlyDictionary<string, TimeSpan> TimeInfo { get; }
+    /// <remarks>The same object each time it is read (made on first read; thread-safe).</remarks>
+    public IReadOnlyDictionary<string, TimeSpan> TimeInfo =>
+        _timeInfo ?? Interlocked.CompareExchange(ref _timeInfo, _times.Expand(), null) ?? _timeInfo;
 
     /// <summary>Throws <see cref="Error"/> if there is one.</summary>
     public void Rethrow()
