@@ -291,12 +291,12 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
     internal void AddParsed(string name, string value) => _fields.Add(new(name, value));
 
     /// <summary>
-    /// A new collection with this one's fields, which may share its storage with the collection
-    /// this returned last time (<paramref name="published"/>, kept by the caller): when every
-    /// field is the same pair of strings, the storage is shared rather than copied. Either
-    /// collection copies it before its first change, so each stays independent.
+    /// This collection's fields as an array for <see cref="OverShared"/>: the array this returned
+    /// last time (<paramref name="published"/>, kept by the caller) when every field is the same
+    /// pair of strings, else a new one. Nobody changes a published array: a collection over one
+    /// copies it before its first change, so each stays independent.
     /// </summary>
-    internal HttpHeaders Publish(ref KeyValuePair<string, string>[]? published)
+    internal KeyValuePair<string, string>[] Publish(ref KeyValuePair<string, string>[]? published)
     {
         int count = _fields.Count;
         KeyValuePair<string, string>[]? last = published;
@@ -305,7 +305,7 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
             last = published = count == 0 ? [] : _fields.Items.AsSpan(0, count).ToArray();
         }
 
-        return new HttpHeaders(last);
+        return last;
 
         static bool SameStrings(KeyValuePair<string, string>[] last, KeyValuePair<string, string>[] items)
         {
@@ -321,7 +321,9 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
         }
     }
 
-    /// <summary>A collection over <paramref name="shared"/> (all of it), which it copies before its first change.</summary>
+    /// <summary>A collection over <paramref name="shared"/> (all of it, as <see cref="Publish"/> made it), which it copies before its first change.</summary>
+    internal static HttpHeaders OverShared(KeyValuePair<string, string>[] shared) => new(shared);
+
     private HttpHeaders(KeyValuePair<string, string>[] shared)
     {
         _fields = new FieldList(shared);

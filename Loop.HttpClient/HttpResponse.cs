@@ -10,6 +10,10 @@ public sealed class HttpResponse
 {
     private readonly byte[] _body;
 
+    // The headers: an HttpHeaders, or the fields array a client parsed (shared copy-on-write with
+    // other responses), made into an HttpHeaders when Headers is first read.
+    private object _headers;
+
     // The phase timings a client measured, kept inline; TimeInfo makes their dictionary when
     // first read (most callers never read it), unless a dictionary was given or they did not fit.
     private readonly FetchTimes.Compact _times;
@@ -37,12 +41,43 @@ public sealed class HttpResponse
         TimeSpan requestTime = default,
         DateTimeOffset startTime = default,
         IReadOnlyDictionary<string, TimeSpan>? timeInfo = null)
+        : this(request, code, reason, (object)(headers ?? new HttpHeaders()), body, effectiveUrl, error, requestTime, startTime, timeInfo)
+    {
+    }
+
+    /// <summary>A client's response, whose headers are the fields it parsed (<see cref="HttpHeaders.Publish"/>).</summary>
+    internal HttpResponse(
+        HttpRequest request,
+        int code,
+        string? reason,
+        KeyValuePair<string, string>[] sharedHeaders,
+        byte[]? body,
+        string? effectiveUrl,
+        Exception? error = null,
+        TimeSpan requestTime = default,
+        DateTimeOffset startTime = default,
+        IReadOnlyDictionary<string, TimeSpan>? timeInfo = null)
+        : this(request, code, reason, (object)sharedHeaders, body, effectiveUrl, error, requestTime, startTime, timeInfo)
+    {
+    }
+
+    private HttpResponse(
+        HttpRequest request,
+        int code,
+        string? reason,
+        object headers,
+        byte[]? body,
+        string? effectiveUrl,
+        Exception? error,
+        TimeSpan requestTime,
+        DateTimeOffset startTime,
+        IReadOnlyDictionary<string, TimeSpan>? timeInfo)
     {
         ArgumentNullException.ThrowIfNull(request);
         Request = request;
         Code = code;
         Reason = reason ?? HttpStatus.ReasonFor(code);
-        Headers = headers ?? new HttpHeaders();
+        _headers = headers;
         _body = body ?? [];
         EffectiveUrl = effectiveUrl ?? request.Url;
         RequestTime = requestTime;
@@ -73,7 +108,8 @@ public sealed class HttpResponse
     public string Reason { get; }
 
     /// <summary>The final response's headers (not those of redirects followed on the way).</summary>
-    public HttpHeaders Headers { get; }
+    /// <remarks>The same object each time it is read (a client's is made on first read; thread-safe).</remarks>
+    public HttpHeaders Headers => _headers as HttpHeaders ?? MakeHeaders();
 
     /// <summary>The body; empty when a <see cref="HttpFetchOptions.StreamingCallback"/> took it.</summary>
     public byte[] Body => _body;
@@ -100,6 +136,18 @@ public sealed class HttpResponse
     /// <remarks>The same object each time it is read (made on first read; thread-safe).</remarks>
     public IReadOnlyDictionary<string, TimeSpan> TimeInfo =>
         _timeInfo ?? Interlocked.CompareExchange(ref _timeInfo, _times.Expand(), null) ?? _timeInfo;
+
+    private HttpHeaders MakeHeaders()
+    {
+        object current = _headers;
+        if (current is HttpHeaders made)
+        {
+            return made;
+        }
+
+        var headers = HttpHeaders.OverShared((KeyValuePair<string, string>[])current);
+        return ReferenceEquals(Interlocked.CompareExchange(ref _headers, headers, current), current) ? headers : (HttpHeaders)_headers;
+    }
 
     /// <summary>Throws <see cref="Error"/> if there is one.</summary>
     public void Rethrow()

@@ -37,8 +37,8 @@ internal sealed class ResponseHead
 
     public string Version { get; private set; } = "HTTP/1.1";
 
-    // The fields of the response being parsed (reused), and the storage the last response's
-    // collection was given, which the next one shares when all its fields are the same strings.
+    // The fields of the response being parsed (reused), and the array the last response was
+    // given, which the next one shares when all its fields are the same strings.
     private readonly HttpHeaders _parsing = new(0);
     private KeyValuePair<string, string>[]? _published;
 
@@ -47,11 +47,10 @@ internal sealed class ResponseHead
     public string Reason { get; private set; } = string.Empty;
 
     /// <summary>
-    /// The fields of the response last parsed: a new collection per response (the response keeps
-    /// it), which shares its storage, copy-on-write, with the previous response's when every field
-    /// came again as it was (a server's fixed headers, the Date within a second).
+    /// The fields of the response last parsed, in this object's own collection: valid until the
+    /// next <see cref="Parse"/>. A response gets <see cref="PublishFields"/>.
     /// </summary>
-    public HttpHeaders Headers { get; private set; } = new(0);
+    public HttpHeaders Headers => _parsing;
 
     /// <summary>The status line and header lines as received (each with CRLF), for a header callback.</summary>
     public List<string>? RawLines { get; private set; }
@@ -128,8 +127,14 @@ internal sealed class ResponseHead
         }
 
         RawLines?.Add("\r\n");
-        Headers = _parsing.Publish(ref _published);
     }
+
+    /// <summary>
+    /// The fields of the response last parsed (as <see cref="Headers"/> holds them now) for the
+    /// response to keep: the previous response's array, shared copy-on-write, when every field
+    /// came again as it was (a server's fixed headers, the Date within a second), else a new one.
+    /// </summary>
+    public KeyValuePair<string, string>[] PublishFields() => _parsing.Publish(ref _published);
 
     private void ParseStatusLine(ReadOnlySpan<byte> line)
     {
