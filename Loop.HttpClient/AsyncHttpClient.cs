@@ -446,48 +446,105 @@ public abstract class AsyncHttpClient : IDisposable
         }
     }
 
-    private async Task<HttpResponse> RunFetchAsync(FetchState fetch)
+    /// <summary>
+    /// Runs the implementation's fetch and gives the caller a task for its outcome. Not an async
+    /// method: the implementation's value task is awaited with a continuation the pooled fetch
+    /// state keeps, and the caller's task is a bare promise completed from it, so a fetch
+    /// allocates that task only (an async method's task would carry its state machine too).
+    /// </summary>
+    private Task<HttpResponse> RunFetchAsync(FetchState fetch)
+    {
+        AsyncTaskMethodBuilder<HttpResponse> completion = AsyncTaskMethodBuilder<HttpResponse>.Create();
+        Task<HttpResponse> task = completion.Task;
+        ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter awaiter = StartCore(fetch).ConfigureAwait(false).GetAwaiter();
+        fetch.Completion = completion;
+        if (awaiter.IsCompleted)
+        {
+            EndFetch(fetch, awaiter);
+        }
+        else
+        {
+            // The implementations complete on the loop thread, where this continues.
+            fetch.CoreAwaiter = awaiter;
+            awaiter.UnsafeOnCompleted(fetch.OnCoreCompleted ??= EndFetchCallback(fetch));
+        }
+
+        return task;
+    }
+
+    /// <summary>
+    /// The continuation a fetch state keeps for <see cref="EndFetch"/>. (Made here: a lambda in
+    /// RunFetchAsync would allocate its closure on every call, used or not.)
+    /// </summary>
+    private Action EndFetchCallback(FetchState fetch) => () => EndFetch(fetch, fetch.CoreAwaiter);
+
+    /// <summary>The implementation's fetch, a synchronous throw turned into a faulted value task.</summary>
+    private ValueTask<HttpResponse> StartCore(FetchState fetch)
     {
         try
         {
-            HttpResponse response;
-            try
-            {
-                // The implementations complete on the loop thread, where this continues.
-                response = await FetchCoreAsync(fetch).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (fetch.CancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (Exception e)
-            {
-                // Every failure a server can cause is raised by the implementations as a typed
-                // HttpClientError subtype. The plain 599 below is only for what is not the
-                // server's doing: the caller's own callback or body producer threw, the client
-                // was closed under the fetch, or a bug in the client. The cause is inside.
-                HttpClientError error = e as HttpClientError ?? new HttpClientError(599, e.Message, innerException: e);
-                if (fetch.RaiseError)
-                {
-                    throw error;
-                }
+            return FetchCoreAsync(fetch);
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<HttpResponse>(e);
+        }
+    }
 
-                response = new HttpResponse(fetch.Original, 599, error.Message, error: error, requestTime: fetch.Elapsed(), startTime: fetch.StartTime, timeInfo: fetch.Times);
-                error.Response ??= response;
-                return response;
-            }
-
+    /// <summary>
+    /// The implementation's fetch has ended: gives the fetch state back and completes the caller's
+    /// task with the response, a 599 response, or the error (<see cref="FetchAsync(HttpRequest, bool, CancellationToken)"/>).
+    /// </summary>
+    private void EndFetch(FetchState fetch, ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter awaiter)
+    {
+        AsyncTaskMethodBuilder<HttpResponse> completion = fetch.Completion;
+        fetch.Completion = default;
+        fetch.CoreAwaiter = default;
+        HttpResponse? response = null;
+        Exception? failure = null;
+        try
+        {
+            response = awaiter.GetResult();
             if (fetch.RaiseError && response.Error is not null)
             {
-                throw response.Error;
+                failure = response.Error;
             }
-
-            return response;
+        }
+        catch (OperationCanceledException e) when (fetch.CancellationToken.IsCancellationRequested)
+        {
+            // The task ends cancelled (as an async method's does when it throws this).
+            failure = e;
+        }
+        catch (Exception e)
+        {
+            // Every failure a server can cause is raised by the implementations as a typed
+            // HttpClientError subtype. The plain 599 below is only for what is not the
+            // server's doing: the caller's own callback or body producer threw, the client
+            // was closed under the fetch, or a bug in the client. The cause is inside.
+            HttpClientError error = e as HttpClientError ?? new HttpClientError(599, e.Message, innerException: e);
+            if (fetch.RaiseError)
+            {
+                failure = error;
+            }
+            else
+            {
+                response = new HttpResponse(fetch.Original, 599, error.Message, error: error, requestTime: fetch.Elapsed(), startTime: fetch.StartTime, timeInfo: fetch.Times);
+                error.Response ??= response;
+            }
         }
         finally
         {
             // Nothing refers to the state once the fetch has ended (the response has its own TimeInfo).
             ReturnFetchState(fetch);
+        }
+
+        if (failure is null)
+        {
+            completion.SetResult(response!);
+        }
+        else
+        {
+            completion.SetException(failure);
         }
     }
 

@@ -35,10 +35,19 @@ internal sealed class FetchState
     /// <summary>Loop time by which a queued fetch must have a slot.</summary>
     public double QueueDeadline { get; private set; }
 
-    /// <summary>The response's TimeInfo: a new one per fetch, since the response keeps it.</summary>
-    public FetchTimes Times { get; private set; } = null!;
+    /// <summary>The phase timings, refilled for each fetch (a response keeps a copy of them).</summary>
+    public FetchTimes Times { get; } = new();
 
     public TimeSpan QueueTime => Times.Get(FetchTimes.Queue);
+
+    /// <summary>Completes the caller's task (set while the fetch runs).</summary>
+    public System.Runtime.CompilerServices.AsyncTaskMethodBuilder<HttpResponse> Completion;
+
+    /// <summary>The implementation's fetch, while it is awaited.</summary>
+    public System.Runtime.CompilerServices.ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter CoreAwaiter;
+
+    /// <summary>The continuation that ends the fetch, made once per state (the state is reused).</summary>
+    public Action? OnCoreCompleted;
 
     /// <summary>
     /// Starts a fetch of <paramref name="original"/> (already validated against its effective form)
@@ -56,7 +65,7 @@ internal sealed class FetchState
         _startTimestamp = Stopwatch.GetTimestamp();
         _hopStartTimestamp = _startTimestamp;
         _hops = 0;
-        Times = new FetchTimes();
+        Times.Clear();
         Times.Set(FetchTimes.Queue, TimeSpan.Zero);
         TimeSpan request = _effective.RequestTimeout!.Value;
         TimeSpan connect = _effective.ConnectTimeout!.Value;
@@ -71,7 +80,6 @@ internal sealed class FetchState
         Original = null!;
         Request = null!;
         Url = null!;
-        Times = null!;
         CancellationToken = default;
         _effective.Body = null;
         _effective.BodyProducer = null;

@@ -13,6 +13,10 @@ namespace Loop.Http;
 /// <c>starttransfer</c> (the first response byte), and <c>total</c>; <c>redirect</c> is the time
 /// spent on the hops before it. Only the phases a client measured are present.
 /// </summary>
+/// <remarks>
+/// A fetch state keeps one and refills it for each fetch; a response keeps a <see cref="Compact"/>
+/// copy of it and makes the dictionary only when <see cref="HttpResponse.TimeInfo"/> is read.
+/// </remarks>
 internal sealed class FetchTimes : IReadOnlyDictionary<string, TimeSpan>
 {
     private static readonly string[] s_names = ["queue", "namelookup", "connect", "appconnect", "pretransfer", "starttransfer", "redirect", "total"];
@@ -63,6 +67,16 @@ internal sealed class FetchTimes : IReadOnlyDictionary<string, TimeSpan>
 
     public TimeSpan Get(int phase) => _values[phase];
 
+    /// <summary>Forgets every phase, for the next fetch.</summary>
+    public void Clear()
+    {
+        _values = default;
+        _present = 0;
+    }
+
+    /// <summary>A copy of this that the fetch state's later use leaves as it is.</summary>
+    public FetchTimes Clone() => new() { _values = _values, _present = _present };
+
     public void Set(int phase, TimeSpan value)
     {
         _values[phase] = value;
@@ -105,6 +119,56 @@ internal sealed class FetchTimes : IReadOnlyDictionary<string, TimeSpan>
     public override string ToString() => string.Join(", ", this.Select(pair => $"{pair.Key}={pair.Value.TotalMilliseconds:F3}ms"));
 
     private bool Has(int phase) => (_present & (1 << phase)) != 0;
+
+    /// <summary>
+    /// The phases in half the room (ticks as 32-bit unsigned numbers, up to about 7 minutes each)
+    /// for a response to keep inline: it costs no object of its own until TimeInfo is read.
+    /// </summary>
+    internal struct Compact
+    {
+        private CompactTicks _ticks;
+        private int _present;
+
+        /// <summary>Copies <paramref name="times"/>; false when a phase does not fit (longer than <see cref="uint.MaxValue"/> ticks).</summary>
+        public static bool TryCapture(FetchTimes times, out Compact compact)
+        {
+            compact = default;
+            for (int i = 0; i < s_names.Length; i++)
+            {
+                if (times.Has(i))
+                {
+                    long ticks = times._values[i].Ticks;
+                    if ((ulong)ticks > uint.MaxValue)
+                    {
+                        return false;
+                    }
+
+                    compact._ticks[i] = (uint)ticks;
+                }
+            }
+
+            compact._present = times._present;
+            return true;
+        }
+
+        /// <summary>The dictionary view of the captured phases (a new object).</summary>
+        public readonly FetchTimes Expand()
+        {
+            var times = new FetchTimes { _present = _present };
+            for (int i = 0; i < s_names.Length; i++)
+            {
+                times._values[i] = TimeSpan.FromTicks(_ticks[i]);
+            }
+
+            return times;
+        }
+    }
+
+    [InlineArray(8)]
+    private struct CompactTicks
+    {
+        private uint _first;
+    }
 
     [InlineArray(8)]
     private struct PhaseTimes

@@ -43,54 +43,196 @@ public record HttpFetchOptions
     /// <summary>Redirects followed when nothing else is set: 5.</summary>
     public const int DefaultMaxRedirects = 5;
 
+    private static readonly OptionFields s_unset;
+
+    // The options live in a separate object made when the first one is set: most requests set
+    // none, and a request then costs its URL, method, headers and body only (about 64 bytes, not
+    // the 290 that thirty nullable options stored inline would take).
+    private OptionBox? _box;
+
+    /// <summary>Creates a set of options, all unset.</summary>
+    public HttpFetchOptions()
+    {
+    }
+
+    /// <summary>The copy <c>with</c> makes: its options are its own (setting one leaves <paramref name="original"/> as it was).</summary>
+    protected HttpFetchOptions(HttpFetchOptions original)
+    {
+        ArgumentNullException.ThrowIfNull(original);
+        if (original._box is { } box)
+        {
+            _box = new OptionBox { Fields = box.Fields };
+        }
+    }
+
     /// <summary>
     /// User name for HTTP authentication (credentials in the URL are used when this is null).
     /// Basic credentials are sent NFC-normalised in UTF-8 (RFC 7617); a process running with
     /// invariant globalization has no normaliser and sends them as given.
     /// </summary>
-    public string? AuthUsername { get; set; }
+    public string? AuthUsername
+    {
+        get => _box?.Fields.AuthUsername;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.AuthUsername = value;
+            }
+        }
+    }
 
     /// <summary>Password for HTTP authentication.</summary>
-    public string? AuthPassword { get; set; }
+    public string? AuthPassword
+    {
+        get => _box?.Fields.AuthPassword;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.AuthPassword = value;
+            }
+        }
+    }
 
     /// <summary>How the credentials are sent; <see cref="HttpAuthMode.Basic"/> when not set.</summary>
-    public HttpAuthMode? AuthMode { get; set; }
+    public HttpAuthMode? AuthMode
+    {
+        get => _box?.Fields.AuthMode;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.AuthMode = value;
+            }
+        }
+    }
 
     /// <summary>
     /// Time allowed for resolving, connecting and the TLS handshake (and for waiting in the
     /// <c>maxClients</c> queue, as Tornado); 20 s when not set; <see cref="TimeSpan.Zero"/> for no limit.
     /// </summary>
-    public TimeSpan? ConnectTimeout { get; set; }
+    public TimeSpan? ConnectTimeout
+    {
+        get => _box?.Fields.ConnectTimeout;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.ConnectTimeout = value;
+            }
+        }
+    }
 
     /// <summary>
     /// Time allowed for the whole fetch, from the call to the last byte, queue and redirects
     /// included; 20 s when not set; <see cref="TimeSpan.Zero"/> for no limit.
     /// </summary>
-    public TimeSpan? RequestTimeout { get; set; }
+    public TimeSpan? RequestTimeout
+    {
+        get => _box?.Fields.RequestTimeout;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.RequestTimeout = value;
+            }
+        }
+    }
 
     /// <summary>Sends <c>If-Modified-Since</c> with this time (RFC 1123, GMT).</summary>
-    public DateTimeOffset? IfModifiedSince { get; set; }
+    public DateTimeOffset? IfModifiedSince
+    {
+        get => _box?.Fields.IfModifiedSince;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.IfModifiedSince = value;
+            }
+        }
+    }
 
     /// <summary>Follow 301, 302, 303, 307 and 308 responses; true when not set.</summary>
-    public bool? FollowRedirects { get; set; }
+    public bool? FollowRedirects
+    {
+        get => _box?.Fields.FollowRedirects;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.FollowRedirects = value;
+            }
+        }
+    }
 
     /// <summary>The most redirects followed before the last 3xx is returned as an error response; 5 when not set.</summary>
-    public int? MaxRedirects { get; set; }
+    public int? MaxRedirects
+    {
+        get => _box?.Fields.MaxRedirects;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.MaxRedirects = value;
+            }
+        }
+    }
 
     /// <summary>The <c>User-Agent</c> to send when the headers have none; the client's own name when not set.</summary>
-    public string? UserAgent { get; set; }
+    public string? UserAgent
+    {
+        get => _box?.Fields.UserAgent;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.UserAgent = value;
+            }
+        }
+    }
 
     /// <summary>Ask for a compressed response (gzip, deflate, br) and decompress it as it arrives; true when not set.</summary>
-    public bool? DecompressResponse { get; set; }
+    public bool? DecompressResponse
+    {
+        get => _box?.Fields.DecompressResponse;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.DecompressResponse = value;
+            }
+        }
+    }
 
     /// <summary>The local interface to connect from: an IP address, or (Linux) an interface name.</summary>
-    public string? NetworkInterface { get; set; }
+    public string? NetworkInterface
+    {
+        get => _box?.Fields.NetworkInterface;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.NetworkInterface = value;
+            }
+        }
+    }
 
     /// <summary>
     /// Receives each piece of the response body as it arrives (decompressed); the response's body
     /// then stays empty. The memory is valid only during the call.
     /// </summary>
-    public Action<ReadOnlyMemory<byte>>? StreamingCallback { get; set; }
+    public Action<ReadOnlyMemory<byte>>? StreamingCallback
+    {
+        get => _box?.Fields.StreamingCallback;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.StreamingCallback = value;
+            }
+        }
+    }
 
     /// <summary>
     /// As <see cref="StreamingCallback"/>, but awaited: no more of the body is read until the task
@@ -98,135 +240,339 @@ public record HttpFetchOptions
     /// growing a buffer (Tornado's coroutine <c>streaming_callback</c>). The chunk is only valid
     /// until then. Runs on the loop thread. Not together with <see cref="StreamingCallback"/>.
     /// </summary>
-    public Func<ReadOnlyMemory<byte>, ValueTask>? AsyncStreamingCallback { get; set; }
+    public Func<ReadOnlyMemory<byte>, ValueTask>? AsyncStreamingCallback
+    {
+        get => _box?.Fields.AsyncStreamingCallback;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.AsyncStreamingCallback = value;
+            }
+        }
+    }
 
     /// <summary>
     /// Receives each header line of the final response as it arrives: the status line, each field
     /// and the closing empty line, every one with its CRLF. The response's headers are still filled.
     /// </summary>
-    public Action<string>? HeaderCallback { get; set; }
+    public Action<string>? HeaderCallback
+    {
+        get => _box?.Fields.HeaderCallback;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.HeaderCallback = value;
+            }
+        }
+    }
 
     /// <summary>Called by a curl-based client with the easy handle before the transfer starts; ignored by the simple client.</summary>
-    public Action<ICurlHandle>? PrepareCurlCallback { get; set; }
+    public Action<ICurlHandle>? PrepareCurlCallback
+    {
+        get => _box?.Fields.PrepareCurlCallback;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.PrepareCurlCallback = value;
+            }
+        }
+    }
 
     /// <summary>An HTTP proxy's host; with <see cref="ProxyPort"/>, requests go through it.</summary>
-    public string? ProxyHost { get; set; }
+    public string? ProxyHost
+    {
+        get => _box?.Fields.ProxyHost;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.ProxyHost = value;
+            }
+        }
+    }
 
     /// <summary>The HTTP proxy's port.</summary>
-    public int? ProxyPort { get; set; }
+    public int? ProxyPort
+    {
+        get => _box?.Fields.ProxyPort;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.ProxyPort = value;
+            }
+        }
+    }
 
     /// <summary>User name for the proxy.</summary>
-    public string? ProxyUsername { get; set; }
+    public string? ProxyUsername
+    {
+        get => _box?.Fields.ProxyUsername;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.ProxyUsername = value;
+            }
+        }
+    }
 
     /// <summary>Password for the proxy; empty when not set.</summary>
-    public string? ProxyPassword { get; set; }
+    public string? ProxyPassword
+    {
+        get => _box?.Fields.ProxyPassword;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.ProxyPassword = value;
+            }
+        }
+    }
 
     /// <summary>How proxy credentials are sent; <see cref="HttpAuthMode.Basic"/> when not set.</summary>
-    public HttpAuthMode? ProxyAuthMode { get; set; }
+    public HttpAuthMode? ProxyAuthMode
+    {
+        get => _box?.Fields.ProxyAuthMode;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.ProxyAuthMode = value;
+            }
+        }
+    }
 
     /// <summary>Allow any method, and a body with any method or none; false when not set.</summary>
-    public bool? AllowNonstandardMethods { get; set; }
+    public bool? AllowNonstandardMethods
+    {
+        get => _box?.Fields.AllowNonstandardMethods;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.AllowNonstandardMethods = value;
+            }
+        }
+    }
 
     /// <summary>Verify the server's certificate and name over https; true when not set.</summary>
-    public bool? ValidateCert { get; set; }
+    public bool? ValidateCert
+    {
+        get => _box?.Fields.ValidateCert;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.ValidateCert = value;
+            }
+        }
+    }
 
     /// <summary>A PEM file of CA certificates to trust instead of the system's.</summary>
-    public string? CaCerts { get; set; }
+    public string? CaCerts
+    {
+        get => _box?.Fields.CaCerts;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.CaCerts = value;
+            }
+        }
+    }
 
     /// <summary>Use IPv6 addresses when the host has them; true when not set.</summary>
-    public bool? AllowIpv6 { get; set; }
+    public bool? AllowIpv6
+    {
+        get => _box?.Fields.AllowIpv6;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.AllowIpv6 = value;
+            }
+        }
+    }
 
     /// <summary>A PEM file with the client certificate's private key.</summary>
-    public string? ClientKey { get; set; }
+    public string? ClientKey
+    {
+        get => _box?.Fields.ClientKey;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.ClientKey = value;
+            }
+        }
+    }
 
     /// <summary>A PEM file with the client certificate (and its key when <see cref="ClientKey"/> is not set).</summary>
-    public string? ClientCert { get; set; }
+    public string? ClientCert
+    {
+        get => _box?.Fields.ClientCert;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.ClientCert = value;
+            }
+        }
+    }
 
     /// <summary>
     /// TLS options to start from (Tornado's <c>ssl_options</c>), for the simple client: a cipher
     /// policy, a validation callback. <see cref="ValidateCert"/>, <see cref="CaCerts"/> and the
     /// client certificate still apply on top.
     /// </summary>
-    public SslClientAuthenticationOptions? SslOptions { get; set; }
+    public SslClientAuthenticationOptions? SslOptions
+    {
+        get => _box?.Fields.SslOptions;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.SslOptions = value;
+            }
+        }
+    }
 
     /// <summary>
     /// The HTTP version to speak: null for the client's default. <see cref="SimpleAsyncHttpClient"/>
     /// speaks 1.1 only; the curl client takes 1.0, 1.1, and 2.0 (HTTP/2 over TLS through ALPN,
     /// 1.1 in clear text) when its libcurl has HTTP/2 (its default is libcurl's own).
     /// </summary>
-    public Version? HttpVersion { get; set; }
+    public Version? HttpVersion
+    {
+        get => _box?.Fields.HttpVersion;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.HttpVersion = value;
+            }
+        }
+    }
 
     /// <summary>Send <c>Expect: 100-continue</c> and hold the body until the server agrees; false when not set.</summary>
-    public bool? Expect100Continue { get; set; }
+    public bool? Expect100Continue
+    {
+        get => _box?.Fields.Expect100Continue;
+        set
+        {
+            if (value is not null || _box is not null)
+            {
+                Box.Fields.Expect100Continue = value;
+            }
+        }
+    }
 
     /// <summary>The options, with the passwords left out.</summary>
     public override string ToString() => $"{GetType().Name} {{ ConnectTimeout = {ConnectTimeout}, RequestTimeout = {RequestTimeout}, FollowRedirects = {FollowRedirects}, ProxyHost = {ProxyHost} }}";
 
+    /// <summary>Whether <paramref name="other"/> is of the same type with every option equal (an unset option equals only an unset one).</summary>
+    public virtual bool Equals(HttpFetchOptions? other) =>
+        ReferenceEquals(this, other)
+        || (other is not null && EqualityContract == other.EqualityContract && Fields.Equals(other.Fields));
+
+    /// <summary>A hash of the type and the options, consistent with <see cref="Equals(HttpFetchOptions)"/>.</summary>
+    public override int GetHashCode() => HashCode.Combine(EqualityContract, Fields);
+
     /// <summary>Sets every option of this to <paramref name="source"/>'s.</summary>
     private protected void CopyOptionsFrom(HttpFetchOptions source)
     {
-        AuthUsername = source.AuthUsername;
-        AuthPassword = source.AuthPassword;
-        AuthMode = source.AuthMode;
-        ConnectTimeout = source.ConnectTimeout;
-        RequestTimeout = source.RequestTimeout;
-        IfModifiedSince = source.IfModifiedSince;
-        FollowRedirects = source.FollowRedirects;
-        MaxRedirects = source.MaxRedirects;
-        UserAgent = source.UserAgent;
-        DecompressResponse = source.DecompressResponse;
-        NetworkInterface = source.NetworkInterface;
-        StreamingCallback = source.StreamingCallback;
-        AsyncStreamingCallback = source.AsyncStreamingCallback;
-        HeaderCallback = source.HeaderCallback;
-        PrepareCurlCallback = source.PrepareCurlCallback;
-        ProxyHost = source.ProxyHost;
-        ProxyPort = source.ProxyPort;
-        ProxyUsername = source.ProxyUsername;
-        ProxyPassword = source.ProxyPassword;
-        ProxyAuthMode = source.ProxyAuthMode;
-        AllowNonstandardMethods = source.AllowNonstandardMethods;
-        ValidateCert = source.ValidateCert;
-        CaCerts = source.CaCerts;
-        AllowIpv6 = source.AllowIpv6;
-        ClientKey = source.ClientKey;
-        ClientCert = source.ClientCert;
-        SslOptions = source.SslOptions;
-        Expect100Continue = source.Expect100Continue;
-        HttpVersion = source.HttpVersion;
+        if (source._box is { } box)
+        {
+            Box.Fields = box.Fields;
+        }
+        else if (_box is not null)
+        {
+            _box.Fields = default;
+        }
     }
 
     /// <summary>Fills every option this one leaves unset from <paramref name="defaults"/>, then from Tornado's defaults.</summary>
     private protected void FillFrom(HttpFetchOptions? defaults)
     {
-        AuthUsername ??= defaults?.AuthUsername;
-        AuthPassword ??= defaults?.AuthPassword;
-        AuthMode ??= defaults?.AuthMode ?? HttpAuthMode.Basic;
-        ConnectTimeout ??= defaults?.ConnectTimeout ?? DefaultTimeout;
-        RequestTimeout ??= defaults?.RequestTimeout ?? DefaultTimeout;
-        IfModifiedSince ??= defaults?.IfModifiedSince;
-        FollowRedirects ??= defaults?.FollowRedirects ?? true;
-        MaxRedirects ??= defaults?.MaxRedirects ?? DefaultMaxRedirects;
-        UserAgent ??= defaults?.UserAgent;
-        DecompressResponse ??= defaults?.DecompressResponse ?? true;
-        NetworkInterface ??= defaults?.NetworkInterface;
-        StreamingCallback ??= defaults?.StreamingCallback;
-        AsyncStreamingCallback ??= defaults?.AsyncStreamingCallback;
-        HeaderCallback ??= defaults?.HeaderCallback;
-        PrepareCurlCallback ??= defaults?.PrepareCurlCallback;
-        ProxyHost ??= defaults?.ProxyHost;
-        ProxyPort ??= defaults?.ProxyPort;
-        ProxyUsername ??= defaults?.ProxyUsername;
-        ProxyPassword ??= defaults?.ProxyPassword ?? string.Empty;
-        ProxyAuthMode ??= defaults?.ProxyAuthMode ?? HttpAuthMode.Basic;
-        AllowNonstandardMethods ??= defaults?.AllowNonstandardMethods ?? false;
-        ValidateCert ??= defaults?.ValidateCert ?? true;
-        CaCerts ??= defaults?.CaCerts;
-        AllowIpv6 ??= defaults?.AllowIpv6 ?? true;
-        ClientKey ??= defaults?.ClientKey;
-        ClientCert ??= defaults?.ClientCert;
-        SslOptions ??= defaults?.SslOptions;
-        Expect100Continue ??= defaults?.Expect100Continue ?? false;
-        HttpVersion ??= defaults?.HttpVersion;
+        ref OptionFields f = ref Box.Fields;
+        ref readonly OptionFields d = ref defaults?._box is { } given ? ref given.Fields : ref s_unset;
+        f.AuthUsername ??= d.AuthUsername;
+        f.AuthPassword ??= d.AuthPassword;
+        f.AuthMode ??= d.AuthMode ?? HttpAuthMode.Basic;
+        f.ConnectTimeout ??= d.ConnectTimeout ?? DefaultTimeout;
+        f.RequestTimeout ??= d.RequestTimeout ?? DefaultTimeout;
+        f.IfModifiedSince ??= d.IfModifiedSince;
+        f.FollowRedirects ??= d.FollowRedirects ?? true;
+        f.MaxRedirects ??= d.MaxRedirects ?? DefaultMaxRedirects;
+        f.UserAgent ??= d.UserAgent;
+        f.DecompressResponse ??= d.DecompressResponse ?? true;
+        f.NetworkInterface ??= d.NetworkInterface;
+        f.StreamingCallback ??= d.StreamingCallback;
+        f.AsyncStreamingCallback ??= d.AsyncStreamingCallback;
+        f.HeaderCallback ??= d.HeaderCallback;
+        f.PrepareCurlCallback ??= d.PrepareCurlCallback;
+        f.ProxyHost ??= d.ProxyHost;
+        f.ProxyPort ??= d.ProxyPort;
+        f.ProxyUsername ??= d.ProxyUsername;
+        f.ProxyPassword ??= d.ProxyPassword ?? string.Empty;
+        f.ProxyAuthMode ??= d.ProxyAuthMode ?? HttpAuthMode.Basic;
+        f.AllowNonstandardMethods ??= d.AllowNonstandardMethods ?? false;
+        f.ValidateCert ??= d.ValidateCert ?? true;
+        f.CaCerts ??= d.CaCerts;
+        f.AllowIpv6 ??= d.AllowIpv6 ?? true;
+        f.ClientKey ??= d.ClientKey;
+        f.ClientCert ??= d.ClientCert;
+        f.SslOptions ??= d.SslOptions;
+        f.Expect100Continue ??= d.Expect100Continue ?? false;
+        f.HttpVersion ??= d.HttpVersion;
+    }
+
+    private OptionBox Box => _box ??= new OptionBox();
+
+    /// <summary>The options, all unset when none was ever set.</summary>
+    private ref readonly OptionFields Fields => ref _box is { } box ? ref box.Fields : ref s_unset;
+
+    /// <summary>Every option, compared field by field (a record struct: no reflection, no boxing).</summary>
+    private record struct OptionFields
+    {
+        public string? AuthUsername;
+        public string? AuthPassword;
+        public HttpAuthMode? AuthMode;
+        public TimeSpan? ConnectTimeout;
+        public TimeSpan? RequestTimeout;
+        public DateTimeOffset? IfModifiedSince;
+        public bool? FollowRedirects;
+        public int? MaxRedirects;
+        public string? UserAgent;
+        public bool? DecompressResponse;
+        public string? NetworkInterface;
+        public Action<ReadOnlyMemory<byte>>? StreamingCallback;
+        public Func<ReadOnlyMemory<byte>, ValueTask>? AsyncStreamingCallback;
+        public Action<string>? HeaderCallback;
+        public Action<ICurlHandle>? PrepareCurlCallback;
+        public string? ProxyHost;
+        public int? ProxyPort;
+        public string? ProxyUsername;
+        public string? ProxyPassword;
+        public HttpAuthMode? ProxyAuthMode;
+        public bool? AllowNonstandardMethods;
+        public bool? ValidateCert;
+        public string? CaCerts;
+        public bool? AllowIpv6;
+        public string? ClientKey;
+        public string? ClientCert;
+        public SslClientAuthenticationOptions? SslOptions;
+        public Version? HttpVersion;
+        public bool? Expect100Continue;
+    }
+
+    /// <summary>Holds the options of one instance once any is set.</summary>
+    private sealed class OptionBox
+    {
+        public OptionFields Fields;
     }
 }

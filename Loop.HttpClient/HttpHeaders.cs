@@ -290,6 +290,45 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
 
     internal void AddParsed(string name, string value) => _fields.Add(new(name, value));
 
+    /// <summary>
+    /// This collection's fields as an array for <see cref="OverShared"/>: the array this returned
+    /// last time (<paramref name="published"/>, kept by the caller) when every field is the same
+    /// pair of strings, else a new one. Nobody changes a published array: a collection over one
+    /// copies it before its first change, so each stays independent.
+    /// </summary>
+    internal KeyValuePair<string, string>[] Publish(ref KeyValuePair<string, string>[]? published)
+    {
+        int count = _fields.Count;
+        KeyValuePair<string, string>[]? last = published;
+        if (last is null || last.Length != count || !SameStrings(last, _fields.Items))
+        {
+            last = published = count == 0 ? [] : _fields.Items.AsSpan(0, count).ToArray();
+        }
+
+        return last;
+
+        static bool SameStrings(KeyValuePair<string, string>[] last, KeyValuePair<string, string>[] items)
+        {
+            for (int i = 0; i < last.Length; i++)
+            {
+                if (!ReferenceEquals(last[i].Key, items[i].Key) || !ReferenceEquals(last[i].Value, items[i].Value))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>A collection over <paramref name="shared"/> (all of it, as <see cref="Publish"/> made it), which it copies before its first change.</summary>
+    internal static HttpHeaders OverShared(KeyValuePair<string, string>[] shared) => new(shared);
+
+    private HttpHeaders(KeyValuePair<string, string>[] shared)
+    {
+        _fields = new FieldList(shared);
+    }
+
     /// <summary>Appends a continuation to the last field parsed from a response.</summary>
     internal void AppendToLast(string more)
     {
@@ -328,26 +367,46 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
         }
     }
 
-    /// <summary>A growable array of fields, kept inside the collection object.</summary>
+    /// <summary>
+    /// A growable array of fields, kept inside the collection object. The array may be shared
+    /// with other collections (see <see cref="Publish"/>): every change goes through
+    /// <see cref="Own"/> first, which copies a shared array.
+    /// </summary>
     private struct FieldList
     {
         public KeyValuePair<string, string>[] Items;
         public int Count;
 
+        // Items is shared with other collections (read-only for all of them): copy before changing it.
+        private bool _shared;
+
         public FieldList(int capacity)
         {
             Items = capacity == 0 ? [] : new KeyValuePair<string, string>[capacity];
             Count = 0;
+            _shared = false;
+        }
+
+        public FieldList(KeyValuePair<string, string>[] shared)
+        {
+            Items = shared;
+            Count = shared.Length;
+            _shared = shared.Length > 0;
         }
 
         public KeyValuePair<string, string> this[int index]
         {
             readonly get => Items[index];
-            set => Items[index] = value;
+            set
+            {
+                Own();
+                Items[index] = value;
+            }
         }
 
         public void Add(KeyValuePair<string, string> field)
         {
+            Own();
             if (Count == Items.Length)
             {
                 Array.Resize(ref Items, Math.Max(4, Items.Length * 2));
@@ -358,6 +417,7 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
 
         public void RemoveAt(int index)
         {
+            Own();
             Count--;
             Array.Copy(Items, index + 1, Items, index, Count - index);
             Items[Count] = default;
@@ -365,6 +425,7 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
 
         public int RemoveAll(string name)
         {
+            Own();
             int kept = 0;
             for (int i = 0; i < Count; i++)
             {
@@ -382,7 +443,17 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
 
         public void Clear()
         {
-            Array.Clear(Items, 0, Count);
+            if (_shared)
+            {
+                // Nothing to keep: let go of the shared array instead of copying it.
+                Items = [];
+                _shared = false;
+            }
+            else
+            {
+                Array.Clear(Items, 0, Count);
+            }
+
             Count = 0;
         }
 
@@ -399,5 +470,17 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
         }
 
         public readonly Enumerator GetEnumerator() => new(Items, Count);
+
+        /// <summary>Makes <see cref="Items"/> this list's own before a change (a copy, with room for one more, if it was shared).</summary>
+        private void Own()
+        {
+            if (_shared)
+            {
+                var own = new KeyValuePair<string, string>[Math.Max(4, Count + 1)];
+                Array.Copy(Items, own, Count);
+                Items = own;
+                _shared = false;
+            }
+        }
     }
 }

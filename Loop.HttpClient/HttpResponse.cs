@@ -10,6 +10,15 @@ public sealed class HttpResponse
 {
     private readonly byte[] _body;
 
+    // The headers: an HttpHeaders, or the fields array a client parsed (shared copy-on-write with
+    // other responses), made into an HttpHeaders when Headers is first read.
+    private object _headers;
+
+    // The phase timings a client measured, kept inline; TimeInfo makes their dictionary when
+    // first read (most callers never read it), unless a dictionary was given or they did not fit.
+    private readonly FetchTimes.Compact _times;
+    private IReadOnlyDictionary<string, TimeSpan>? _timeInfo;
+
     /// <summary>Creates a response; clients build these, tests and fakes may too.</summary>
     /// <param name="request">The request as the caller gave it (not the copy with defaults filled in).</param>
     /// <param name="code">The status code, or 599 when no response arrived.</param>
@@ -32,17 +41,60 @@ public sealed class HttpResponse
         TimeSpan requestTime = default,
         DateTimeOffset startTime = default,
         IReadOnlyDictionary<string, TimeSpan>? timeInfo = null)
+        : this(request, code, reason, (object)(headers ?? new HttpHeaders()), body, effectiveUrl, error, requestTime, startTime, timeInfo)
+    {
+    }
+
+    /// <summary>A client's response, whose headers are the fields it parsed (<see cref="HttpHeaders.Publish"/>).</summary>
+    internal HttpResponse(
+        HttpRequest request,
+        int code,
+        string? reason,
+        KeyValuePair<string, string>[] sharedHeaders,
+        byte[]? body,
+        string? effectiveUrl,
+        Exception? error = null,
+        TimeSpan requestTime = default,
+        DateTimeOffset startTime = default,
+        IReadOnlyDictionary<string, TimeSpan>? timeInfo = null)
+        : this(request, code, reason, (object)sharedHeaders, body, effectiveUrl, error, requestTime, startTime, timeInfo)
+    {
+    }
+
+    private HttpResponse(
+        HttpRequest request,
+        int code,
+        string? reason,
+        object headers,
+        byte[]? body,
+        string? effectiveUrl,
+        Exception? error,
+        TimeSpan requestTime,
+        DateTimeOffset startTime,
+        IReadOnlyDictionary<string, TimeSpan>? timeInfo)
     {
         ArgumentNullException.ThrowIfNull(request);
         Request = request;
         Code = code;
         Reason = reason ?? HttpStatus.ReasonFor(code);
-        Headers = headers ?? new HttpHeaders();
+        _headers = headers;
         _body = body ?? [];
         EffectiveUrl = effectiveUrl ?? request.Url;
         RequestTime = requestTime;
         StartTime = startTime;
-        TimeInfo = timeInfo ?? new Dictionary<string, TimeSpan>();
+        if (timeInfo is FetchTimes times)
+        {
+            // A client's own timings, which its fetch state reuses: the response keeps a copy.
+            if (!FetchTimes.Compact.TryCapture(times, out _times))
+            {
+                _timeInfo = times.Clone();
+            }
+        }
+        else
+        {
+            _timeInfo = timeInfo ?? new Dictionary<string, TimeSpan>();
+        }
+
         Error = error ?? (code is < 200 or >= 300 ? new HttpClientError(code, Reason, this) : null);
     }
 
@@ -56,7 +108,8 @@ public sealed class HttpResponse
     public string Reason { get; }
 
     /// <summary>The final response's headers (not those of redirects followed on the way).</summary>
-    public HttpHeaders Headers { get; }
+    /// <remarks>The same object each time it is read (a client's is made on first read; thread-safe).</remarks>
+    public HttpHeaders Headers => _headers as HttpHeaders ?? MakeHeaders();
 
     /// <summary>The body; empty when a <see cref="HttpFetchOptions.StreamingCallback"/> took it.</summary>
     public byte[] Body => _body;
@@ -80,7 +133,21 @@ public sealed class HttpResponse
     /// Phase timings: <c>queue</c> (the wait for a <c>maxClients</c> slot), and what the client
     /// measures (the simple client: <c>connect</c> and <c>total</c>; the curl client libcurl's).
     /// </summary>
-    public IReadOnlyDictionary<string, TimeSpan> TimeInfo { get; }
+    /// <remarks>The same object each time it is read (made on first read; thread-safe).</remarks>
+    public IReadOnlyDictionary<string, TimeSpan> TimeInfo =>
+        _timeInfo ?? Interlocked.CompareExchange(ref _timeInfo, _times.Expand(), null) ?? _timeInfo;
+
+    private HttpHeaders MakeHeaders()
+    {
+        object current = _headers;
+        if (current is HttpHeaders made)
+        {
+            return made;
+        }
+
+        var headers = HttpHeaders.OverShared((KeyValuePair<string, string>[])current);
+        return ReferenceEquals(Interlocked.CompareExchange(ref _headers, headers, current), current) ? headers : (HttpHeaders)_headers;
+    }
 
     /// <summary>Throws <see cref="Error"/> if there is one.</summary>
     public void Rethrow()

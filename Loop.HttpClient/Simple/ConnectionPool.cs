@@ -126,15 +126,21 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
             // One timer per connection, armed once for all the times it is returned before it
             // fires (see OnIdleTimer): a keep-alive request does not make and remove one.
             connection.IdleTimerArmed = true;
-            connection.OnIdleTimeout ??= () => OnIdleTimer(connection);
+            connection.OnIdleTimeout ??= IdleTimerCallback(connection);
             connection.IdleTimer = loop.CallLater(idleTimeout, static state => ((Http1Connection)state!).OnIdleTimeout!(), connection);
         }
 
-        connection.OnIdleClose ??= () => OnIdleStreamClosed(connection);
+        connection.OnIdleClose ??= IdleCloseCallback(connection);
         connection.Stream.SetCloseCallback(connection.OnIdleClose);
         list.Add(connection);
         IdleCount++;
     }
+
+    // The callbacks a connection keeps, made once for it. (Made in methods of their own: a lambda
+    // in Return would allocate its closure on every call, used or not.)
+    private Action IdleTimerCallback(Http1Connection connection) => () => OnIdleTimer(connection);
+
+    private Action IdleCloseCallback(Http1Connection connection) => () => OnIdleStreamClosed(connection);
 
     /// <summary>An idle connection's stream closed (the server closed it): forget it.</summary>
     private void OnIdleStreamClosed(Http1Connection connection)

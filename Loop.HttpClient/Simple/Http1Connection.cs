@@ -389,7 +389,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
             _fetch.Original,
             code,
             response.Reason,
-            headers,
+            response.PublishFields(),
             TakeBody(),
             _request.Url,
             requestTime: _fetch.Elapsed(),

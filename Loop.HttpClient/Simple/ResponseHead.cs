@@ -8,7 +8,8 @@ namespace Loop.Http.Simple;
 /// each response: header names servers commonly send, and values equal to those the same
 /// connection received in the same place last time (a server's fixed headers, the Date within
 /// a second), come from strings already made, so a steady stream of similar responses parses
-/// without allocating anything but the header collection each response owns.
+/// without allocating anything but the header collection each response owns (whose storage is
+/// shared with the previous response's when all the fields are the same).
 /// </summary>
 internal sealed class ResponseHead
 {
@@ -36,12 +37,20 @@ internal sealed class ResponseHead
 
     public string Version { get; private set; } = "HTTP/1.1";
 
+    // The fields of the response being parsed (reused), and the array the last response was
+    // given, which the next one shares when all its fields are the same strings.
+    private readonly HttpHeaders _parsing = new(0);
+    private KeyValuePair<string, string>[]? _published;
+
     public int Code { get; private set; }
 
     public string Reason { get; private set; } = string.Empty;
 
-    /// <summary>The fields of the response last parsed (a new collection per response: the response keeps it).</summary>
-    public HttpHeaders Headers { get; private set; } = new(0);
+    /// <summary>
+    /// The fields of the response last parsed, in this object's own collection: valid until the
+    /// next <see cref="Parse"/>. A response gets <see cref="PublishFields"/>.
+    /// </summary>
+    public HttpHeaders Headers => _parsing;
 
     /// <summary>The status line and header lines as received (each with CRLF), for a header callback.</summary>
     public List<string>? RawLines { get; private set; }
@@ -87,8 +96,7 @@ internal sealed class ResponseHead
         RawLines = keepRawLines ? [] : null;
         _parsedCount++;
 
-        // Lines less the status line and the empty one: room for every field.
-        Headers = new HttpHeaders(Math.Max(0, block.Count((byte)'\n') - 2));
+        _parsing.Clear();
         int field = 0;
         bool first = true;
         while (!block.IsEmpty)
@@ -120,6 +128,13 @@ internal sealed class ResponseHead
 
         RawLines?.Add("\r\n");
     }
+
+    /// <summary>
+    /// The fields of the response last parsed (as <see cref="Headers"/> holds them now) for the
+    /// response to keep: the previous response's array, shared copy-on-write, when every field
+    /// came again as it was (a server's fixed headers, the Date within a second), else a new one.
+    /// </summary>
+    public KeyValuePair<string, string>[] PublishFields() => _parsing.Publish(ref _published);
 
     private void ParseStatusLine(ReadOnlySpan<byte> line)
     {
@@ -168,7 +183,7 @@ internal sealed class ResponseHead
         if (line[0] is (byte)' ' or (byte)'\t')
         {
             // obs-fold: a continuation of the previous value (RFC 9112 §5.2), joined with a space.
-            if (Headers.Count == 0)
+            if (_parsing.Count == 0)
             {
                 throw new HttpProtocolError($"Malformed HTTP headers: continuation line before any field: {Printable(line)}", Raw(line));
             }
@@ -178,7 +193,7 @@ internal sealed class ResponseHead
                 throw new HttpProtocolError($"Malformed HTTP header line (control character in the value): {Printable(line)}", Raw(line));
             }
 
-            Headers.AppendToLast(Encoding.Latin1.GetString(line.Trim(" \t"u8)));
+            _parsing.AppendToLast(Encoding.Latin1.GetString(line.Trim(" \t"u8)));
             return;
         }
 
@@ -186,7 +201,7 @@ internal sealed class ResponseHead
         {
             // The very line the previous response had here (most of a server's fields do not
             // change between responses): it was checked then, and its strings are kept.
-            Headers.AddParsed(_last[field].Name!, _last[field].Value!);
+            _parsing.AddParsed(_last[field].Name!, _last[field].Value!);
             field++;
             return;
         }
@@ -242,7 +257,7 @@ internal sealed class ResponseHead
         }
 
         field++;
-        Headers.AddParsed(name, value);
+        _parsing.AddParsed(name, value);
     }
 
     private static string[] MakeCommonNames(params string[] names) =>
