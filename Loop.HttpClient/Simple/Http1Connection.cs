@@ -33,7 +33,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
 
     private readonly SimpleAsyncHttpClient _client;
     private readonly PipeReader _input;
-    private readonly ResponseHead _head = new();
+    private readonly ResponseHead _head;
 
     // The exchange under way (reset by RunAsync).
     private FetchState _fetch = null!;
@@ -67,6 +67,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         Origin = origin;
         ViaProxy = viaProxy;
         _input = stream.Input;
+        _head = new ResponseHead(client.ResponseFields);
         _onReadable = OnReadable;
         _core.RunContinuationsAsynchronously = false;
     }

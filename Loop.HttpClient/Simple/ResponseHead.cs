@@ -5,11 +5,13 @@ namespace Loop.Http.Simple;
 
 /// <summary>
 /// A parsed status line and header block. One lives with each connection and is refilled for
-/// each response: header names servers commonly send, and values equal to those the same
-/// connection received in the same place last time (a server's fixed headers, the Date within
-/// a second), come from strings already made, so a steady stream of similar responses parses
-/// without allocating anything but the header collection each response owns (whose storage is
-/// shared with the previous response's when all the fields are the same).
+/// each response: header names servers commonly send, and values equal to those received in the
+/// same place last time (a server's fixed headers, the Date within a second), come from strings
+/// already made, so a steady stream of similar responses parses without allocating anything but
+/// the header collection each response owns (whose storage is shared with the previous
+/// response's when all the fields are the same). What was received last time is a
+/// <see cref="FieldMemory"/> that the connections of a client share, so a new connection's
+/// first response (every response, with <c>Connection: close</c>) profits from it too.
 /// </summary>
 internal sealed class ResponseHead
 {
@@ -27,20 +29,15 @@ internal sealed class ResponseHead
     // Lines up to this long are kept as they came, to reuse both strings without parsing again.
     private const int RememberedLineLength = 256;
 
-    // Grows to the number of fields the server sends (at most RememberedFields).
-    private Remembered[] _last = [];
+    private readonly FieldMemory _memory;
 
-    // Responses parsed with this object: the first one's lines are not kept (a connection that
-    // answers once, with Connection: close, would only pay for them).
-    private int _parsedCount;
-    private string? _lastReason;
+    // The fields of the response being parsed (reused).
+    private readonly HttpHeaders _parsing = new(0);
+
+    /// <summary>A head that remembers what it parsed in <paramref name="memory"/> (shared with other heads), or in its own.</summary>
+    public ResponseHead(FieldMemory? memory = null) => _memory = memory ?? new FieldMemory();
 
     public string Version { get; private set; } = "HTTP/1.1";
-
-    // The fields of the response being parsed (reused), and the array the last response was
-    // given, which the next one shares when all its fields are the same strings.
-    private readonly HttpHeaders _parsing = new(0);
-    private KeyValuePair<string, string>[]? _published;
 
     public int Code { get; private set; }
 
@@ -94,7 +91,7 @@ internal sealed class ResponseHead
     public void Parse(ReadOnlySpan<byte> block, bool keepRawLines)
     {
         RawLines = keepRawLines ? [] : null;
-        _parsedCount++;
+        _memory.Parsed++;
 
         _parsing.Clear();
         int field = 0;
@@ -134,7 +131,7 @@ internal sealed class ResponseHead
     /// response to keep: the previous response's array, shared copy-on-write, when every field
     /// came again as it was (a server's fixed headers, the Date within a second), else a new one.
     /// </summary>
-    public KeyValuePair<string, string>[] PublishFields() => _parsing.Publish(ref _published);
+    public KeyValuePair<string, string>[] PublishFields() => _parsing.Publish(ref _memory.Published);
 
     private void ParseStatusLine(ReadOnlySpan<byte> line)
     {
@@ -173,8 +170,8 @@ internal sealed class ResponseHead
         }
         else
         {
-            Reason = _lastReason is { } last && HttpSyntax.Latin1Equals(line[13..], last) ? last : Encoding.Latin1.GetString(line[13..]);
-            _lastReason = Reason;
+            Reason = _memory.Reason is { } last && HttpSyntax.Latin1Equals(line[13..], last) ? last : Encoding.Latin1.GetString(line[13..]);
+            _memory.Reason = Reason;
         }
     }
 
@@ -197,11 +194,12 @@ internal sealed class ResponseHead
             return;
         }
 
-        if (field < _last.Length && _last[field].Line is { } lastLine && _last[field].LineLength == line.Length && line.SequenceEqual(lastLine.AsSpan(0, line.Length)))
+        Remembered[] remembered = _memory.Fields;
+        if (field < remembered.Length && remembered[field].Line is { } lastLine && remembered[field].LineLength == line.Length && line.SequenceEqual(lastLine.AsSpan(0, line.Length)))
         {
             // The very line the previous response had here (most of a server's fields do not
             // change between responses): it was checked then, and its strings are kept.
-            _parsing.AddParsed(_last[field].Name!, _last[field].Value!);
+            _parsing.AddParsed(remembered[field].Name!, remembered[field].Value!);
             field++;
             return;
         }
@@ -224,17 +222,17 @@ internal sealed class ResponseHead
         string value;
         if (field < RememberedFields)
         {
-            if (field >= _last.Length)
+            if (field >= remembered.Length)
             {
-                Array.Resize(ref _last, Math.Min(RememberedFields, Math.Max(8, _last.Length * 2)));
+                Array.Resize(ref _memory.Fields, Math.Min(RememberedFields, Math.Max(8, remembered.Length * 2)));
             }
 
-            ref Remembered last = ref _last[field];
+            ref Remembered last = ref _memory.Fields[field];
             name = last.Name is not null && HttpSyntax.Latin1Equals(nameBytes, last.Name) ? last.Name : CommonName(nameBytes) ?? Encoding.Latin1.GetString(nameBytes);
             value = last.Value is not null && ReferenceEquals(name, last.Name) && HttpSyntax.Latin1Equals(valueBytes, last.Value) ? last.Value : Encoding.Latin1.GetString(valueBytes);
             last.Name = name;
             last.Value = value;
-            if (_parsedCount > 1 && line.Length <= RememberedLineLength)
+            if (_memory.Parsed > 1 && line.Length <= RememberedLineLength)
             {
                 if (last.Line is not { } kept || kept.Length < line.Length)
                 {
@@ -286,8 +284,26 @@ internal sealed class ResponseHead
         return text.Replace("\r", "\\r").Replace("\n", "\\n");
     }
 
+    /// <summary>
+    /// What the heads sharing it parsed last: the fields by position, the last unusual reason
+    /// phrase, and the fields array the last response was given (which the next one shares when
+    /// all its fields are the same strings). A client's connections share one; each parse runs
+    /// to its end on the loop thread before another begins.
+    /// </summary>
+    internal sealed class FieldMemory
+    {
+        // Grows to the number of fields the server sends (at most RememberedFields).
+        internal Remembered[] Fields = [];
+
+        // Responses parsed: the first one's lines are not kept (a client that fetches once
+        // would only pay for them).
+        internal int Parsed;
+        internal string? Reason;
+        internal KeyValuePair<string, string>[]? Published;
+    }
+
     /// <summary>A field as the previous response had it at the same place.</summary>
-    private struct Remembered
+    internal struct Remembered
     {
         public string? Name;
         public string? Value;

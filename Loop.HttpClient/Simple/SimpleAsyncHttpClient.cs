@@ -37,6 +37,9 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
     /// <summary>The last request line and client fields encoded, shared by the connections.</summary>
     internal RequestHeadPrefix HeadPrefix { get; } = new();
 
+    /// <summary>The response fields last parsed, shared by the connections' heads.</summary>
+    internal ResponseHead.FieldMemory ResponseFields { get; } = new();
+
     /// <summary>Creates a client; prefer <see cref="AsyncHttpClient.Create"/>, which keeps one per loop.</summary>
     public SimpleAsyncHttpClient(IOLoop loop, AsyncHttpClientSettings settings)
         : base(loop, settings)
