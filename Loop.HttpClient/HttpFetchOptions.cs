@@ -73,39 +73,21 @@ public record HttpFetchOptions
     public string? AuthUsername
     {
         get => _box?.Fields.AuthUsername;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.AuthUsername = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.AuthUsername = value;
     }
 
     /// <summary>Password for HTTP authentication.</summary>
     public string? AuthPassword
     {
         get => _box?.Fields.AuthPassword;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.AuthPassword = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.AuthPassword = value;
     }
 
     /// <summary>How the credentials are sent; <see cref="HttpAuthMode.Basic"/> when not set.</summary>
     public HttpAuthMode? AuthMode
     {
         get => _box?.Fields.AuthMode;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.AuthMode = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.AuthMode = value;
     }
 
     /// <summary>
@@ -115,13 +97,7 @@ public record HttpFetchOptions
     public TimeSpan? ConnectTimeout
     {
         get => _box?.Fields.ConnectTimeout;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.ConnectTimeout = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.ConnectTimeout = value;
     }
 
     /// <summary>
@@ -131,91 +107,49 @@ public record HttpFetchOptions
     public TimeSpan? RequestTimeout
     {
         get => _box?.Fields.RequestTimeout;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.RequestTimeout = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.RequestTimeout = value;
     }
 
     /// <summary>Sends <c>If-Modified-Since</c> with this time (RFC 1123, GMT).</summary>
     public DateTimeOffset? IfModifiedSince
     {
         get => _box?.Fields.IfModifiedSince;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.IfModifiedSince = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.IfModifiedSince = value;
     }
 
     /// <summary>Follow 301, 302, 303, 307 and 308 responses; true when not set.</summary>
     public bool? FollowRedirects
     {
         get => _box?.Fields.FollowRedirects;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.FollowRedirects = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.FollowRedirects = value;
     }
 
     /// <summary>The most redirects followed before the last 3xx is returned as an error response; 5 when not set.</summary>
     public int? MaxRedirects
     {
         get => _box?.Fields.MaxRedirects;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.MaxRedirects = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.MaxRedirects = value;
     }
 
     /// <summary>The <c>User-Agent</c> to send when the headers have none; the client's own name when not set.</summary>
     public string? UserAgent
     {
         get => _box?.Fields.UserAgent;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.UserAgent = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.UserAgent = value;
     }
 
     /// <summary>Ask for a compressed response (gzip, deflate, br) and decompress it as it arrives; true when not set.</summary>
     public bool? DecompressResponse
     {
         get => _box?.Fields.DecompressResponse;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.DecompressResponse = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.DecompressResponse = value;
     }
 
     /// <summary>The local interface to connect from: an IP address, or (Linux) an interface name.</summary>
     public string? NetworkInterface
     {
         get => _box?.Fields.NetworkInterface;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.NetworkInterface = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.NetworkInterface = value;
     }
 
     /// <summary>
@@ -225,13 +159,7 @@ public record HttpFetchOptions
     public Action<ReadOnlyMemory<byte>>? StreamingCallback
     {
         get => _box?.Fields.StreamingCallback;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.StreamingCallback = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.StreamingCallback = value;
     }
 
     /// <summary>
@@ -243,13 +171,7 @@ public record HttpFetchOptions
     public Func<ReadOnlyMemory<byte>, ValueTask>? AsyncStreamingCallback
     {
         get => _box?.Fields.AsyncStreamingCallback;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.AsyncStreamingCallback = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.AsyncStreamingCallback = value;
     }
 
     /// <summary>
@@ -259,169 +181,91 @@ public record HttpFetchOptions
     public Action<string>? HeaderCallback
     {
         get => _box?.Fields.HeaderCallback;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.HeaderCallback = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.HeaderCallback = value;
     }
 
     /// <summary>Called by a curl-based client with the easy handle before the transfer starts; ignored by the simple client.</summary>
     public Action<ICurlHandle>? PrepareCurlCallback
     {
         get => _box?.Fields.PrepareCurlCallback;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.PrepareCurlCallback = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.PrepareCurlCallback = value;
     }
 
     /// <summary>An HTTP proxy's host; with <see cref="ProxyPort"/>, requests go through it.</summary>
     public string? ProxyHost
     {
         get => _box?.Fields.ProxyHost;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.ProxyHost = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.ProxyHost = value;
     }
 
     /// <summary>The HTTP proxy's port.</summary>
     public int? ProxyPort
     {
         get => _box?.Fields.ProxyPort;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.ProxyPort = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.ProxyPort = value;
     }
 
     /// <summary>User name for the proxy.</summary>
     public string? ProxyUsername
     {
         get => _box?.Fields.ProxyUsername;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.ProxyUsername = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.ProxyUsername = value;
     }
 
     /// <summary>Password for the proxy; empty when not set.</summary>
     public string? ProxyPassword
     {
         get => _box?.Fields.ProxyPassword;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.ProxyPassword = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.ProxyPassword = value;
     }
 
     /// <summary>How proxy credentials are sent; <see cref="HttpAuthMode.Basic"/> when not set.</summary>
     public HttpAuthMode? ProxyAuthMode
     {
         get => _box?.Fields.ProxyAuthMode;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.ProxyAuthMode = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.ProxyAuthMode = value;
     }
 
     /// <summary>Allow any method, and a body with any method or none; false when not set.</summary>
     public bool? AllowNonstandardMethods
     {
         get => _box?.Fields.AllowNonstandardMethods;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.AllowNonstandardMethods = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.AllowNonstandardMethods = value;
     }
 
     /// <summary>Verify the server's certificate and name over https; true when not set.</summary>
     public bool? ValidateCert
     {
         get => _box?.Fields.ValidateCert;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.ValidateCert = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.ValidateCert = value;
     }
 
     /// <summary>A PEM file of CA certificates to trust instead of the system's.</summary>
     public string? CaCerts
     {
         get => _box?.Fields.CaCerts;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.CaCerts = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.CaCerts = value;
     }
 
     /// <summary>Use IPv6 addresses when the host has them; true when not set.</summary>
     public bool? AllowIpv6
     {
         get => _box?.Fields.AllowIpv6;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.AllowIpv6 = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.AllowIpv6 = value;
     }
 
     /// <summary>A PEM file with the client certificate's private key.</summary>
     public string? ClientKey
     {
         get => _box?.Fields.ClientKey;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.ClientKey = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.ClientKey = value;
     }
 
     /// <summary>A PEM file with the client certificate (and its key when <see cref="ClientKey"/> is not set).</summary>
     public string? ClientCert
     {
         get => _box?.Fields.ClientCert;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.ClientCert = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.ClientCert = value;
     }
 
     /// <summary>
@@ -432,13 +276,7 @@ public record HttpFetchOptions
     public SslClientAuthenticationOptions? SslOptions
     {
         get => _box?.Fields.SslOptions;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.SslOptions = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.SslOptions = value;
     }
 
     /// <summary>
@@ -449,26 +287,14 @@ public record HttpFetchOptions
     public Version? HttpVersion
     {
         get => _box?.Fields.HttpVersion;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.HttpVersion = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.HttpVersion = value;
     }
 
     /// <summary>Send <c>Expect: 100-continue</c> and hold the body until the server agrees; false when not set.</summary>
     public bool? Expect100Continue
     {
         get => _box?.Fields.Expect100Continue;
-        set
-        {
-            if (value is not null || _box is not null)
-            {
-                Box.Fields.Expect100Continue = value;
-            }
-        }
+        set => BoxFor(value is not null)?.Fields.Expect100Continue = value;
     }
 
     /// <summary>The options, with the passwords left out.</summary>
@@ -532,6 +358,9 @@ public record HttpFetchOptions
     }
 
     private OptionBox Box => _box ??= new OptionBox();
+
+    /// <summary>The options object to set a value in: made for a value, not for a null that leaves an option unset.</summary>
+    private OptionBox? BoxFor(bool hasValue) => _box ?? (hasValue ? _box = new OptionBox() : null);
 
     /// <summary>The options, all unset when none was ever set.</summary>
     private ref readonly OptionFields Fields => ref _box is { } box ? ref box.Fields : ref s_unset;
