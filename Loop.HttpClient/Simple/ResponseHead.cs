@@ -31,11 +31,16 @@ internal sealed class ResponseHead
 
     private readonly FieldMemory _memory;
 
-    // The fields of the response being parsed (reused).
-    private readonly HttpHeaders _parsing = new(0);
+    // The fields of the response being parsed (reused), made as large as the last response
+    // needed: a new connection's first response does not grow it step by step.
+    private readonly HttpHeaders _parsing;
 
     /// <summary>A head that remembers what it parsed in <paramref name="memory"/> (shared with other heads), or in its own.</summary>
-    public ResponseHead(FieldMemory? memory = null) => _memory = memory ?? new FieldMemory();
+    public ResponseHead(FieldMemory? memory = null)
+    {
+        _memory = memory ?? new FieldMemory();
+        _parsing = new HttpHeaders(_memory.LastFieldCount);
+    }
 
     public string Version { get; private set; } = "HTTP/1.1";
 
@@ -124,6 +129,7 @@ internal sealed class ResponseHead
         }
 
         RawLines?.Add("\r\n");
+        _memory.LastFieldCount = _parsing.Count;
     }
 
     /// <summary>
@@ -300,6 +306,7 @@ internal sealed class ResponseHead
         internal int Parsed;
         internal string? Reason;
         internal KeyValuePair<string, string>[]? Published;
+        internal int LastFieldCount;
     }
 
     /// <summary>A field as the previous response had it at the same place.</summary>
