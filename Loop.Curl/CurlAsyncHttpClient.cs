@@ -251,7 +251,10 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         try
         {
             CurlTransfer transfer = Start(fetch);
-            return await transfer.Completion.Task.ConfigureAwait(true);
+
+            // Not a Task: the transfer's own source, completed on the loop thread, which runs
+            // this continuation inline (no context captured, none needed: it is the loop's).
+            return await transfer.Completion.ConfigureAwait(false);
         }
         finally
         {

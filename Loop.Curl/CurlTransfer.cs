@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
 using Loop.Curl.Native;
 using Loop.Http;
 
@@ -14,7 +15,7 @@ namespace Loop.Curl;
 /// typed error. A transfer is used once: the client aborts or completes it by its identity,
 /// never by the easy handle, which the next transfer reuses.
 /// </summary>
-internal sealed partial class CurlTransfer
+internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
 {
     private readonly CurlAsyncHttpClient _client;
     private readonly FetchState _fetch;
@@ -24,6 +25,11 @@ internal sealed partial class CurlTransfer
     private CancellationTokenRegistration _cancellation;
     private Exception? _callbackError;
     private object? _outcome;
+
+    // The caller's result: completed once, by Deliver, on the loop thread, which runs the
+    // caller's continuation inline (no Task, no posted continuation).
+    private ManualResetValueTaskSourceCore<HttpResponse> _completion;
+    private bool _delivered;
     private static long s_serials;
     private bool _staleConnection;
     private bool _freshConnection;
@@ -51,8 +57,12 @@ internal sealed partial class CurlTransfer
     /// <summary>This transfer's number, unique in the process (from 1).</summary>
     public long Serial { get; } = Interlocked.Increment(ref s_serials);
 
-    /// <summary>Completes (on the loop thread) with the response, or fails with the request's error.</summary>
-    public TaskCompletionSource<HttpResponse> Completion { get; } = new();
+    /// <summary>
+    /// Completes (on the loop thread, from <see cref="Deliver"/>, running the awaiting
+    /// continuation inline there) with the response, or fails with the request's error. Await
+    /// it once.
+    /// </summary>
+    public ValueTask<HttpResponse> Completion => new(this, _completion.Version);
 
     private nint Handle => Easy.DangerousGetHandle();
 
@@ -99,7 +109,7 @@ internal sealed partial class CurlTransfer
 
     private ValueTask WriteProducedAsync(ReadOnlyMemory<byte> data)
     {
-        if (Completion.Task.IsCompleted)
+        if (_outcome is not null)
         {
             return ValueTask.FromException(new HttpStreamClosedError("The request ended before its body was sent"));
         }
@@ -208,16 +218,32 @@ internal sealed partial class CurlTransfer
     /// </summary>
     public void Deliver()
     {
+        if (_delivered)
+        {
+            return;
+        }
+
+        _delivered = true;
         if (_outcome is HttpResponse response)
         {
-            Completion.TrySetResult(response);
+            _completion.SetResult(response);
         }
         else
         {
             // A cancellation too travels as the exception itself, as from the simple client.
-            Completion.TrySetException((Exception)_outcome!);
+            _completion.SetException((Exception)_outcome!);
         }
     }
+
+    /// <inheritdoc/>
+    HttpResponse IValueTaskSource<HttpResponse>.GetResult(short token) => _completion.GetResult(token);
+
+    /// <inheritdoc/>
+    ValueTaskSourceStatus IValueTaskSource<HttpResponse>.GetStatus(short token) => _completion.GetStatus(token);
+
+    /// <inheritdoc/>
+    void IValueTaskSource<HttpResponse>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _completion.OnCompleted(continuation, state, token, flags);
 
     /// <summary>
     /// curl chose the connection and is about to send the request: false (abort) when bytes
