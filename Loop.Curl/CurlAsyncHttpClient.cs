@@ -45,6 +45,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     private readonly CurlMultiHandle _multi;
     private readonly Stack<CurlEasyHandle> _idleHandles = new();
+    private readonly Stack<CurlTransfer> _idleTransfers = new();
     private readonly Dictionary<nint, CurlTransfer> _transfers = [];
     private readonly Dictionary<int, IOEvents> _sockets = [];
     private readonly Dictionary<int, long> _curlSockets = [];
@@ -270,7 +271,8 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             OpenHandleCount++;
         }
 
-        var transfer = new CurlTransfer(this, fetch, easy);
+        CurlTransfer transfer = _idleTransfers.TryPop(out CurlTransfer? idle) ? idle : new CurlTransfer(this);
+        transfer.Bind(fetch, easy);
         try
         {
             transfer.Configure();
@@ -308,8 +310,16 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     {
         if (_inCurl)
         {
-            // Never inside libcurl's own call: the next loop turn does it.
-            Loop.AddCallback(() => Abort(transfer, error));
+            // Never inside libcurl's own call: the next loop turn does it, if the object still
+            // carries the same request then.
+            long serial = transfer.Serial;
+            Loop.AddCallback(() =>
+            {
+                if (transfer.Serial == serial)
+                {
+                    Abort(transfer, error);
+                }
+            });
             return;
         }
 
@@ -323,18 +333,36 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         transfer.Finish(error);
         ReturnHandle(transfer.Easy);
         transfer.Deliver();
+        Recycle(transfer);
+    }
+
+    /// <summary>Keeps a delivered transfer object for the next request when nothing can reach it any more (up to one per possible transfer).</summary>
+    private void Recycle(CurlTransfer transfer)
+    {
+        if (transfer.Reusable && !IsClosed && _idleTransfers.Count < MaxClients)
+        {
+            transfer.Unbind();
+            _idleTransfers.Push(transfer);
+        }
     }
 
     /// <summary>Whether <paramref name="transfer"/> itself (not merely its easy handle) is in curl's hands now.</summary>
     private bool IsRunning(CurlTransfer transfer) =>
-        _transfers.TryGetValue(transfer.Easy.DangerousGetHandle(), out CurlTransfer? current) && ReferenceEquals(current, transfer);
+        transfer.Easy is { } easy && _transfers.TryGetValue(easy.DangerousGetHandle(), out CurlTransfer? current) && ReferenceEquals(current, transfer);
 
     /// <summary>Lets curl go on with a transfer it paused for us (a body producer wrote more, an async streaming callback finished); nothing if it has ended.</summary>
     internal void Resume(CurlTransfer transfer)
     {
         if (_inCurl)
         {
-            Loop.AddCallback(() => Resume(transfer));
+            long serial = transfer.Serial;
+            Loop.AddCallback(() =>
+            {
+                if (transfer.Serial == serial)
+                {
+                    Resume(transfer);
+                }
+            });
             return;
         }
 
@@ -373,6 +401,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         Loop.RemoveTimeout(_timer);
         Loop.RemoveTimeout(_tick);
         _tickArmed = false;
+        _idleTransfers.Clear();
         while (_idleHandles.TryPop(out CurlEasyHandle? easy))
         {
             easy.Dispose();
@@ -500,6 +529,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             transfer.Complete(result);
             ReturnHandle(transfer.Easy);
             transfer.Deliver();
+            Recycle(transfer);
         }
 
         if (_transfers.Count == 0 && _tickArmed)

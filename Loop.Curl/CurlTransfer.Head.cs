@@ -46,6 +46,19 @@ internal sealed partial class CurlTransfer
         Ended,
     }
 
+    /// <summary>The head fields as a new transfer has them.</summary>
+    private void ResetHead()
+    {
+        _headers = s_noHeaders;
+        _reason = string.Empty;
+        _statusCode = 0;
+        _headerBytes = 0;
+        _headState = HeadState.Start;
+        _lastFieldName = null;
+        _informational = 0;
+        _transferCodings = null;
+    }
+
     private void OnHeaderLine(ReadOnlySpan<byte> bytes)
     {
         if (_request.HeaderCallback is null && TryKnownLine(bytes))
