@@ -179,6 +179,9 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     /// <summary>The reason phrase of <see cref="LastStatusLine"/>.</summary>
     internal string LastReason { get; private set; } = string.Empty;
 
+    /// <summary>How many fields the latest head a transfer of this client read had (the next heads' initial capacity).</summary>
+    internal int LastFieldCount { get; set; }
+
     internal void RememberStatusLine(string line, string reason)
     {
         LastStatusLine = line;
