@@ -453,21 +453,25 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     /// unfolded onto that freed memory: a double free, and the process dies (catalogue:
     /// Found_FoldedFirstFieldOnAReusedHandle). Upstream: https://github.com/curl/curl/issues/11101,
     /// fixed by https://github.com/curl/curl/pull/11103 ("headers: clear (possibly) lingering
-    /// pointer in init"), released in 8.1.0. On those versions each transfer gets a fresh handle
+    /// pointer in init"), released in 8.1.0. On those versions each transfer gets a fresh native handle (the pooled object is renewed, not reset)
     /// (as <c>curl -Z</c> does); connections are still reused, from the multi handle's cache.
     /// </summary>
     internal static bool ReusesEasyHandles => LibCurl.VersionNumber >= 0x080100;
 
     private void ReturnHandle(CurlEasyHandle easy)
     {
-        if (IsClosed || _idleHandles.Count >= MaxClients || !ReusesEasyHandles)
+        if (IsClosed || _idleHandles.Count >= MaxClients || (!ReusesEasyHandles && !easy.TryRenew()))
         {
             easy.Dispose();
             OpenHandleCount--;
             return;
         }
 
-        LibCurl.curl_easy_reset(easy.DangerousGetHandle());
+        if (ReusesEasyHandles)
+        {
+            LibCurl.curl_easy_reset(easy.DangerousGetHandle());
+        }
+
         _idleHandles.Push(easy);
     }
 
