@@ -97,6 +97,9 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     /// <summary>Easy handles kept for reuse.</summary>
     public int IdleHandleCount => _idleHandles.Count;
 
+    /// <summary>Transfer objects kept for the next requests.</summary>
+    internal int IdleTransferCount => _idleTransfers.Count;
+
     /// <summary>Easy handles made and not yet freed (running, idle, or between the two): zero once the client is closed.</summary>
     internal int OpenHandleCount { get; private set; }
 
@@ -256,9 +259,18 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         {
             CurlTransfer transfer = Start(fetch);
 
-            // Not a Task: the transfer's own source, completed on the loop thread, which runs
-            // this continuation inline (no context captured, none needed: it is the loop's).
-            return await transfer.Completion.ConfigureAwait(false);
+            try
+            {
+                // Not a Task: the transfer's own source, completed on the loop thread, which runs
+                // this continuation inline (no context captured, none needed: it is the loop's).
+                return await transfer.Completion.ConfigureAwait(false);
+            }
+            finally
+            {
+                // Here, not after Deliver: the caller's continuation, run inline from here, may
+                // start the next request at once, which then finds this object in the pool.
+                Recycle(transfer);
+            }
         }
         finally
         {
@@ -336,7 +348,6 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         transfer.Finish(error);
         ReturnHandle(transfer.Easy);
         transfer.Deliver();
-        Recycle(transfer);
     }
 
     /// <summary>Keeps a delivered transfer object for the next request when nothing can reach it any more (up to one per possible transfer).</summary>
@@ -536,7 +547,6 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             transfer.Complete(result);
             ReturnHandle(transfer.Easy);
             transfer.Deliver();
-            Recycle(transfer);
         }
 
         if (_transfers.Count == 0 && _tickArmed)
