@@ -665,7 +665,15 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
         Loop.AddHandler(fd, _onSocketEvent, events);
         _sockets[fd] = events;
-        _curlSockets[fd] = _transfers.TryGetValue(easy, out CurlTransfer? user) ? user.Serial : 0;
+        CurlTransfer? user = _transfers.GetValueOrDefault(easy);
+        _curlSockets[fd] = user?.Serial ?? 0;
+        if (user is not null && user.MadeConnection && LibCurl.LocalPort(fd) is > 0 and var port)
+        {
+            // A connection of the transfer's own (one getsockname when it is made): known by its
+            // port from the start, so FindConnection never has to search every socket for it,
+            // which with thousands of connections cost a syscall pair per socket on each first reuse.
+            _socketByLocalPort[port] = fd;
+        }
     }
 
     private static void Check(int code)

@@ -360,6 +360,9 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
         return true;
     }
 
+    /// <summary>Whether this transfer opened a connection of its own (rather than taking one from curl's cache).</summary>
+    public bool MadeConnection => LibCurl.curl_easy_getinfo_long(Handle, CurlInfo.NumConnects, out CLong made) == 0 && made.Value > 0;
+
     /// <summary>An exception from one of our callbacks, reported instead of curl's own error for it.</summary>
     public void SetCallbackError(Exception error) => _callbackError ??= error;
 
