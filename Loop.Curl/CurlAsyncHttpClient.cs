@@ -45,6 +45,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     private readonly CurlMultiHandle _multi;
     private readonly Stack<CurlEasyHandle> _idleHandles = new();
+    private readonly Stack<CurlTransfer> _idleTransfers = new();
     private readonly Dictionary<nint, CurlTransfer> _transfers = [];
     private readonly Dictionary<int, IOEvents> _sockets = [];
     private readonly Dictionary<int, long> _curlSockets = [];
@@ -95,6 +96,9 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     /// <summary>Easy handles kept for reuse.</summary>
     public int IdleHandleCount => _idleHandles.Count;
+
+    /// <summary>Transfer objects kept for the next requests.</summary>
+    internal int IdleTransferCount => _idleTransfers.Count;
 
     /// <summary>Easy handles made and not yet freed (running, idle, or between the two): zero once the client is closed.</summary>
     internal int OpenHandleCount { get; private set; }
@@ -178,6 +182,9 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     /// <summary>The reason phrase of <see cref="LastStatusLine"/>.</summary>
     internal string LastReason { get; private set; } = string.Empty;
 
+    /// <summary>How many fields the latest head a transfer of this client read had (the next heads' initial capacity).</summary>
+    internal int LastFieldCount { get; set; }
+
     internal void RememberStatusLine(string line, string reason)
     {
         LastStatusLine = line;
@@ -251,7 +258,19 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         try
         {
             CurlTransfer transfer = Start(fetch);
-            return await transfer.Completion.Task.ConfigureAwait(true);
+
+            try
+            {
+                // Not a Task: the transfer's own source, completed on the loop thread, which runs
+                // this continuation inline (no context captured, none needed: it is the loop's).
+                return await transfer.Completion.ConfigureAwait(false);
+            }
+            finally
+            {
+                // Here, not after Deliver: the caller's continuation, run inline from here, may
+                // start the next request at once, which then finds this object in the pool.
+                Recycle(transfer);
+            }
         }
         finally
         {
@@ -267,7 +286,8 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             OpenHandleCount++;
         }
 
-        var transfer = new CurlTransfer(this, fetch, easy);
+        CurlTransfer transfer = _idleTransfers.TryPop(out CurlTransfer? idle) ? idle : new CurlTransfer(this);
+        transfer.Bind(fetch, easy);
         try
         {
             transfer.Configure();
@@ -305,8 +325,16 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     {
         if (_inCurl)
         {
-            // Never inside libcurl's own call: the next loop turn does it.
-            Loop.AddCallback(() => Abort(transfer, error));
+            // Never inside libcurl's own call: the next loop turn does it, if the object still
+            // carries the same request then.
+            long serial = transfer.Serial;
+            Loop.AddCallback(() =>
+            {
+                if (transfer.Serial == serial)
+                {
+                    Abort(transfer, error);
+                }
+            });
             return;
         }
 
@@ -322,16 +350,33 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         transfer.Deliver();
     }
 
+    /// <summary>Keeps a delivered transfer object for the next request when nothing can reach it any more (up to one per possible transfer).</summary>
+    private void Recycle(CurlTransfer transfer)
+    {
+        if (transfer.Reusable && !IsClosed && _idleTransfers.Count < MaxClients)
+        {
+            transfer.Unbind();
+            _idleTransfers.Push(transfer);
+        }
+    }
+
     /// <summary>Whether <paramref name="transfer"/> itself (not merely its easy handle) is in curl's hands now.</summary>
     private bool IsRunning(CurlTransfer transfer) =>
-        _transfers.TryGetValue(transfer.Easy.DangerousGetHandle(), out CurlTransfer? current) && ReferenceEquals(current, transfer);
+        transfer.Easy is { } easy && _transfers.TryGetValue(easy.DangerousGetHandle(), out CurlTransfer? current) && ReferenceEquals(current, transfer);
 
     /// <summary>Lets curl go on with a transfer it paused for us (a body producer wrote more, an async streaming callback finished); nothing if it has ended.</summary>
     internal void Resume(CurlTransfer transfer)
     {
         if (_inCurl)
         {
-            Loop.AddCallback(() => Resume(transfer));
+            long serial = transfer.Serial;
+            Loop.AddCallback(() =>
+            {
+                if (transfer.Serial == serial)
+                {
+                    Resume(transfer);
+                }
+            });
             return;
         }
 
@@ -370,6 +415,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         Loop.RemoveTimeout(_timer);
         Loop.RemoveTimeout(_tick);
         _tickArmed = false;
+        _idleTransfers.Clear();
         while (_idleHandles.TryPop(out CurlEasyHandle? easy))
         {
             easy.Dispose();
@@ -418,21 +464,25 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     /// unfolded onto that freed memory: a double free, and the process dies (catalogue:
     /// Found_FoldedFirstFieldOnAReusedHandle). Upstream: https://github.com/curl/curl/issues/11101,
     /// fixed by https://github.com/curl/curl/pull/11103 ("headers: clear (possibly) lingering
-    /// pointer in init"), released in 8.1.0. On those versions each transfer gets a fresh handle
+    /// pointer in init"), released in 8.1.0. On those versions each transfer gets a fresh native handle (the pooled object is renewed, not reset)
     /// (as <c>curl -Z</c> does); connections are still reused, from the multi handle's cache.
     /// </summary>
     internal static bool ReusesEasyHandles => LibCurl.VersionNumber >= 0x080100;
 
     private void ReturnHandle(CurlEasyHandle easy)
     {
-        if (IsClosed || _idleHandles.Count >= MaxClients || !ReusesEasyHandles)
+        if (IsClosed || _idleHandles.Count >= MaxClients || (!ReusesEasyHandles && !easy.TryRenew()))
         {
             easy.Dispose();
             OpenHandleCount--;
             return;
         }
 
-        LibCurl.curl_easy_reset(easy.DangerousGetHandle());
+        if (ReusesEasyHandles)
+        {
+            LibCurl.curl_easy_reset(easy.DangerousGetHandle());
+        }
+
         _idleHandles.Push(easy);
     }
 
@@ -615,7 +665,15 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
         Loop.AddHandler(fd, _onSocketEvent, events);
         _sockets[fd] = events;
-        _curlSockets[fd] = _transfers.TryGetValue(easy, out CurlTransfer? user) ? user.Serial : 0;
+        CurlTransfer? user = _transfers.GetValueOrDefault(easy);
+        _curlSockets[fd] = user?.Serial ?? 0;
+        if (user is not null && user.MadeConnection && LibCurl.LocalPort(fd) is > 0 and var port)
+        {
+            // A connection of the transfer's own (one getsockname when it is made): known by its
+            // port from the start, so FindConnection never has to search every socket for it,
+            // which with thousands of connections cost a syscall pair per socket on each first reuse.
+            _socketByLocalPort[port] = fd;
+        }
     }
 
     private static void Check(int code)

@@ -48,6 +48,26 @@ internal sealed partial class CurlTransfer
     private bool _writePaused;
     private bool _asyncPending;
 
+    /// <summary>The body fields as a new transfer has them (the pooled memory went back in <see cref="ReleaseBody"/>; the delegates to this object stay).</summary>
+    private void ResetBody()
+    {
+        _body = null;
+        _transferDecoder = null;
+        _decoder = null;
+        _contentLength = -1;
+        _bodyPrepared = false;
+        _bodySeen = false;
+        _rawBodyBytes = 0;
+        _logDebug = false;
+        _verbose = false;
+        _bodyBytesIn = 0;
+        _chunk = null;
+        _handOver = null;
+        _handOverLength = 0;
+        _writePaused = false;
+        _asyncPending = false;
+    }
+
     private nuint OnBody(ReadOnlySpan<byte> data)
     {
         _bodySeen = true;

@@ -121,7 +121,17 @@ internal sealed partial class CurlTransfer
         return LibCurl.curl_easy_getinfo_double(Handle, info, out double seconds) == 0 && seconds > 0;
     }
 
-    private bool IsHttps() => CurrentUrl()?.IsHttps ?? _fetch.Url.IsHttps;
+    /// <summary>Whether curl's current URL is https: the request's own answer while curl is still at the request's URL (no string, no parse: asked once per request, before it goes out).</summary>
+    private unsafe bool IsHttps()
+    {
+        if (LibCurl.curl_easy_getinfo_ptr(Handle, CurlInfo.EffectiveUrl, out nint url) == 0 && url != 0
+            && HttpSyntax.Latin1Equals(MemoryMarshal.CreateReadOnlySpanFromNullTerminated((byte*)url), _request.Url))
+        {
+            return _fetch.Url.IsHttps;
+        }
+
+        return CurrentUrl()?.IsHttps ?? _fetch.Url.IsHttps;
+    }
 
     /// <summary>The URL curl was fetching when it failed (after redirects, the last one).</summary>
     private RequestUrl? CurrentUrl() =>

@@ -46,6 +46,19 @@ internal sealed partial class CurlTransfer
         Ended,
     }
 
+    /// <summary>The head fields as a new transfer has them.</summary>
+    private void ResetHead()
+    {
+        _headers = s_noHeaders;
+        _reason = string.Empty;
+        _statusCode = 0;
+        _headerBytes = 0;
+        _headState = HeadState.Start;
+        _lastFieldName = null;
+        _informational = 0;
+        _transferCodings = null;
+    }
+
     private void OnHeaderLine(ReadOnlySpan<byte> bytes)
     {
         if (_request.HeaderCallback is null && TryKnownLine(bytes))
@@ -210,7 +223,9 @@ internal sealed partial class CurlTransfer
     {
         // A new response (after a 1xx, or a redirect that curl follows): its head only.
         _headState = HeadState.Fields;
-        _headers = new HttpHeaders();
+        // Room for as many fields as the client's last head had: a server repeats its heads.
+        int fields = Math.Min(_client.LastFieldCount, 64);
+        _headers = fields > 0 ? new HttpHeaders(fields) : new HttpHeaders();
         _headerBytes = 0;
         _lastFieldName = null;
         _contentLength = -1;
@@ -265,6 +280,7 @@ internal sealed partial class CurlTransfer
     {
         _headState = HeadState.Ended;
         _transferCodings = null;
+        _client.LastFieldCount = _headers.Count;
         if (_statusCode < 200 || _request.Method == "HEAD" || _statusCode is 304)
         {
             return; // A 1xx (the final response follows), or a response without a body.

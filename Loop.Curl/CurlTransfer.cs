@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
 using Loop.Curl.Native;
 using Loop.Http;
 
@@ -11,19 +12,33 @@ namespace Loop.Curl;
 /// <c>.Options.cs</c>, the request as CURLOPT_* values; <c>.Callbacks.cs</c>, the native entry
 /// points and the upload; <c>.Head.cs</c>, the status line and fields with the framing rules;
 /// <c>.Body.cs</c>, decoding, the body limit and streaming; <c>.Errors.cs</c>, CURLcode to
-/// typed error. A transfer is used once: the client aborts or completes it by its identity,
-/// never by the easy handle, which the next transfer reuses.
+/// typed error. The client aborts or completes a transfer by its identity, never by the easy
+/// handle, which the next transfer reuses; the object itself is pooled by the client and bound
+/// to a new request (<see cref="Bind"/>) only when nothing of the old one can reach it any more
+/// (<see cref="Reusable"/>), and what is posted to the loop for it names its
+/// <see cref="Serial"/>.
 /// </summary>
-internal sealed partial class CurlTransfer
+internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
 {
     private readonly CurlAsyncHttpClient _client;
-    private readonly FetchState _fetch;
-    private readonly HttpRequest _request;
+    private FetchState _fetch = null!;
+    private HttpRequest _request = null!;
     private GCHandle _self;
     private CurlStringList? _headerList;
     private CancellationTokenRegistration _cancellation;
     private Exception? _callbackError;
     private object? _outcome;
+
+    // The caller's result: completed once, by Deliver, on the loop thread, which runs the
+    // caller's continuation inline (no Task, no posted continuation).
+    private ManualResetValueTaskSourceCore<HttpResponse> _completion;
+    private bool _delivered;
+    private bool _resultTaken;
+
+    // A cancellation callback is registered; one that could not be unregistered may still run
+    // (and post an abort naming this object), so the object is not reused.
+    private bool _registered;
+    private bool _cancellationMayRun;
     private static long s_serials;
     private bool _staleConnection;
     private bool _freshConnection;
@@ -37,22 +52,75 @@ internal sealed partial class CurlTransfer
     private bool _readPaused;
     private TaskCompletionSource? _drained;
 
-    public CurlTransfer(CurlAsyncHttpClient client, FetchState fetch, CurlEasyHandle easy)
+    /// <summary>Creates an unbound transfer of <paramref name="client"/>: <see cref="Bind"/> gives it its request.</summary>
+    public CurlTransfer(CurlAsyncHttpClient client) => _client = client;
+
+    /// <summary>The easy handle of the bound request; null while the object waits in the client's pool.</summary>
+    public CurlEasyHandle Easy { get; private set; } = null!;
+
+    /// <summary>This transfer's number, unique in the process (from 1), new with every <see cref="Bind"/>.</summary>
+    public long Serial { get; private set; }
+
+    /// <summary>
+    /// Whether the object may carry another request now that this one is delivered: the caller
+    /// took the result, and nothing else can still reach it (no cancellation callback that
+    /// failed to unregister, no body producer or async streaming callback that may run on).
+    /// </summary>
+    public bool Reusable =>
+        _delivered && _resultTaken && !_cancellationMayRun && !_self.IsAllocated
+        && _request.BodyProducer is null && _request.AsyncStreamingCallback is null;
+
+    /// <summary>Makes this (new or reusable) object the transfer of <paramref name="fetch"/> on <paramref name="easy"/>, every per-request field as new.</summary>
+    public void Bind(FetchState fetch, CurlEasyHandle easy)
     {
-        _client = client;
         _fetch = fetch;
         _request = fetch.Request;
         Easy = easy;
+        Serial = Interlocked.Increment(ref s_serials);
         _self = GCHandle.Alloc(this);
+        _headerList = null;
+        _cancellation = default;
+        _registered = false;
+        _cancellationMayRun = false;
+        _callbackError = null;
+        _outcome = null;
+        _completion.Reset();
+        _delivered = false;
+        _resultTaken = false;
+        _staleConnection = false;
+        _freshConnection = false;
+        _uploadOffset = 0;
+        _produced = null;
+        _current = null;
+        _currentOffset = 0;
+        _producerDone = false;
+        _readPaused = false;
+        _drained = null;
+        ResetHead();
+        ResetBody();
     }
 
-    public CurlEasyHandle Easy { get; }
+    /// <summary>Drops the references to the delivered request, before the object waits in the pool.</summary>
+    public void Unbind()
+    {
+        _fetch = null!;
+        _request = null!;
+        Easy = null!;
+        Serial = 0;
+        _headers = s_noHeaders;
+        _reason = string.Empty;
+        _lastFieldName = null;
+        _transferCodings = null;
+        _outcome = null;
+        _completion.Reset();
+    }
 
-    /// <summary>This transfer's number, unique in the process (from 1).</summary>
-    public long Serial { get; } = Interlocked.Increment(ref s_serials);
-
-    /// <summary>Completes (on the loop thread) with the response, or fails with the request's error.</summary>
-    public TaskCompletionSource<HttpResponse> Completion { get; } = new();
+    /// <summary>
+    /// Completes (on the loop thread, from <see cref="Deliver"/>, running the awaiting
+    /// continuation inline there) with the response, or fails with the request's error. Await
+    /// it once.
+    /// </summary>
+    public ValueTask<HttpResponse> Completion => new(this, _completion.Version);
 
     private nint Handle => Easy.DangerousGetHandle();
 
@@ -61,6 +129,7 @@ internal sealed partial class CurlTransfer
     {
         if (_fetch.CancellationToken.CanBeCanceled)
         {
+            _registered = true;
             _cancellation = _fetch.CancellationToken.UnsafeRegister(
                 static state =>
                 {
@@ -99,7 +168,7 @@ internal sealed partial class CurlTransfer
 
     private ValueTask WriteProducedAsync(ReadOnlyMemory<byte> data)
     {
-        if (Completion.Task.IsCompleted)
+        if (_outcome is not null)
         {
             return ValueTask.FromException(new HttpStreamClosedError("The request ended before its body was sent"));
         }
@@ -208,16 +277,36 @@ internal sealed partial class CurlTransfer
     /// </summary>
     public void Deliver()
     {
+        if (_delivered)
+        {
+            return;
+        }
+
+        _delivered = true;
         if (_outcome is HttpResponse response)
         {
-            Completion.TrySetResult(response);
+            _completion.SetResult(response);
         }
         else
         {
             // A cancellation too travels as the exception itself, as from the simple client.
-            Completion.TrySetException((Exception)_outcome!);
+            _completion.SetException((Exception)_outcome!);
         }
     }
+
+    /// <inheritdoc/>
+    HttpResponse IValueTaskSource<HttpResponse>.GetResult(short token)
+    {
+        _resultTaken = true;
+        return _completion.GetResult(token);
+    }
+
+    /// <inheritdoc/>
+    ValueTaskSourceStatus IValueTaskSource<HttpResponse>.GetStatus(short token) => _completion.GetStatus(token);
+
+    /// <inheritdoc/>
+    void IValueTaskSource<HttpResponse>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _completion.OnCompleted(continuation, state, token, flags);
 
     /// <summary>
     /// curl chose the connection and is about to send the request: false (abort) when bytes
@@ -271,6 +360,9 @@ internal sealed partial class CurlTransfer
         return true;
     }
 
+    /// <summary>Whether this transfer opened a connection of its own (rather than taking one from curl's cache).</summary>
+    public bool MadeConnection => LibCurl.curl_easy_getinfo_long(Handle, CurlInfo.NumConnects, out CLong made) == 0 && made.Value > 0;
+
     /// <summary>An exception from one of our callbacks, reported instead of curl's own error for it.</summary>
     public void SetCallbackError(Exception error) => _callbackError ??= error;
 
@@ -280,7 +372,12 @@ internal sealed partial class CurlTransfer
         // Unregister, not Dispose: Dispose waits for a callback running on another thread, and
         // the loop thread never waits. A callback that got in anyway only posts an abort, which
         // finds this transfer ended and does nothing.
-        _cancellation.Unregister();
+        if (_registered)
+        {
+            _registered = false;
+            _cancellationMayRun = !_cancellation.Unregister();
+        }
+
         _headerList?.Dispose();
         _headerList = null;
         if (_self.IsAllocated)

@@ -29,6 +29,26 @@ internal sealed unsafe class CurlEasyHandle : SafeHandle
         return easy;
     }
 
+    /// <summary>
+    /// Replaces the native handle with a fresh one (<c>curl_easy_init</c>, then
+    /// <c>curl_easy_cleanup</c> of the old), keeping this object and its error buffer: a new
+    /// handle for every request without a new object. Only for a handle no multi holds. False,
+    /// with the old handle kept, when libcurl cannot make one.
+    /// </summary>
+    public bool TryRenew()
+    {
+        nint fresh = LibCurl.curl_easy_init();
+        if (fresh == 0)
+        {
+            return false;
+        }
+
+        LibCurl.curl_easy_cleanup(handle);
+        SetHandle(fresh);
+        ErrorBuffer[0] = 0;
+        return true;
+    }
+
     /// <summary>The error message libcurl left in the buffer, or null if none.</summary>
     public string? ErrorMessage()
     {

@@ -205,6 +205,19 @@ internal static unsafe partial class LibCurl
         static int Port(byte* sockaddr) => (sockaddr[2] << 8) | sockaddr[3];
     }
 
+    /// <summary>The local port of socket <paramref name="fd"/> (bound by its connect), or -1 (not Linux, not a bound socket).</summary>
+    public static int LocalPort(int fd)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return -1;
+        }
+
+        byte* address = stackalloc byte[128];
+        uint length = 128;
+        return getsockname(fd, address, &length) == 0 && length >= 4 ? (address[2] << 8) | address[3] : -1;
+    }
+
     /// <summary>Whether bytes wait unread on socket <paramref name="fd"/> (a peek that does not block; Linux flag values).</summary>
     public static bool HasUnreadBytes(int fd)
     {

@@ -58,12 +58,12 @@ public sealed class CurlHttpClientTests() : HttpClientFixture(typeof(CurlAsyncHt
             ValidateCert = false,
         };
         Assert.That(Text(await client.FetchAsync(first)), Is.EqualTo("first-agent"));
-        Assert.That(((CurlAsyncHttpClient)client).IdleHandleCount, Is.EqualTo(CurlAsyncHttpClient.ReusesEasyHandles ? 1 : 0));
+        Assert.That(((CurlAsyncHttpClient)client).IdleHandleCount, Is.EqualTo(1), "kept: reset where libcurl clears a handle, renewed (a fresh native handle) where it does not");
 
         Assert.That(Text(await client.FetchAsync(Server.Url("/user_agent"))), Is.EqualTo(SimpleAsyncHttpClient.DefaultUserAgent));
         Assert.That(Text(await client.FetchAsync(Server.Url("/auth"))), Is.Empty);
         Assert.That(Text(await client.FetchAsync(Server.Url("/echo_header?name=X-Foo"))), Is.Empty);
-        Assert.That(((CurlAsyncHttpClient)client).IdleHandleCount, Is.EqualTo(CurlAsyncHttpClient.ReusesEasyHandles ? 1 : 0));
+        Assert.That(((CurlAsyncHttpClient)client).IdleHandleCount, Is.EqualTo(1), "kept: reset where libcurl clears a handle, renewed (a fresh native handle) where it does not");
     });
 
     [Test]
