@@ -9,9 +9,6 @@ namespace Loop.Tests.Http;
 /// <summary>What a keep-alive request costs the curl client in allocations once it is warm, and how its transfer objects are reused (counts, not timings).</summary>
 public sealed class CurlAllocationTests() : HttpClientFixture(typeof(CurlAsyncHttpClient))
 {
-    private const int Warmup = 300;
-    private const int Measured = 2000;
-
     // The tests run a Debug build, where every async method's state machine is an object of its
     // own even when it completes at once: about 1,150 B here (about 930 B in Release), nearly
     // all of it the shared types (the request, the response, its headers and times, the body,
@@ -22,9 +19,9 @@ public sealed class CurlAllocationTests() : HttpClientFixture(typeof(CurlAsyncHt
     [Test]
     public void KeepAliveRequest_Buffered_AllocatesLittleBeyondTheResponse() => RunQuiet(async client =>
     {
-        using var raw = Answering("Hello, world!");
+        using var raw = AllocationProbe.Answering("Hello, world!");
         string url = raw.Url();
-        double perRequest = await BytesPerRequestAsync(() => client.FetchAsync(url));
+        double perRequest = await AllocationProbe.BytesPerRequestAsync(() => client.FetchAsync(url));
         TestContext.Out.WriteLine($"{perRequest:F0} B per buffered keep-alive request");
         Assert.That(perRequest, Is.LessThan(MaxBytesPerRequest));
         Assert.That(client.IdleTransferCount, Is.EqualTo(1), "one transfer object, reused for every request");
@@ -33,20 +30,20 @@ public sealed class CurlAllocationTests() : HttpClientFixture(typeof(CurlAsyncHt
     [Test]
     public void KeepAliveRequest_Streamed_AllocatesLittle() => RunQuiet(async client =>
     {
-        using var raw = Answering("Hello, world!");
+        using var raw = AllocationProbe.Answering("Hello, world!");
         string url = raw.Url();
         long received = 0;
         Action<ReadOnlyMemory<byte>> count = chunk => received += chunk.Length;
-        double perRequest = await BytesPerRequestAsync(() => client.FetchAsync(new HttpRequest(url) { StreamingCallback = count }));
+        double perRequest = await AllocationProbe.BytesPerRequestAsync(() => client.FetchAsync(new HttpRequest(url) { StreamingCallback = count }));
         TestContext.Out.WriteLine($"{perRequest:F0} B per streamed keep-alive request");
-        Assert.That(received, Is.EqualTo(13L * (Warmup + Measured)));
+        Assert.That(received, Is.EqualTo(13L * (AllocationProbe.Warmup + AllocationProbe.Measured)));
         Assert.That(perRequest, Is.LessThan(MaxBytesPerRequest));
     });
 
     [Test]
     public void RequestWithCancellationToken_Completed_TransferReusedAndNotCancelledLater() => Run(async () =>
     {
-        using var raw = Answering("Hello, world!");
+        using var raw = AllocationProbe.Answering("Hello, world!");
         var client = (CurlAsyncHttpClient)CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
         using var first = new CancellationTokenSource();
         HttpResponse response = await client.FetchAsync(new HttpRequest(raw.Url()), cancellationToken: first.Token);
@@ -101,34 +98,5 @@ public sealed class CurlAllocationTests() : HttpClientFixture(typeof(CurlAsyncHt
             Assert.That(loop.HandlerCount, Is.Zero, "the client left no descriptor watched");
             loop.Dispose();
         }
-    }
-
-    /// <summary>A server that answers every request on a connection with <paramref name="body"/>, keeping it open.</summary>
-    private static RawHttpServer Answering(string body)
-    {
-        byte[] response = Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nServer: raw\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\n\r\n{body}");
-        return RawHttpServer.Start(async connection =>
-        {
-            while (await connection.ReadRequestAsync() is not null)
-            {
-                await connection.WriteAsync(response);
-            }
-        });
-    }
-
-    private static async Task<double> BytesPerRequestAsync(Func<Task<HttpResponse>> fetch)
-    {
-        for (int i = 0; i < Warmup; i++)
-        {
-            Assert.That((await fetch()).Code, Is.EqualTo(200));
-        }
-
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < Measured; i++)
-        {
-            await fetch();
-        }
-
-        return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Measured;
     }
 }

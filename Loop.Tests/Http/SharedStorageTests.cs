@@ -98,7 +98,7 @@ public sealed class SharedStorageTests() : HttpClientFixture(typeof(SimpleAsyncH
     [Test]
     public void KeepAliveResponses_HeadersChangedByTheCaller_NextResponsesUnaffected() => Run(async () =>
     {
-        using var raw = Answering("Hello, world!");
+        using var raw = AllocationProbe.Answering("Hello, world!");
         string url = raw.Url();
         HttpResponse first = await Client.FetchAsync(url);
         HttpResponse second = await Client.FetchAsync(url);
@@ -118,7 +118,7 @@ public sealed class SharedStorageTests() : HttpClientFixture(typeof(SimpleAsyncH
     [Test]
     public void TimeInfo_MadeOnFirstRead_HoldsTheMeasuredPhasesEachTime() => Run(async () =>
     {
-        using var raw = Answering("Hello, world!");
+        using var raw = AllocationProbe.Answering("Hello, world!");
         HttpResponse response = await Client.FetchAsync(raw.Url());
         await Client.FetchAsync(raw.Url());
 
@@ -157,18 +157,5 @@ public sealed class SharedStorageTests() : HttpClientFixture(typeof(SimpleAsyncH
         times.Set(FetchTimes.Connect, TimeSpan.FromSeconds(1));
         Assert.That(compact.TimeInfo, Is.EqualTo(new Dictionary<string, TimeSpan> { ["queue"] = TimeSpan.Zero, ["total"] = TimeSpan.FromTicks(1234567) }));
         Assert.That(wide.TimeInfo, Is.EqualTo(new Dictionary<string, TimeSpan> { ["queue"] = TimeSpan.Zero, ["total"] = TimeSpan.FromMinutes(10) }));
-    }
-
-    /// <summary>A server that answers every request on a connection with <paramref name="body"/>, keeping it open.</summary>
-    private static RawHttpServer Answering(string body)
-    {
-        byte[] response = Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nServer: raw\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\n\r\n{body}");
-        return RawHttpServer.Start(async connection =>
-        {
-            while (await connection.ReadRequestAsync() is not null)
-            {
-                await connection.WriteAsync(response);
-            }
-        });
     }
 }

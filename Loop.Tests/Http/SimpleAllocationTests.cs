@@ -7,9 +7,6 @@ namespace Loop.Tests.Http;
 /// <summary>What a keep-alive request costs the simple client in allocations once it is warm (counts, not timings).</summary>
 public sealed class SimpleAllocationTests() : HttpClientFixture(typeof(SimpleAsyncHttpClient))
 {
-    private const int Warmup = 300;
-    private const int Measured = 2000;
-
     // The tests run a Debug build, where every async method's state machine is an object of its
     // own even when it completes at once: 950 to 1,050 B here, about 360 B in Release (the caller's
     // request and the continuation of its await, about 110 B; the caller's Task, the response
@@ -22,10 +19,10 @@ public sealed class SimpleAllocationTests() : HttpClientFixture(typeof(SimpleAsy
     [Test]
     public void KeepAliveRequest_Buffered_AllocatesLittleBeyondTheResponse() => Run(async () =>
     {
-        using var raw = Answering("Hello, world!");
+        using var raw = AllocationProbe.Answering("Hello, world!");
         AsyncHttpClient client = CreateClient();
         string url = raw.Url();
-        double perRequest = await BytesPerRequestAsync(() => client.FetchAsync(url));
+        double perRequest = await AllocationProbe.BytesPerRequestAsync(() => client.FetchAsync(url));
         TestContext.Out.WriteLine($"{perRequest:F0} B per buffered keep-alive request");
         Assert.That(perRequest, Is.LessThan(MaxBytesPerRequest));
     });
@@ -33,14 +30,14 @@ public sealed class SimpleAllocationTests() : HttpClientFixture(typeof(SimpleAsy
     [Test]
     public void KeepAliveRequest_Streamed_AllocatesLittle() => Run(async () =>
     {
-        using var raw = Answering("Hello, world!");
+        using var raw = AllocationProbe.Answering("Hello, world!");
         AsyncHttpClient client = CreateClient();
         string url = raw.Url();
         long received = 0;
         Action<ReadOnlyMemory<byte>> count = chunk => received += chunk.Length;
-        double perRequest = await BytesPerRequestAsync(() => client.FetchAsync(new HttpRequest(url) { StreamingCallback = count }));
+        double perRequest = await AllocationProbe.BytesPerRequestAsync(() => client.FetchAsync(new HttpRequest(url) { StreamingCallback = count }));
         TestContext.Out.WriteLine($"{perRequest:F0} B per streamed keep-alive request");
-        Assert.That(received, Is.EqualTo(13L * (Warmup + Measured)));
+        Assert.That(received, Is.EqualTo(13L * (AllocationProbe.Warmup + AllocationProbe.Measured)));
         Assert.That(perRequest, Is.LessThan(MaxBytesPerStreamedRequest));
     });
 
@@ -56,34 +53,5 @@ public sealed class SimpleAllocationTests() : HttpClientFixture(typeof(SimpleAsy
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.That(request.Url, Is.EqualTo(url));
         Assert.That(allocated, Is.LessThanOrEqualTo(72));
-    }
-
-    /// <summary>A server that answers every request on a connection with <paramref name="body"/>, keeping it open.</summary>
-    private static RawHttpServer Answering(string body)
-    {
-        byte[] response = Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nServer: raw\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\n\r\n{body}");
-        return RawHttpServer.Start(async connection =>
-        {
-            while (await connection.ReadRequestAsync() is not null)
-            {
-                await connection.WriteAsync(response);
-            }
-        });
-    }
-
-    private static async Task<double> BytesPerRequestAsync(Func<Task<HttpResponse>> fetch)
-    {
-        for (int i = 0; i < Warmup; i++)
-        {
-            Assert.That((await fetch()).Code, Is.EqualTo(200));
-        }
-
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < Measured; i++)
-        {
-            await fetch();
-        }
-
-        return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Measured;
     }
 }

@@ -1,0 +1,44 @@
+using System.Text;
+using Loop.Http;
+
+namespace Loop.Tests.Support;
+
+/// <summary>What the allocation tests share: a keep-alive server with a fixed answer, and the bytes a warm fetch allocates on the loop thread.</summary>
+public static class AllocationProbe
+{
+    /// <summary>Fetches before measuring (pools filled, code jitted).</summary>
+    public const int Warmup = 300;
+
+    /// <summary>Fetches measured.</summary>
+    public const int Measured = 2000;
+
+    /// <summary>A server that answers every request on a connection with <paramref name="body"/>, keeping it open.</summary>
+    public static RawHttpServer Answering(string body)
+    {
+        byte[] response = Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nServer: raw\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\n\r\n{body}");
+        return RawHttpServer.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.WriteAsync(response);
+            }
+        });
+    }
+
+    /// <summary>Bytes allocated on this thread per <paramref name="fetch"/>, averaged over <see cref="Measured"/> fetches after <see cref="Warmup"/>.</summary>
+    public static async Task<double> BytesPerRequestAsync(Func<Task<HttpResponse>> fetch)
+    {
+        for (int i = 0; i < Warmup; i++)
+        {
+            Assert.That((await fetch()).Code, Is.EqualTo(200));
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Measured; i++)
+        {
+            await fetch();
+        }
+
+        return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Measured;
+    }
+}
