@@ -25,8 +25,41 @@ internal static class SuiteCommand
 
     private static readonly string[] s_allClients = ["wrk", "simple", "curl", "httpclient", "curl-tool", "undici"];
 
+    // The options that take a value, and those that are flags alone.
+    private static readonly string[] s_valueOptions =
+    [
+        "--out", "--url", "--clients", "--concurrency", "--repetitions", "--duration", "--warmup", "--scenario-warmup",
+        "--work-dir", "--note", "--startup-seconds", "--startup-repetitions", "--startup-env",
+    ];
+
+    private static readonly string[] s_flags = ["--quick", "--default-tiering", "--alloc-profile", "--no-startup", "--startup-only"];
+
+    private static readonly string s_usage = string.Join(
+        Environment.NewLine,
+        "usage: Loop.Benchmarks suite [--quick] [--out docs/benchmarks.md] [--url http://host:port]",
+        "         [--clients wrk,simple,curl,httpclient,curl-tool,undici] [--concurrency 64,512]",
+        "         [--repetitions 3] [--duration 5] [--warmup 8] [--scenario-warmup 2] [--work-dir DIR]",
+        "         [--note TEXT] [--default-tiering] [--alloc-profile]",
+        "         [--no-startup | --startup-only] [--startup-seconds 15] [--startup-repetitions 3]",
+        "         [--startup-env NAME=VALUE,...]",
+        "Durations in seconds; --concurrency keeps only the rows at those concurrencies.");
+
     public static int Run(string[] args)
     {
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            Console.WriteLine(s_usage);
+            return 0;
+        }
+
+        if (UnknownArgument(args) is { } unknown)
+        {
+            // A misspelt option must not start a run of twenty minutes that ignores it.
+            Console.Error.WriteLine($"suite: unknown option, or an option without its value: {unknown}");
+            Console.Error.WriteLine(s_usage);
+            return 2;
+        }
+
         ProcessGuard.Install();
         bool quick = args.Contains("--quick");
         var settings = new SuiteSettings(
@@ -334,6 +367,27 @@ internal static class SuiteCommand
 
     private static string CommandLine(string[] args) =>
         Environment.GetEnvironmentVariable("LOOP_BENCH_COMMAND") is { Length: > 0 } make ? make : "Loop.Benchmarks suite " + string.Join(' ', args);
+
+    /// <summary>The first argument that is neither a known option nor an option's value (or an option missing its value); null when all are known.</summary>
+    private static string? UnknownArgument(string[] args)
+    {
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (s_flags.Contains(args[i]))
+            {
+                continue;
+            }
+
+            if (!s_valueOptions.Contains(args[i]) || i + 1 >= args.Length)
+            {
+                return args[i];
+            }
+
+            i++;
+        }
+
+        return null;
+    }
 
     private static string? Option(string[] args, string name)
     {

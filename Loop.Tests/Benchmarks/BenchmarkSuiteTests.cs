@@ -167,6 +167,28 @@ public sealed class BenchmarkSuiteTests
         Assert.That(cells[^3..], Is.EqualTo(new[] { "10,003", "12.5 KiB", "900 B" }));
     }
 
+    [TestCase("--scenarios", "small")]
+    [TestCase("--clients")]
+    [TestCase("--concurency", "64")]
+    [CancelAfter(10_000)]
+    public void Suite_UnknownOptionOrMissingValue_ExitsWithUsageBeforeRunningAnything(params string[] args)
+    {
+        // Never starts nginx or a client: the arguments are checked first.
+        TextWriter error = Console.Error;
+        var captured = new StringWriter();
+        Console.SetError(captured);
+        try
+        {
+            Assert.That(SuiteCommand.Run(args), Is.EqualTo(2));
+        }
+        finally
+        {
+            Console.SetError(error);
+        }
+
+        Assert.That(captured.ToString(), Does.Contain($"unknown option, or an option without its value: {args[0]}").And.Contain("usage:"));
+    }
+
     [Test]
     public void Measurement_ToJsonAndBack_KeepsEveryFigure()
     {
