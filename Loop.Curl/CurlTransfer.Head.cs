@@ -347,35 +347,8 @@ internal sealed partial class CurlTransfer
     /// <summary>A Content-Length or Transfer-Encoding field arrived: the framing must stay unambiguous (RFC 9112 §6.3).</summary>
     private void CheckFraming(ReadOnlySpan<byte> line)
     {
-        bool hasLength = false;
-        long length = -1;
-        foreach (KeyValuePair<string, string> field in _headers)
-        {
-            if (!field.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
-            {
-                continue;
-            }
-
-            string value = field.Value;
-            foreach (Range part in value.AsSpan().Split(','))
-            {
-                ReadOnlySpan<char> digits = value.AsSpan()[part].Trim(" \t");
-                if (digits.IsEmpty || digits.ContainsAnyExceptInRange('0', '9') || !long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n))
-                {
-                    throw new HttpProtocolError($"Only integer Content-Length is allowed: {HttpProtocolError.Printable(value)}", Encoding.Latin1.GetString(line));
-                }
-
-                if (hasLength && n != length)
-                {
-                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {HttpProtocolError.Printable(string.Join(", ", _headers.GetAll("Content-Length")))}", Encoding.Latin1.GetString(line));
-                }
-
-                hasLength = true;
-                length = n;
-            }
-        }
-
-        if (hasLength && _headers.Contains("Transfer-Encoding"))
+        long length = HttpSyntax.ContentLength(_headers, line);
+        if (length >= 0 && _headers.Contains("Transfer-Encoding"))
         {
             throw new HttpProtocolError("Message with both Transfer-Encoding and Content-Length", Encoding.Latin1.GetString(line));
         }

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Globalization;
+using System.Text;
 
 namespace Loop.Http;
 
@@ -222,6 +224,47 @@ internal static class HttpSyntax
     }
 
     private static ArgumentException Refused(string rule) => new($"Refused request header: {rule}.", "request");
+
+    /// <summary>
+    /// A response's Content-Length (-1 if it has none): repeated equal values, in several fields or
+    /// in one comma-separated list, are one value (RFC 9110 §8.6).
+    /// </summary>
+    /// <param name="headers">The response's fields.</param>
+    /// <param name="line">The header line that brought the field, for the error; empty: the field as parsed.</param>
+    /// <exception cref="HttpProtocolError">A value is not a plain decimal integer, or two values differ.</exception>
+    public static long ContentLength(HttpHeaders headers, ReadOnlySpan<byte> line = default)
+    {
+        long length = -1;
+        foreach (KeyValuePair<string, string> field in headers)
+        {
+            if (!field.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            string value = field.Value;
+            foreach (Range part in value.AsSpan().Split(','))
+            {
+                ReadOnlySpan<char> digits = value.AsSpan()[part].Trim(" \t");
+                if (digits.IsEmpty || digits.ContainsAnyExceptInRange('0', '9') || !long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n))
+                {
+                    throw new HttpProtocolError($"Only integer Content-Length is allowed: {HttpProtocolError.Printable(value)}", Offending(field, line));
+                }
+
+                if (length >= 0 && n != length)
+                {
+                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {HttpProtocolError.Printable(string.Join(", ", headers.GetAll("Content-Length")))}", Offending(field, line));
+                }
+
+                length = n;
+            }
+        }
+
+        return length;
+
+        static string Offending(KeyValuePair<string, string> field, ReadOnlySpan<byte> line) =>
+            line.IsEmpty ? $"{field.Key}: {field.Value}" : Encoding.Latin1.GetString(line);
+    }
 
     /// <summary>An HTTP date (RFC 9110 §5.6.7, IMF-fixdate), for example <c>Sun, 06 Nov 1994 08:49:37 GMT</c>.</summary>
     public static string FormatDate(DateTimeOffset time) =>

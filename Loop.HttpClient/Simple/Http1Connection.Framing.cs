@@ -1,4 +1,3 @@
-using System.Globalization;
 using Loop.Http.Decoding;
 
 namespace Loop.Http.Simple;
@@ -110,37 +109,5 @@ internal sealed partial class Http1Connection
             // A dropped body is only counted: nothing to undo.
             decoder?.Dispose();
         }
-    }
-
-    /// <summary>The Content-Length (-1 if none); repeated equal values are one value, unequal or non-numeric ones an error (RFC 9110 §8.6).</summary>
-    private static long ContentLength(HttpHeaders headers)
-    {
-        long length = -1;
-        foreach (KeyValuePair<string, string> field in headers)
-        {
-            if (!field.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
-            {
-                continue;
-            }
-
-            string value = field.Value;
-            foreach (Range part in value.AsSpan().Split(','))
-            {
-                ReadOnlySpan<char> digits = value.AsSpan()[part].Trim(" \t");
-                if (digits.IsEmpty || digits.ContainsAnyExceptInRange('0', '9') || !long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n))
-                {
-                    throw new HttpProtocolError($"Only integer Content-Length is allowed: {value}", $"{field.Key}: {value}");
-                }
-
-                if (length >= 0 && n != length)
-                {
-                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {string.Join(", ", headers.GetAll("Content-Length"))}", $"{field.Key}: {value}");
-                }
-
-                length = n;
-            }
-        }
-
-        return length;
     }
 }

@@ -298,7 +298,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         }
 
         _redirect = RedirectFor(code, headers);
-        long contentLength = ContentLength(headers);
+        long contentLength = HttpSyntax.ContentLength(headers);
         if (_redirect is null && _request.HeaderCallback is { } headerCallback)
         {
             foreach (string line in response.RawLines!)
