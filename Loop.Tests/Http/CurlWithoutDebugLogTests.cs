@@ -12,33 +12,9 @@ namespace Loop.Tests.Http;
 /// for at most 512 B in a Release build, the whole request included), and the chunked-framing
 /// bound, which then depends on verbose being turned on at the end of a chunked head.
 /// </summary>
-public sealed class CurlWithoutDebugLogTests
+public sealed class CurlWithoutDebugLogTests : QuietLoopFixture
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
-
-    private IOLoop _loop = null!;
-    private TestLog _log = null!;
-
-    [SetUp]
-    public void CreateLoop()
-    {
-        _log = new TestLog();
-        _loop = new IOLoop(new IOLoopOptions { LoggerFactory = new LevelFilter(_log, LogLevel.Information) });
-    }
-
-    [TearDown]
-    public void CheckAndClose()
-    {
-        try
-        {
-            LoopChecks.AssertCleanAndClose(_loop, _log, skipLeakCheck: false);
-        }
-        finally
-        {
-            _loop.Dispose();
-            _log.Dispose();
-        }
-    }
 
     [Test]
     [CancelAfter(30_000)]
@@ -46,9 +22,9 @@ public sealed class CurlWithoutDebugLogTests
     {
         const int Requests = 1000;
         long perRequest = 0;
-        using var client = new CurlAsyncHttpClient(_loop, new AsyncHttpClientSettings { MaxClients = 4 });
+        using var client = new CurlAsyncHttpClient(Loop, new AsyncHttpClientSettings { MaxClients = 4 });
         var request = new HttpRequest(TestHttpServer.Shared.Url("/hello"));
-        _loop.RunSync(
+        Loop.RunSync(
             async () =>
             {
                 for (int i = 0; i < 200; i++)
@@ -89,9 +65,9 @@ public sealed class CurlWithoutDebugLogTests
                 await connection.WriteAsync(extension);
             }
         });
-        using var client = new CurlAsyncHttpClient(_loop, new AsyncHttpClientSettings { MaxBodySize = 256 * 1024 });
+        using var client = new CurlAsyncHttpClient(Loop, new AsyncHttpClientSettings { MaxBodySize = 256 * 1024 });
         HttpResponse? response = null;
-        _loop.RunSync(
+        Loop.RunSync(
             async () => response = await client.FetchAsync(new HttpRequest(server.Url()) { RequestTimeout = TimeSpan.FromSeconds(15) }, raiseError: false),
             Timeout);
         Assert.That(response!.Error, Is.InstanceOf<HttpProtocolError>());
@@ -107,9 +83,9 @@ public sealed class CurlWithoutDebugLogTests
             await connection.ReadRequestAsync();
             await connection.WriteAsync("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
         });
-        using var client = new CurlAsyncHttpClient(_loop, new AsyncHttpClientSettings());
+        using var client = new CurlAsyncHttpClient(Loop, new AsyncHttpClientSettings());
         HttpResponse? response = null;
-        _loop.RunSync(async () => response = await client.FetchAsync(server.Url()), Timeout);
+        Loop.RunSync(async () => response = await client.FetchAsync(server.Url()), Timeout);
         Assert.That(Encoding.ASCII.GetString(response!.Body), Is.EqualTo("hello world"));
     }
 }

@@ -15,36 +15,10 @@ namespace Loop.Tests.Reliability;
 /// </summary>
 [TestFixture(typeof(SimpleAsyncHttpClient))]
 [TestFixture(typeof(CurlAsyncHttpClient))]
-public sealed class SoakTests(Type clientType)
+public sealed class SoakTests(Type clientType) : QuietLoopFixture
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan BatchTimeout = TimeSpan.FromSeconds(20);
-
-    private IOLoop _loop = null!;
-    private TestLog _log = null!;
-
-    [SetUp]
-    public void CreateLoop()
-    {
-        _log = new TestLog();
-        // Information and above only: the curl client logs every protocol line at Debug, and a
-        // log that keeps 20,000 requests' worth of them is a heap that grows.
-        _loop = new IOLoop(new IOLoopOptions { LoggerFactory = new LevelFilter(_log, LogLevel.Information) });
-    }
-
-    [TearDown]
-    public void CheckAndClose()
-    {
-        try
-        {
-            LoopChecks.AssertCleanAndClose(_loop, _log, skipLeakCheck: false);
-        }
-        finally
-        {
-            _loop.Dispose();
-            _log.Dispose();
-        }
-    }
 
     [TestCase(false, 20000)]
     [TestCase(true, 4000)]
@@ -58,21 +32,21 @@ public sealed class SoakTests(Type clientType)
         SoakResult result;
         using (SoakServer server = SoakServer.Start(close))
         {
-            var client = (AsyncHttpClient)Activator.CreateInstance(clientType, _loop, SoakRun.Settings(options.Concurrency))!;
+            var client = (AsyncHttpClient)Activator.CreateInstance(clientType, Loop, SoakRun.Settings(options.Concurrency))!;
             try
             {
-                result = SoakRun.Execute($"{clientType.Name} {(close ? "close" : "keep-alive")}", _loop, client, server, options);
+                result = SoakRun.Execute($"{clientType.Name} {(close ? "close" : "keep-alive")}", Loop, client, server, options);
             }
             finally
             {
                 client.Close();
-                for (int i = 0; i < 10 && _loop.PendingCallbackCount > 0; i++)
+                for (int i = 0; i < 10 && Loop.PendingCallbackCount > 0; i++)
                 {
-                    _loop.RunOnce(TimeSpan.Zero);
+                    Loop.RunOnce(TimeSpan.Zero);
                 }
             }
 
-            Assert.That(_loop.HandlerCount, Is.Zero, "handlers left once the client is closed");
+            Assert.That(Loop.HandlerCount, Is.Zero, "handlers left once the client is closed");
         }
 
         SoakResult.PrintTable(TestContext.Out, [result], limits);
