@@ -22,7 +22,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-.PHONY: all build test fuzz soak bench bench-quick bench-micro bench-tools bench-build run clean libcurl
+.PHONY: all build test fuzz soak bench bench-quick bench-embed bench-micro bench-tools bench-build run clean libcurl
 
 all: build
 
@@ -71,6 +71,16 @@ bench: libcurl bench-tools bench-build
 bench-quick: libcurl bench-tools bench-build
 	LOOP_BENCH_COMMAND='make bench-quick$(if $(READY_TO_RUN), READY_TO_RUN=$(READY_TO_RUN))' $(DOTNET) $(BENCH_DLL) suite --quick --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
+
+# The embedding benchmark (Loop.Benchmarks/Embedding): a game server's 60 Hz main loop with the
+# IOLoop inside (its own epoll holding a timerfd and the loop's descriptor, 1 ms of its own work
+# per tick) while 200 workers fetch nginx's 1 MiB body, for each client, RunOnce unbounded:
+# ticks lost, tick lateness, the longest RunOnce, fetches/s and the GC. nginx on one core, each host process on another, as in bench. Writes
+# docs/embedding.md. About 2 minutes; EMBED_ARGS='--clients simple --duration 3' for less.
+EMBED_ARGS ?=
+bench-embed: libcurl bench-tools bench-build
+	LOOP_BENCH_COMMAND='make bench-embed$(if $(EMBED_ARGS), EMBED_ARGS=$(EMBED_ARGS))' $(DOTNET) $(BENCH_DLL) embed --out docs/embedding.md \
+		$(if $(NOTE),--note '$(NOTE)') $(EMBED_ARGS)
 
 # Micro-benchmarks (BenchmarkDotNet, short job, memory diagnoser on): the loop, streams and the
 # HTTP/1 response-head parser.

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Running;
+using Loop.Benchmarks.Embedding;
 using Loop.Benchmarks.Suite;
 
 namespace Loop.Benchmarks;
@@ -9,6 +10,8 @@ namespace Loop.Benchmarks;
 /// is one .NET client of that comparison in a process of its own, driven by the suite;
 /// <c>bench-startup --client KIND --url BASE</c> is one fresh client of the start-up measurement
 /// (<see cref="StartupProbe"/>);
+/// <c>embed …</c> the embedding benchmark (<see cref="EmbedCommand"/>, what <c>make bench-embed</c>
+/// runs) and <c>embed-host …</c> one host process of it (<see cref="EmbeddingHost"/>);
 /// <c>soak</c> the resource soak (<see cref="SoakRunner"/>, what <c>make soak</c> runs);
 /// anything else is handed to BenchmarkDotNet (<c>--filter '*'</c>, <c>--job short</c>, …).
 /// </summary>
@@ -36,6 +39,16 @@ internal static class Program
         if (args.Length > 0 && args[0] == "bench-client")
         {
             return ChildProcessClient.Serve(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "embed")
+        {
+            return EmbedCommand.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "embed-host")
+        {
+            return EmbedCommand.Serve(args[1..]);
         }
 
         if (args.Length > 0 && args[0] == "soak")

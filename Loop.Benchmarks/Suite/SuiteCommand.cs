@@ -326,7 +326,8 @@ internal static class SuiteCommand
         return method;
     }
 
-    private static (IReadOnlyList<string> Client, IReadOnlyList<string> Server, string Description) Pinning()
+    /// <summary>Launchers (taskset and its arguments, or nothing) for the clients and the server, and how the report describes them.</summary>
+    internal static (IReadOnlyList<string> Client, IReadOnlyList<string> Server, string Description) Pinning()
     {
         List<int> cpus = AllowedCpus();
         if (cpus.Count >= 2 && Tools.Find("taskset") is { } taskset)

@@ -1,0 +1,96 @@
+using System.Globalization;
+using Loop.Benchmarks.Embedding;
+using Loop.Tests.Support;
+
+namespace Loop.Tests.Benchmarks;
+
+/// <summary>
+/// The embedding benchmark's host and report, without nginx: the simple client against the
+/// tests' Kestrel for about a second gives a well-formed table. No timing is asserted; the
+/// figures only have to be there and parse.
+/// </summary>
+public sealed class EmbeddingBenchmarkTests
+{
+    private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(60);
+
+    [Test]
+    public void Run_SimpleClientForASecond_ReportHasAWellFormedTable()
+    {
+        var settings = new EmbedSettings
+        {
+            Client = "simple",
+            Url = $"http://127.0.0.1:{TestHttpServer.Shared.Port}/large?size=65536",
+            Concurrency = 4,
+            Duration = TimeSpan.FromSeconds(0.5),
+            Warmup = TimeSpan.FromSeconds(0.2),
+            Budget = TimeSpan.Zero,
+            Repetitions = 1,
+        };
+        var rounds = new List<EmbedMeasurement>();
+        Fds.RunBounded(() => EmbeddingHost.Run(settings, rounds.Add), TestTimeout);
+
+        Assert.That(rounds, Has.Count.EqualTo(EmbeddingHost.Modes(settings, 0).Length));
+        Assert.That(rounds.Select(r => r.Failure), Has.All.Null);
+        var report = new EmbedReport
+        {
+            Command = "test",
+            Date = DateTimeOffset.UtcNow,
+            Machine = [("CPU", "test")],
+            Method = ["test"],
+            Clients = ["simple"],
+            Measurements = [.. rounds.Select(r => EmbedMeasurement.FromJson(r.ToJson()))],
+        };
+
+        string markdown = report.ToMarkdown();
+        string[] rows = TableOf(markdown, EmbedReport.RoundsTitle);
+        Assert.That(EmbedReport.Cells(rows[0]), Is.EqualTo(EmbedReport.Columns));
+        Assert.That(rows, Has.Length.EqualTo(2 + rounds.Count), "header, rule, one line per round");
+        foreach (string row in rows.Skip(2))
+        {
+            string[] cells = EmbedReport.Cells(row);
+            Assert.That(cells, Has.Length.EqualTo(EmbedReport.Columns.Length), row);
+            Assert.That(cells[0], Is.EqualTo("simple"), row);
+            Assert.That(Number(cells[3]), Is.GreaterThan(0), "ticks: " + row);
+            Assert.That(Number(cells[4]), Is.GreaterThanOrEqualTo(0), "lost: " + row);
+            Assert.That(cells[5..9], Has.All.Match(@"^[0-9.]+ ms$"), row);
+            Assert.That(Number(cells[9]), Is.GreaterThan(0), "fetches/s: " + row);
+            Assert.That(cells[12], Does.Match("^[0-9]+/[0-9]+/[0-9]+$"), row);
+            Assert.That(cells[14], Is.EqualTo("0"), "every continuation on the host thread: " + row);
+            Assert.That(cells[15], Is.EqualTo("0"), "errors: " + row);
+        }
+
+        string[] summary = TableOf(markdown, EmbedReport.SummaryTitle);
+        Assert.That(EmbedReport.Cells(summary[0]), Is.EqualTo(EmbedReport.SummaryColumns));
+        Assert.That(summary, Has.Length.EqualTo(2 + rounds.Select(EmbedReport.LoopName).Distinct().Count()), "one line per client and loop");
+    }
+
+    [Test]
+    [CancelAfter(10_000)]
+    public void Settings_ToArgumentsThenParse_RoundTrips()
+    {
+        var settings = new EmbedSettings
+        {
+            Client = "curl",
+            Url = "http://127.0.0.1:1/large",
+            Concurrency = 17,
+            Duration = TimeSpan.FromSeconds(2.5),
+            Warmup = TimeSpan.FromSeconds(1),
+            Budget = TimeSpan.Zero,
+            Work = TimeSpan.FromMilliseconds(0.25),
+            Hz = 30,
+            Repetitions = 3,
+        };
+
+        Assert.That(EmbedSettings.Parse(settings.ToArguments()), Is.EqualTo(settings));
+    }
+
+    private static string[] TableOf(string markdown, string title)
+    {
+        string[] lines = markdown.Split('\n');
+        int heading = Array.IndexOf(lines, title);
+        Assert.That(heading, Is.GreaterThanOrEqualTo(0), $"no section '{title}' in:\n{markdown}");
+        return [.. lines.Skip(heading + 1).SkipWhile(l => !l.StartsWith('|')).TakeWhile(l => l.StartsWith('|'))];
+    }
+
+    private static double Number(string text) => double.Parse(text, NumberStyles.Number, CultureInfo.InvariantCulture);
+}
