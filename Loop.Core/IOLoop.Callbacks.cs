@@ -13,16 +13,25 @@ public sealed partial class IOLoop
     private CallbackQueue _localRunning = new(64);
     private CallbackQueue _remote = new(64);
     private CallbackQueue _remoteRunning = new(64);
+
+    // How far the running twins have been taken: a budgeted tick (TickBudget) can stop part way
+    // and leave the rest for the next, which finishes them before it takes newer callbacks.
+    private int _localCursor;
+    private int _remoteCursor;
     private TaskScheduler? _executor;
 
-    /// <summary>Callbacks waiting for the next iteration. Exact on the loop thread; a snapshot elsewhere.</summary>
+    /// <summary>
+    /// Callbacks waiting to run: queued for the next iteration, or left over by a budgeted tick.
+    /// Exact on the loop thread between runs; a snapshot elsewhere.
+    /// </summary>
     public int PendingCallbackCount
     {
         get
         {
+            int leftOver = _localRunning.Count - _localCursor + _remoteRunning.Count - _remoteCursor;
             lock (_remoteLock)
             {
-                return _local.Count + _remote.Count;
+                return _local.Count + _remote.Count + leftOver;
             }
         }
     }
@@ -139,7 +148,7 @@ public sealed partial class IOLoop
 
     private void Enqueue(object callback, object? state)
     {
-        if (Environment.CurrentManagedThreadId == _threadId)
+        if (ReferenceEquals(_thread, Thread.CurrentThread))
         {
             _local.Enqueue(callback, state);
             return;
@@ -171,8 +180,43 @@ public sealed partial class IOLoop
         }
     }
 
-    /// <summary>Runs the callbacks queued when the iteration began; returns how many ran.</summary>
-    private int RunCallbacks()
+    /// <summary>
+    /// Runs the callbacks queued when the iteration began; after a budgeted tick that stopped
+    /// part way, the rest of its callbacks go first. Returns how many ran.
+    /// </summary>
+    private int RunCallbacks(ref Allowance allowance)
+    {
+        if (_remoteRunning.Count == 0 && _localRunning.Count == 0)
+        {
+            TakeQueuedCallbacks();
+            int all = RunBatch(ref _remoteRunning, ref _remoteCursor, _remoteRunning.Count, ref allowance, 0);
+            return RunBatch(ref _localRunning, ref _localCursor, _localRunning.Count, ref allowance, all);
+        }
+
+        // Left over by the last tick: those first. Then, if the budget lasts, the callbacks that
+        // were queued when this tick began, but not the ones the left-overs queue now: those
+        // stay in the running queues, behind, as left-overs for the next tick.
+        int queuedRemote;
+        lock (_remoteLock)
+        {
+            queuedRemote = _remote.Count;
+        }
+
+        int queuedLocal = _local.Count;
+        int ran = RunBatch(ref _remoteRunning, ref _remoteCursor, _remoteRunning.Count, ref allowance, 0);
+        ran = RunBatch(ref _localRunning, ref _localCursor, _localRunning.Count, ref allowance, ran);
+        if (_remoteRunning.Count > 0 || _localRunning.Count > 0 || !allowance.AllowsCallback(ran))
+        {
+            return ran;
+        }
+
+        TakeQueuedCallbacks();
+        ran = RunBatch(ref _remoteRunning, ref _remoteCursor, queuedRemote, ref allowance, ran);
+        return RunBatch(ref _localRunning, ref _localCursor, queuedLocal, ref allowance, ran);
+    }
+
+    /// <summary>Swaps both queues into their (empty) running twins.</summary>
+    private void TakeQueuedCallbacks()
     {
         lock (_remoteLock)
         {
@@ -186,23 +230,32 @@ public sealed partial class IOLoop
         {
             _local.SwapWithEmpty(ref _localRunning);
         }
-
-        // Cross-thread callbacks first: ones added before the loop started were queued there by
-        // the owning thread, so this keeps that thread's callbacks in order.
-        return RunBatch(ref _remoteRunning) + RunBatch(ref _localRunning);
     }
 
-    private int RunBatch(ref CallbackQueue batch)
+    /// <summary>
+    /// Runs a batch from its cursor up to <paramref name="end"/> while the allowance lasts;
+    /// returns <paramref name="ranBefore"/> plus how many ran. A batch run to its last entry is
+    /// emptied.
+    /// </summary>
+    private int RunBatch(ref CallbackQueue batch, ref int cursor, int end, ref Allowance allowance, int ranBefore)
     {
-        int count = batch.Count;
-        for (int i = 0; i < count; i++)
+        int ran = ranBefore;
+        while (cursor < end && allowance.AllowsCallback(ran))
         {
-            batch.Take(i, out object callback, out object? state);
+            batch.Take(cursor, out object callback, out object? state);
+            cursor++;
+            allowance.TookCallback();
             InvokeCallback(callback, state);
+            ran++;
         }
 
-        batch.ResetAfterTakingAll();
-        return count;
+        if (cursor == batch.Count)
+        {
+            batch.ResetAfterTakingAll();
+            cursor = 0;
+        }
+
+        return ran;
     }
 
     private void InvokeCallback(object callback, object? state)

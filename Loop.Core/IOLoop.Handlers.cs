@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Loop.Interop;
+using Loop.Polling;
 
 namespace Loop;
 
@@ -11,6 +12,11 @@ public sealed partial class IOLoop
     // that a handler earlier in the same batch removed (and maybe re-registered under the same
     // number) is recognised as stale and dropped (libuv's uv__platform_invalidate_fd).
     private Registration?[] _handlers = new Registration?[64];
+
+    // The events the last poll fetched (in _events) and how far Dispatch has got through them:
+    // a budgeted tick can leave some for the next.
+    private int _eventCount;
+    private int _eventCursor;
     private int _handlerCount;
     private uint _generation;
 
@@ -181,48 +187,60 @@ public sealed partial class IOLoop
 
     private Registration? Find(int fd) => (uint)fd < (uint)_handlers.Length ? _handlers[fd] : null;
 
-    private void Dispatch(int count)
+    /// <summary>
+    /// Calls the handlers of the events the last poll fetched, from <c>_eventCursor</c>, while
+    /// <paramref name="allowance"/> lasts; what it leaves is dispatched before the next poll.
+    /// </summary>
+    private void Dispatch(ref Allowance allowance)
     {
-        Span<Polling.PollerEvent> events = _events.AsSpan(0, count);
-        for (int i = 0; i < events.Length; i++)
+        PollerEvent[] events = _events;
+        int called = 0;
+        while (_eventCursor < _eventCount)
         {
-            ulong token = events[i].Token;
+            ref PollerEvent pending = ref events[_eventCursor];
+            ulong token = pending.Token;
             if (token == WakerToken)
             {
+                _eventCursor++;
                 _waker.Drain();
                 continue;
             }
 
             int fd = (int)(uint)token;
             Registration?[] handlers = _handlers;
-            if ((uint)fd >= (uint)handlers.Length)
-            {
-                continue;
-            }
-
-            Registration? registration = handlers[fd];
-            if (registration is null || registration.Token != token)
-            {
-                continue;
-            }
+            Registration? registration = (uint)fd < (uint)handlers.Length ? handlers[fd] : null;
 
             // Deliver only what the handler still wants: an earlier handler in this batch may have
-            // changed its interest.
-            IOEvents ready = events[i].Events & (registration.Events | IOEvents.Error);
+            // changed its interest, or removed the descriptor (and maybe registered its number again).
+            IOEvents ready = registration is not null && registration.Token == token
+                ? pending.Events & (registration.Events | IOEvents.Error)
+                : IOEvents.None;
             if (ready == IOEvents.None)
             {
+                _eventCursor++;
                 continue;
             }
 
+            if (!allowance.AllowsHandler(called))
+            {
+                return;
+            }
+
+            _eventCursor++;
+            allowance.TookHandler();
+            called++;
             try
             {
-                registration.Handler(fd, ready);
+                registration!.Handler(fd, ready);
             }
             catch (Exception e)
             {
                 CoreLog.HandlerFailed(_logger, fd, e);
             }
         }
+
+        _eventCursor = 0;
+        _eventCount = 0;
     }
 
     private void CloseHandlers(bool closeDescriptors)

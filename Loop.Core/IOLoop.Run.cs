@@ -5,8 +5,9 @@ namespace Loop;
 public sealed partial class IOLoop
 {
     /// <summary>
-    /// How long a host that embeds this loop may sleep before calling <see cref="RunOnce"/>
-    /// again: zero when callbacks are waiting, the time to the next timer, or
+    /// How long a host that embeds this loop may sleep before calling <see cref="RunOnce(TimeSpan)"/>
+    /// again: zero when callbacks are waiting or a budgeted tick left work over (see
+    /// <see cref="TickBudget"/>), the time to the next timer, or
     /// <see cref="Timeout.InfiniteTimeSpan"/> when there is none. Pair it with
     /// <see cref="BackendFileDescriptor"/> (libuv's <c>uv_backend_timeout</c>). Loop thread, or
     /// the host thread between runs.
@@ -15,7 +16,7 @@ public sealed partial class IOLoop
     {
         get
         {
-            if (_local.Count > 0 || PendingCallbackCount > 0)
+            if (_local.Count > 0 || _eventCursor < _eventCount || PendingCallbackCount > 0)
             {
                 return TimeSpan.Zero;
             }
@@ -38,12 +39,13 @@ public sealed partial class IOLoop
     /// <exception cref="System.ComponentModel.Win32Exception">The kernel poller failed; the loop has stopped.</exception>
     public void Start()
     {
-        BeginRun();
+        BeginRun(keepThread: false);
         try
         {
+            Allowance unlimited = default;
             while (!_stopRequested)
             {
-                RunIteration(-1, waitOnlyIfIdle: false);
+                RunIteration(-1, waitOnlyIfIdle: false, ref unlimited);
             }
         }
         finally
@@ -61,7 +63,7 @@ public sealed partial class IOLoop
     public void Stop()
     {
         _stopRequested = true;
-        if (Environment.CurrentManagedThreadId != _threadId)
+        if (!IsOnLoopThread)
         {
             Wake();
         }
@@ -78,21 +80,56 @@ public sealed partial class IOLoop
     /// waiting. <c>RunOnce(TimeSpan.Zero)</c> never blocks; <see cref="Timeout.InfiniteTimeSpan"/>
     /// waits until there is something to do.
     /// </summary>
+    /// <remarks>
+    /// The calling thread becomes the loop's own, between ticks as well: <see cref="IsOnLoopThread"/>
+    /// is true there, callbacks it adds are queued without a lock or wake-up, and a fetch it
+    /// starts runs at once on the loop. Awaits in its code resume on it when what they await
+    /// completes on the loop (a fetch, a stream operation); <see cref="AttachCurrentThread"/>
+    /// makes every await there come back to it. The thread keeps the loop until
+    /// <see cref="DetachCurrentThread"/>, <see cref="Close"/>, or its end.
+    /// </remarks>
     /// <returns>True if the loop still has handlers, timers or callbacks (libuv's <c>uv_run</c> result).</returns>
-    /// <exception cref="InvalidOperationException">The loop is already running.</exception>
-    public bool RunOnce(TimeSpan maxWait)
+    /// <exception cref="InvalidOperationException">The loop is already running, or another live thread owns it.</exception>
+    public bool RunOnce(TimeSpan maxWait) => RunOnce(maxWait, default);
+
+    /// <summary>
+    /// As <see cref="RunOnce(TimeSpan)"/>, doing no more work than <paramref name="budget"/>
+    /// allows: once it is spent, the callbacks, timers and ready handlers left over wait for
+    /// the next call, which runs them first, in order. Each phase still runs at least one item
+    /// when it has any, so nothing is starved. While work is left over,
+    /// <see cref="BackendTimeout"/> is zero and the next call does not wait.
+    /// </summary>
+    /// <param name="maxWait">The longest wait for I/O when the tick finds nothing to do (it does not count against the budget).</param>
+    /// <param name="budget">The bound on the tick's own work; <see cref="TickBudget.Unlimited"/> for none.</param>
+    /// <returns>True if the loop still has handlers, timers or callbacks, or work left over.</returns>
+    /// <exception cref="InvalidOperationException">The loop is already running, or another live thread owns it.</exception>
+    /// <example>
+    /// A 60 Hz game loop that gives the network 2 ms of each frame:
+    /// <code>
+    /// var budget = TickBudget.FromTimeSlice(TimeSpan.FromMilliseconds(2));
+    /// loop.AttachCurrentThread();
+    /// while (running)
+    /// {
+    ///     WaitForFrameOrLoop(loop.BackendFileDescriptor, loop.BackendTimeout);
+    ///     if (frameDue) { RunFrame(); }
+    ///     loop.RunOnce(TimeSpan.Zero, budget);
+    /// }
+    /// </code>
+    /// </example>
+    public bool RunOnce(TimeSpan maxWait, TickBudget budget)
     {
         int waitMs = maxWait == Timeout.InfiniteTimeSpan ? -1
             : maxWait <= TimeSpan.Zero ? 0
             : (int)Math.Min(int.MaxValue, Math.Ceiling(maxWait.TotalMilliseconds));
-        BeginRun();
+        long start = BeginRun(keepThread: true);
         try
         {
-            int ran = RunIteration(waitMs, waitOnlyIfIdle: true);
+            Allowance allowance = Allowance.For(budget, start);
+            int ran = RunIteration(waitMs, waitOnlyIfIdle: true, ref allowance);
             if (ran == 0 && !_stopRequested)
             {
-                RunCallbacks();
-                RunDueTimers(RefreshIterationTime());
+                RunCallbacks(ref allowance);
+                RunDueTimers(RefreshIterationTime(), ref allowance);
             }
         }
         finally
@@ -101,7 +138,7 @@ public sealed partial class IOLoop
             EndRun();
         }
 
-        return _handlerCount > 0 || PendingTimeoutCount > 0 || PendingCallbackCount > 0;
+        return _handlerCount > 0 || PendingTimeoutCount > 0 || PendingCallbackCount > 0 || _eventCursor < _eventCount;
     }
 
     /// <summary>
@@ -195,7 +232,9 @@ public sealed partial class IOLoop
         throw new InvalidOperationException("The IOLoop was stopped before the task completed.");
     }
 
-    private void BeginRun()
+    /// <summary>Enters a run on the calling thread; returns the time it began.</summary>
+    /// <param name="keepThread">The thread keeps the loop between runs (RunOnce).</param>
+    private long BeginRun(bool keepThread)
     {
         ThrowIfClosed();
         if (_running)
@@ -203,15 +242,15 @@ public sealed partial class IOLoop
             throw new InvalidOperationException("This IOLoop is already running.");
         }
 
+        ClaimThread(keepThread);
         _running = true;
-        Volatile.Write(ref _threadId, Environment.CurrentManagedThreadId);
         _savedCurrent = t_current;
         t_current = this;
         _savedContext = SynchronizationContext.Current;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
 
         // The callbacks that run first see the time this run began, not a stale or zero one.
-        RefreshIterationTime();
+        return RefreshIterationTime();
     }
 
     private void EndRun()
@@ -220,52 +259,38 @@ public sealed partial class IOLoop
         t_current = _savedCurrent;
         _savedContext = null;
         _savedCurrent = null;
-        Volatile.Write(ref _threadId, 0);
-
-        // Callbacks this thread queued locally that did not run yet must stay visible to
-        // whichever thread runs the loop next, so they move to the shared queue.
-        if (_local.Count > 0)
-        {
-            lock (_remoteLock)
-            {
-                if (_remote.Count == 0)
-                {
-                    // The common case for a host ticking RunOnce: hand the whole queue over.
-                    _local.SwapWithEmpty(ref _remote);
-                }
-                else
-                {
-                    for (int i = 0; i < _local.Count; i++)
-                    {
-                        _local.Take(i, out object callback, out object? state);
-                        _remote.Enqueue(callback, state);
-                    }
-
-                    _local.ResetAfterTakingAll();
-                }
-            }
-        }
-
+        ReleaseThreadAfterRun();
         _running = false;
     }
 
     /// <summary>One pass: callbacks, due timers, one wait in the poller, ready handlers.</summary>
     /// <param name="maxWaitMs">The longest wait in the poller; -1 for no limit.</param>
     /// <param name="waitOnlyIfIdle">Do not wait at all once callbacks or timers have run (RunOnce's contract).</param>
+    /// <param name="allowance">What the tick may still do (unbounded for Start).</param>
     /// <returns>How many callbacks and timers ran before the wait.</returns>
-    private int RunIteration(int maxWaitMs, bool waitOnlyIfIdle)
+    private int RunIteration(int maxWaitMs, bool waitOnlyIfIdle, ref Allowance allowance)
     {
-        int ran = RunCallbacks();
-        ran += RunDueTimers(RefreshIterationTime());
+        int ran = RunCallbacks(ref allowance);
+        ran += RunDueTimers(RefreshIterationTime(), ref allowance);
         if (_stopRequested)
         {
             return ran;
         }
 
-        int timeout = maxWaitMs;
-        if (_local.Count > 0 || (waitOnlyIfIdle && ran > 0))
+        if (_eventCursor < _eventCount)
         {
-            // More work is queued, or this tick already made progress: look at I/O without sleeping.
+            // A budgeted tick left ready handlers uncalled: they go before the poller is asked
+            // again (their descriptors are level-triggered, so nothing is lost meanwhile).
+            RefreshIterationTime();
+            Dispatch(ref allowance);
+            return ran;
+        }
+
+        int timeout = maxWaitMs;
+        if (_local.Count > 0 || _localRunning.Count > 0 || _remoteRunning.Count > 0 || (waitOnlyIfIdle && ran > 0))
+        {
+            // More work is queued or left over, or this tick already made progress: look at I/O
+            // without sleeping.
             timeout = 0;
         }
         else if (timeout != 0 && TryGetNextDeadline(out long deadline))
@@ -274,9 +299,10 @@ public sealed partial class IOLoop
             timeout = timeout < 0 ? untilTimer : Math.Min(timeout, untilTimer);
         }
 
-        int ready = Poll(timeout);
+        _eventCount = Poll(timeout);
+        _eventCursor = 0;
         RefreshIterationTime();
-        Dispatch(ready);
+        Dispatch(ref allowance);
         return ran;
     }
 

@@ -88,7 +88,8 @@ public sealed partial class IOLoop
 
     /// <summary>
     /// Runs every timer that was due at <paramref name="now"/> and already scheduled when the
-    /// pass began, in (deadline, sequence) order. Returns how many ran.
+    /// pass began, in (deadline, sequence) order, while <paramref name="allowance"/> lasts (the
+    /// timers it leaves stay due and run first next time). Returns how many ran.
     /// </summary>
     /// <remarks>
     /// Each timer runs as it comes off the heap. A timer newer than the pass (scheduled by a
@@ -97,12 +98,12 @@ public sealed partial class IOLoop
     /// older due timers behind it. The effect is that of collecting the due timers before
     /// running any, as Tornado does, without a second walk over the timers.
     /// </remarks>
-    private int RunDueTimers(long now)
+    private int RunDueTimers(long now, ref Allowance allowance)
     {
         int ran = 0;
         TimerTable timers = _timers;
         long newestInPass = timers.NewestSequence;
-        while (timers.TryTakeDue(now, out int slot, out long deadline))
+        while (allowance.AllowsCallback(ran) && timers.TryTakeDue(now, out int slot, out long deadline))
         {
             if (timers.SequenceOf(slot) > newestInPass)
             {
@@ -111,6 +112,7 @@ public sealed partial class IOLoop
             }
 
             object callback = timers.Release(slot, out object? state);
+            allowance.TookCallback();
             InvokeCallback(callback, state);
             ran++;
         }

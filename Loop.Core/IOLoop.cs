@@ -13,9 +13,10 @@ namespace Loop;
 /// </summary>
 /// <remarks>
 /// <para>
-/// One thread runs a loop at a time, through <see cref="Start"/>, <see cref="RunOnce"/> or
+/// One thread runs a loop at a time, through <see cref="Start"/>, <see cref="RunOnce(TimeSpan)"/> or
 /// <see cref="RunSync(Func{Task}, TimeSpan?)"/>, and everything that touches its handlers and
-/// timers must run on that thread. The thread-safe entry points are
+/// timers must run on that thread. A host that ticks the loop with <c>RunOnce</c> owns it
+/// between ticks too (see <see cref="AttachCurrentThread"/>). The thread-safe entry points are
 /// <see cref="AddCallback(Action)"/> and its overloads, <see cref="SpawnCallback"/>,
 /// <see cref="Stop"/> and the loop's <see cref="SynchronizationContext"/>; use them to hand work
 /// to the loop from elsewhere.
@@ -53,9 +54,9 @@ public sealed partial class IOLoop : IDisposable
     private volatile bool _stopRequested;
     private bool _running;
 
-    // The managed id of the thread inside Start/RunOnce, 0 when the loop is not running. Only
-    // that thread may use the unsynchronized local callback queue.
-    private int _threadId;
+    // The thread that runs the loop, or that owns it between ticks (see IOLoop.Thread.cs); null
+    // when neither. Only that thread may use the unsynchronized local callback queue.
+    private Thread? _thread;
 
     // The clock as read for the current phase of the iteration (IterationTime), and how often it was read.
     private long _iterationTimestamp;
@@ -133,7 +134,7 @@ public sealed partial class IOLoop : IDisposable
     /// <summary>
     /// A descriptor that becomes readable whenever this loop has I/O to handle or was woken by
     /// another thread (the epoll or kqueue descriptor), or -1 for the poll backend. A host that
-    /// runs the loop with <see cref="RunOnce"/> can sleep on it in its own poller, for at most
+    /// runs the loop with <see cref="RunOnce(TimeSpan)"/> can sleep on it in its own poller, for at most
     /// <see cref="BackendTimeout"/> (libuv's <c>uv_backend_fd</c>).
     /// </summary>
     public int BackendFileDescriptor => _poller.BackendFileDescriptor;
@@ -142,7 +143,7 @@ public sealed partial class IOLoop : IDisposable
     internal IEnumerable<int> OwnFileDescriptors =>
         new[] { _poller.BackendFileDescriptor, _waker.ReadFileDescriptor, _waker.WriteFileDescriptor }.Where(fd => fd >= 0).Distinct();
 
-    /// <summary>True while <see cref="Start"/>, <see cref="RunOnce"/> or <see cref="RunSync(Func{Task}, TimeSpan?)"/> is running this loop.</summary>
+    /// <summary>True while <see cref="Start"/>, <see cref="RunOnce(TimeSpan)"/> or <see cref="RunSync(Func{Task}, TimeSpan?)"/> is running this loop.</summary>
     public bool IsRunning => _running;
 
     /// <summary>True once <see cref="Close"/> has run.</summary>
@@ -151,8 +152,13 @@ public sealed partial class IOLoop : IDisposable
     /// <summary>The context that posts to this loop. It is the loop thread's current context while the loop runs.</summary>
     public SynchronizationContext SynchronizationContext => _syncContext;
 
-    /// <summary>True if the calling thread is the one running this loop right now.</summary>
-    public bool IsOnLoopThread => Environment.CurrentManagedThreadId == Volatile.Read(ref _threadId);
+    /// <summary>
+    /// True if the calling thread is the loop's thread: the one running it right now, or the
+    /// host thread that ticks it with <see cref="RunOnce(TimeSpan)"/> (or attached it with
+    /// <see cref="AttachCurrentThread"/>), between its ticks as well. Code for which this is
+    /// true may use the loop-thread-only members.
+    /// </summary>
+    public bool IsOnLoopThread => ReferenceEquals(Volatile.Read(ref _thread), Thread.CurrentThread);
 
     /// <summary>Returns the calling thread's current loop without creating one.</summary>
     public static bool TryGetCurrent([NotNullWhen(true)] out IOLoop? loop)
@@ -186,7 +192,7 @@ public sealed partial class IOLoop : IDisposable
     /// The <see cref="Time"/> clock (seconds) as read once by the loop for the current phase of
     /// its iteration, without a clock read of its own: hot paths that need "now" several times per
     /// event (deadlines, timings) can use it instead of <see cref="Time"/>. The loop refreshes it
-    /// when a run (<see cref="Start"/>, <see cref="RunOnce"/>) begins, just before it runs due
+    /// when a run (<see cref="Start"/>, <see cref="RunOnce(TimeSpan)"/>) begins, just before it runs due
     /// timers, and just after each wait for I/O returns, before any handler runs. So it is never
     /// later than <see cref="Time"/> and lags it by the time the loop has spent since the last
     /// refresh on the callbacks, timers and handlers of this iteration: microseconds on a busy
@@ -241,6 +247,11 @@ public sealed partial class IOLoop : IDisposable
         _setAside.Clear();
         _local.Reset();
         _localRunning.Reset();
+        _localCursor = 0;
+        _remoteCursor = 0;
+        _eventCursor = 0;
+        _eventCount = 0;
+        ReleaseThreadOnClose();
         _poller.Dispose();
         if (t_current == this)
         {

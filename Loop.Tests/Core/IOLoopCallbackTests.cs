@@ -211,11 +211,12 @@ public sealed class IOLoopCallbackTests(PollerBackend backend) : LoopFixture(bac
     }
 
     [Test]
-    public void RunOnce_LeavesLoopThreadCallbacksQueued_AnotherThreadCanRunThem()
+    public void RunOnce_LeavesLoopThreadCallbacksQueued_ThreadTheLoopIsHandedToRunsThem()
     {
         bool ran = false;
         Loop.AddCallback(() => Loop.AddCallback(() => ran = true));
         Loop.RunOnce(TimeSpan.Zero);
+        Loop.DetachCurrentThread();
         Support.Fds.RunBounded(() => Loop.RunOnce(TimeSpan.Zero), TestTimeout);
         Assert.That(ran, Is.True);
     }

@@ -1,0 +1,197 @@
+namespace Loop;
+
+public sealed partial class IOLoop
+{
+    // True while _thread keeps the loop between runs: it ticked the loop with RunOnce or
+    // attached it. False while the loop is run by Start or RunSync alone (the thread lets go
+    // when that run ends).
+    private bool _ownedBetweenRuns;
+
+    // AttachCurrentThread installed the loop's context and made it current on _thread; what
+    // was there before, put back by DetachCurrentThread.
+    private bool _attached;
+    private SynchronizationContext? _attachSavedContext;
+    private IOLoop? _attachSavedCurrent;
+
+    /// <summary>
+    /// Makes the calling thread this loop's host thread for good: <see cref="IsOnLoopThread"/>
+    /// is true there between ticks as well, the loop becomes <see cref="Current"/>, and its
+    /// <see cref="SynchronizationContext"/> is installed, so an <c>await</c> in the host's own
+    /// code (a fetch, a timer, <see cref="RunInExecutor{T}(Func{T})"/>) resumes on this thread,
+    /// in the callbacks phase of a later <see cref="RunOnce(TimeSpan)"/>, never on the thread
+    /// pool. Call it once before the host's first tick. Calling it again on the same thread
+    /// does nothing.
+    /// </summary>
+    /// <remarks>
+    /// Ticking with <c>RunOnce</c> alone already makes the thread the loop's own between ticks
+    /// (work the host hands the loop from it is queued without a lock or wake-up, and
+    /// <c>RunOnce</c> from any other thread is refused), but it leaves the thread's
+    /// <see cref="System.Threading.SynchronizationContext"/> as it was outside each tick, so
+    /// a host with a scheduler of its own (a UI or game engine context) keeps it. Undo with
+    /// <see cref="DetachCurrentThread"/>; <see cref="Close"/> on this thread undoes it too.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">Another live thread owns or runs the loop, or the loop is running.</exception>
+    /// <exception cref="ObjectDisposedException">The loop is closed.</exception>
+    public void AttachCurrentThread()
+    {
+        ThrowIfClosed();
+        if (_attached && IsOnLoopThread)
+        {
+            return;
+        }
+
+        if (_running)
+        {
+            throw new InvalidOperationException("AttachCurrentThread must be called between runs of the IOLoop, not while it runs.");
+        }
+
+        ClaimThread(keepBetweenRuns: true);
+        _attached = true;
+        _attachSavedContext = SynchronizationContext.Current;
+        _attachSavedCurrent = t_current;
+        SynchronizationContext.SetSynchronizationContext(_syncContext);
+        t_current = this;
+    }
+
+    /// <summary>
+    /// Hands the loop back: the calling thread stops owning it between ticks, the
+    /// synchronization context and current loop that <see cref="AttachCurrentThread"/> replaced
+    /// are put back, and another thread may run the loop. Callbacks still queued stay queued
+    /// for whichever thread runs it next. Does nothing on a thread that does not own the loop.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is running.</exception>
+    public void DetachCurrentThread()
+    {
+        if (!IsOnLoopThread)
+        {
+            return;
+        }
+
+        if (_running)
+        {
+            throw new InvalidOperationException("DetachCurrentThread cannot be called while the IOLoop is running.");
+        }
+
+        RestoreAttachedThread();
+        _ownedBetweenRuns = false;
+        lock (_remoteLock)
+        {
+            Volatile.Write(ref _thread, null);
+            MoveLocalCallbacksToShared();
+        }
+    }
+
+    /// <summary>
+    /// Makes the calling thread the one that runs the loop, or checks that it already is.
+    /// With <paramref name="keepBetweenRuns"/> (RunOnce, AttachCurrentThread) the thread keeps
+    /// the loop after the run. A thread that owned the loop and ended without letting go is
+    /// taken over from.
+    /// </summary>
+    private void ClaimThread(bool keepBetweenRuns)
+    {
+        Thread current = Thread.CurrentThread;
+        Thread? owner = _thread;
+        if (!ReferenceEquals(owner, current))
+        {
+            if (owner is not null && owner.IsAlive)
+            {
+                throw new InvalidOperationException(
+                    $"This IOLoop belongs to thread {Describe(owner)}, which {(_running ? "is running it" : "ticks it with RunOnce")}; it cannot be run from thread {Describe(current)} too. "
+                    + "A loop is driven by one thread: call DetachCurrentThread() on the owning thread to hand it over.");
+            }
+
+            // The lock orders this with what the previous owner (if it ended holding the loop)
+            // queued locally, which the new owner now runs.
+            lock (_remoteLock)
+            {
+                _ownedBetweenRuns = false;
+                _attached = false;
+                Volatile.Write(ref _thread, current);
+            }
+        }
+
+        if (keepBetweenRuns)
+        {
+            _ownedBetweenRuns = true;
+        }
+    }
+
+    /// <summary>At the end of a run: a thread that does not keep the loop lets it go.</summary>
+    private void ReleaseThreadAfterRun()
+    {
+        if (_ownedBetweenRuns)
+        {
+            return;
+        }
+
+        lock (_remoteLock)
+        {
+            Volatile.Write(ref _thread, null);
+
+            // Callbacks this thread queued locally that did not run yet must stay visible to
+            // whichever thread runs the loop next.
+            MoveLocalCallbacksToShared();
+        }
+    }
+
+    private void ReleaseThreadOnClose()
+    {
+        if (IsOnLoopThread)
+        {
+            RestoreAttachedThread();
+        }
+
+        _attached = false;
+        _ownedBetweenRuns = false;
+        Volatile.Write(ref _thread, null);
+    }
+
+    private void RestoreAttachedThread()
+    {
+        if (!_attached)
+        {
+            return;
+        }
+
+        _attached = false;
+        if (ReferenceEquals(SynchronizationContext.Current, _syncContext))
+        {
+            SynchronizationContext.SetSynchronizationContext(_attachSavedContext);
+        }
+
+        if (ReferenceEquals(t_current, this))
+        {
+            t_current = _attachSavedCurrent;
+        }
+
+        _attachSavedContext = null;
+        _attachSavedCurrent = null;
+    }
+
+    /// <summary>Moves the local queue's callbacks behind the shared queue's. Under <c>_remoteLock</c>.</summary>
+    private void MoveLocalCallbacksToShared()
+    {
+        if (_local.Count == 0)
+        {
+            return;
+        }
+
+        if (_remote.Count == 0)
+        {
+            // The common case: hand the whole queue over.
+            _local.SwapWithEmpty(ref _remote);
+            return;
+        }
+
+        for (int i = 0; i < _local.Count; i++)
+        {
+            _local.Take(i, out object callback, out object? state);
+            _remote.Enqueue(callback, state);
+        }
+
+        _local.ResetAfterTakingAll();
+    }
+
+    private static string Describe(Thread thread) =>
+        thread.Name is { Length: > 0 } name ? $"{thread.ManagedThreadId} ('{name}')" : thread.ManagedThreadId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
