@@ -74,8 +74,9 @@ bench-quick: libcurl bench-tools bench-build
 
 # The embedding benchmark (Loop.Benchmarks/Embedding): a game server's 60 Hz main loop with the
 # IOLoop inside (its own epoll holding a timerfd and the loop's descriptor, 1 ms of its own work
-# per tick) while 200 workers fetch nginx's 1 MiB body, for each client, RunOnce unbounded:
-# ticks lost, tick lateness, the longest RunOnce, fetches/s and the GC. nginx on one core, each host process on another, as in bench. Writes
+# per tick) while 200 workers fetch nginx's 1 MiB body, for each client, with RunOnce bounded by a
+# 2 ms TickBudget and unbounded, interleaved: ticks lost, tick lateness, the longest RunOnce,
+# fetches/s and the GC. nginx on one core, each host process on another, as in bench. Writes
 # docs/embedding.md. About 2 minutes; EMBED_ARGS='--clients simple --duration 3' for less.
 EMBED_ARGS ?=
 bench-embed: libcurl bench-tools bench-build

@@ -20,7 +20,7 @@ internal static class EmbedCommand
     private static readonly string s_usage = string.Join(
         Environment.NewLine,
         "usage: Loop.Benchmarks embed [--clients simple,curl | --client simple] [--url URL]",
-        "         [--concurrency 200] [--duration 10] [--warmup 5] [--budget-ms 0] [--work-ms 1] [--hz 60]",
+        "         [--concurrency 200] [--duration 10] [--warmup 5] [--budget-ms 2] [--work-ms 1] [--hz 60]",
         "         [--repetitions 2] [--out docs/embedding.md] [--work-dir DIR] [--note TEXT]",
         "Durations in seconds. --url: what every fetch gets (default: the 1 MiB /large of an nginx the",
         "runner starts). --budget-ms 0: unbounded rounds only.");
@@ -200,12 +200,12 @@ internal static class EmbedCommand
     private static List<string> Method(EmbedSettings settings)
     {
         string budget = settings.Budget > TimeSpan.Zero
-            ? Invariant($"`RunOnce(TimeSpan.Zero, new TickBudget {{ TimeSlice = {settings.Budget.TotalMilliseconds:0.##} ms }})` in the bounded rounds, `RunOnce(TimeSpan.Zero)` in the unbounded ones")
+            ? Invariant($"`RunOnce(TimeSpan.Zero, TickBudget.FromTimeSlice({settings.Budget.TotalMilliseconds:0.##} ms))` in the bounded rounds (the host then ticks the loop again at once while `BackendTimeout` is zero, work being left over), `RunOnce(TimeSpan.Zero)` in the unbounded ones")
             : "`RunOnce(TimeSpan.Zero)` (unbounded rounds only: `--budget-ms 0`)";
         return
         [
             Invariant($"Host: one thread sleeping in its own epoll set, which holds a timerfd firing at {settings.Hz} Hz (absolute, fixed period) and the loop's `BackendFileDescriptor`; the sleep's timeout is the loop's `BackendTimeout`. On each expiry it reads the count (n > 1: n − 1 ticks lost), records the lateness (now − the scheduled time of the oldest expiry read, CLOCK_MONOTONIC), spins for {settings.Work.TotalMilliseconds:0.##} ms of its own work and ticks the loop; on every other wake-up it ticks the loop alone. A tick of the loop is {budget}."),
-            Invariant($"Load: {settings.Concurrency} workers started inside the loop (through `AddCallback`, so on the host thread), each awaiting `FetchAsync` of {settings.Url} in a loop, the body buffered; `MaxClients` = {settings.Concurrency}, nothing else set; one host process per client (`Loop.Benchmarks embed-host`), `DOTNET_TC_CallCountingDelayMs=0`, `DOTNET_gcServer=0`."),
+            Invariant($"Load: {settings.Concurrency} workers started from the host thread after `loop.AttachCurrentThread()` (so every await in them resumes on it), each awaiting `FetchAsync` of {settings.Url} in a loop, the body buffered; `MaxClients` = {settings.Concurrency}, nothing else set; one host process per client (`Loop.Benchmarks embed-host`), `DOTNET_TC_CallCountingDelayMs=0`, `DOTNET_gcServer=0`."),
             Invariant($"Rounds: {settings.Warmup.TotalSeconds:0.#} s of warm-up (not counted), then {settings.Repetitions} repetition(s) of each mode for {settings.Duration.TotalSeconds:0.#} s, interleaved (bounded first in odd repetitions, unbounded first in even ones) under continuous load; each round starts with {EmbeddingHost.Settle.TotalSeconds:0.#} s that is ticked but not counted."),
             "late: the tick's lateness, p50/p99/max; longest RunOnce: the longest single call; × unbounded: the bounded round's fetches/s over the unbounded round's of the same repetition; gen 0/1/2 and GC pause: collections and `GC.GetTotalPauseDuration()` over the round; off host thread: fetch continuations that resumed on another thread (0 expected).",
             "Targets (issue 14): with the budget, 0 ticks lost, p99 lateness under 2 ms, throughput at least 0.8× unbounded.",

@@ -27,8 +27,8 @@ internal sealed record EmbedSettings
     /// <summary>Load before the first round whose ticks are not counted (the JIT's tier-up, connections, the pools' first filling).</summary>
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>The time slice of a bounded <c>RunOnce</c>; zero: unbounded rounds only (all this build's loop can do).</summary>
-    public TimeSpan Budget { get; init; }
+    /// <summary>The time slice of a bounded <c>RunOnce</c> (<see cref="TickBudget.TimeSlice"/>); zero: unbounded rounds only.</summary>
+    public TimeSpan Budget { get; init; } = TimeSpan.FromMilliseconds(2);
 
     /// <summary>The host's own work per tick (a busy loop).</summary>
     public TimeSpan Work { get; init; } = TimeSpan.FromMilliseconds(1);
@@ -58,8 +58,7 @@ internal sealed record EmbedSettings
                 "--concurrency" => settings with { Concurrency = Positive(args[i], value) },
                 "--duration" => settings with { Duration = TimeSpan.FromSeconds(Number(args[i], value)) },
                 "--warmup" => settings with { Warmup = TimeSpan.FromSeconds(Number(args[i], value)) },
-                "--budget-ms" => Number(args[i], value) == 0 ? settings with { Budget = TimeSpan.Zero }
-                    : throw new FormatException("--budget-ms: this build's IOLoop has no tick budget (RunOnce(TimeSpan, TickBudget)); only 0, unbounded, runs."),
+                "--budget-ms" => settings with { Budget = TimeSpan.FromMilliseconds(Number(args[i], value)) },
                 "--work-ms" => settings with { Work = TimeSpan.FromMilliseconds(Number(args[i], value)) },
                 "--hz" => settings with { Hz = Positive(args[i], value) },
                 "--repetitions" => settings with { Repetitions = Positive(args[i], value) },

@@ -12,9 +12,11 @@ namespace Loop.Benchmarks.Embedding;
 /// one thread sleeps in its own epoll set, which holds a 60 Hz timerfd and the loop's
 /// <see cref="IOLoop.BackendFileDescriptor"/>. When the timer fires the host reads how many
 /// ticks fell due (more than one: ticks were lost), records how late the tick is, does its own
-/// work (a busy loop) and then ticks the loop with <c>RunOnce(TimeSpan.Zero)</c>; when only the
-/// loop's descriptor is ready (or its <see cref="IOLoop.BackendTimeout"/> ran out) it ticks the
-/// loop alone. Meanwhile N workers fetch the same URL in a loop on that loop, each awaiting
+/// work (a busy loop) and then ticks the loop with <c>RunOnce(TimeSpan.Zero, budget)</c>; when
+/// only the loop's descriptor is ready (or its <see cref="IOLoop.BackendTimeout"/> ran out, zero
+/// while a bounded tick left work over) it ticks the loop alone. The host thread is attached to
+/// the loop (<see cref="IOLoop.AttachCurrentThread"/>), and N workers started from it fetch the
+/// same URL in a loop, each awaiting
 /// <see cref="AsyncHttpClient.FetchAsync(HttpRequest, bool, CancellationToken)"/>.
 /// </summary>
 /// <remarks>
@@ -35,6 +37,7 @@ internal sealed class EmbeddingHost : IDisposable
     private readonly EmbedSettings _settings;
     private readonly string _url;
     private readonly IOLoop _loop;
+    private readonly TickBudget _budget;
     private readonly AsyncHttpClient _client;
     private readonly int _epfd;
     private readonly int _timerfd;
@@ -69,6 +72,11 @@ internal sealed class EmbeddingHost : IDisposable
         _settings = settings;
         _url = settings.Url ?? throw new ArgumentException("No URL to fetch.", nameof(settings));
         _loop = new IOLoop();
+
+        // The host's thread is the loop's from now on: the workers it starts run on it, and
+        // every await in them resumes on it, at a later RunOnce.
+        _loop.AttachCurrentThread();
+        _budget = settings.Budget > TimeSpan.Zero ? TickBudget.FromTimeSlice(settings.Budget) : TickBudget.Unlimited;
         var clientSettings = new AsyncHttpClientSettings { MaxClients = settings.Concurrency };
         _client = settings.Client switch
         {
@@ -286,40 +294,35 @@ internal sealed class EmbeddingHost : IDisposable
 
     private void RunLoop(bool bounded)
     {
-        Debug.Assert(!bounded, "EmbedSettings.Parse refuses a budget until the loop has one.");
         long started = Stopwatch.GetTimestamp();
-        _loop.RunOnce(TimeSpan.Zero);
+        _loop.RunOnce(TimeSpan.Zero, bounded ? _budget : TickBudget.Unlimited);
         long took = Stopwatch.GetTimestamp() - started;
         _runOnceCalls++;
         _longestRunOnce = Math.Max(_longestRunOnce, took);
     }
 
+    /// <summary>Starts the workers from the host's own code, between ticks, as tick code would.</summary>
     private void StartWorkers()
     {
-        // Through AddCallback: the workers start inside the next RunOnce, on this thread with the
-        // loop's SynchronizationContext current, so each await resumes there too.
-        _loop.AddCallback(() =>
+        var workers = new Task[_settings.Concurrency];
+        for (int i = 0; i < workers.Length; i++)
         {
-            var workers = new Task[_settings.Concurrency];
-            for (int i = 0; i < workers.Length; i++)
-            {
-                workers[i] = WorkerAsync();
-            }
+            workers[i] = WorkerAsync();
+        }
 
-            _workers = Task.WhenAll(workers);
-        });
+        _workers = Task.WhenAll(workers);
     }
 
     private void StopWorkers()
     {
         _stop = true;
         var clock = Stopwatch.StartNew();
-        while (_workers is not { IsCompleted: true } && clock.Elapsed < TimeSpan.FromMinutes(1))
+        while (!_workers!.IsCompleted && clock.Elapsed < TimeSpan.FromMinutes(1))
         {
             Drive(TimeSpan.FromMilliseconds(50), bounded: false);
         }
 
-        if (_workers is not { IsCompleted: true })
+        if (!_workers.IsCompleted)
         {
             throw new InvalidOperationException("The workers did not finish their last fetches within a minute.");
         }
