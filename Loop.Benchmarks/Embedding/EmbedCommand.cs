@@ -19,7 +19,7 @@ internal static class EmbedCommand
 
     private static readonly string s_usage = string.Join(
         Environment.NewLine,
-        "usage: Loop.Benchmarks embed [--clients simple,curl | --client simple] [--url URL]",
+        "usage: Loop.Benchmarks embed [--clients simple,curl | --client simple] [--url URL] [--modes budget,frame,unbounded]",
         "         [--concurrency 200] [--duration 10] [--warmup 5] [--budget-ms 2] [--work-ms 1] [--hz 60]",
         "         [--repetitions 2] [--out docs/embedding.md] [--work-dir DIR] [--note TEXT]",
         "Durations in seconds. --url: what every fetch gets (default: the 1 MiB /large of an nginx the",
@@ -189,25 +189,26 @@ internal static class EmbedCommand
         if (!process.HasExited || process.ExitCode != 0 || rounds.Count < Rounds(settings))
         {
             string why = process.HasExited ? $"the host process exited with {process.ExitCode} after {rounds.Count} of {Rounds(settings)} rounds (its error is printed above)" : "the host process gave no result in time and was stopped";
-            rounds.Add(new EmbedMeasurement { Client = settings.Client, Repetition = rounds.Count / 2, Failure = why });
+            rounds.Add(new EmbedMeasurement { Client = settings.Client, Repetition = rounds.Count / EmbeddingHost.Modes(settings, 0).Length, Failure = why });
         }
 
         return rounds;
     }
 
-    private static int Rounds(EmbedSettings settings) => settings.Repetitions * (settings.Budget > TimeSpan.Zero ? 2 : 1);
+    private static int Rounds(EmbedSettings settings) => settings.Repetitions * EmbeddingHost.Modes(settings, 0).Length;
 
     private static List<string> Method(EmbedSettings settings)
     {
+        double slice = settings.Budget.TotalMilliseconds;
         string budget = settings.Budget > TimeSpan.Zero
-            ? Invariant($"`RunOnce(TimeSpan.Zero, TickBudget.FromTimeSlice({settings.Budget.TotalMilliseconds:0.##} ms))` in the bounded rounds (the host then ticks the loop again at once while `BackendTimeout` is zero, work being left over), `RunOnce(TimeSpan.Zero)` in the unbounded ones")
+            ? Invariant($"`RunOnce(TimeSpan.Zero, TickBudget.FromTimeSlice({slice:0.##} ms))` in the \"budget {slice:0.##} ms\" rounds; in the \"to the frame\" rounds the slice is {slice:0.##} ms or the time left until the next tick, whichever is shorter, and with none left the host waits for its tick instead (a host that plans its frame); in both the host ticks the loop again at once while `BackendTimeout` is zero (work left over); `RunOnce(TimeSpan.Zero)` in the unbounded rounds")
             : "`RunOnce(TimeSpan.Zero)` (unbounded rounds only: `--budget-ms 0`)";
         return
         [
             Invariant($"Host: one thread sleeping in its own epoll set, which holds a timerfd firing at {settings.Hz} Hz (absolute, fixed period) and the loop's `BackendFileDescriptor`; the sleep's timeout is the loop's `BackendTimeout`. On each expiry it reads the count (n > 1: n − 1 ticks lost), records the lateness (now − the scheduled time of the oldest expiry read, CLOCK_MONOTONIC), spins for {settings.Work.TotalMilliseconds:0.##} ms of its own work and ticks the loop; on every other wake-up it ticks the loop alone. A tick of the loop is {budget}."),
             Invariant($"Load: {settings.Concurrency} workers started from the host thread after `loop.AttachCurrentThread()` (so every await in them resumes on it), each awaiting `FetchAsync` of {settings.Url} in a loop, the body buffered; `MaxClients` = {settings.Concurrency}, nothing else set; one host process per client (`Loop.Benchmarks embed-host`), `DOTNET_TC_CallCountingDelayMs=0`, `DOTNET_gcServer=0`."),
-            Invariant($"Rounds: {settings.Warmup.TotalSeconds:0.#} s of warm-up (not counted), then {settings.Repetitions} repetition(s) of each mode for {settings.Duration.TotalSeconds:0.#} s, interleaved (bounded first in odd repetitions, unbounded first in even ones) under continuous load; each round starts with {EmbeddingHost.Settle.TotalSeconds:0.#} s that is ticked but not counted."),
-            "late: the tick's lateness, p50/p99/max; longest RunOnce: the longest single call; × unbounded: the bounded round's fetches/s over the unbounded round's of the same repetition; gen 0/1/2 and GC pause: collections and `GC.GetTotalPauseDuration()` over the round; off host thread: fetch continuations that resumed on another thread (0 expected).",
+            Invariant($"Rounds: {settings.Warmup.TotalSeconds:0.#} s of warm-up (not counted), then {settings.Repetitions} repetition(s) of a round of each mode for {settings.Duration.TotalSeconds:0.#} s, interleaved (the order rotated by one every repetition) under continuous load; each round starts with {EmbeddingHost.Settle.TotalSeconds:0.#} s that is ticked but not counted."),
+            "late: the tick's lateness, p50/p99/max; longest RunOnce: the longest single call (wall clock), the GC's pauses and the host thread's CPU time inside it; most CPU in a RunOnce: the most CPU time the host thread spent in one call (the loop's own work, without the time the core was taken); × unbounded: the bounded round's fetches/s over the unbounded round's of the same repetition; gen 0/1/2 and GC pause: collections and `GC.GetTotalPauseDuration()` over the round; preempted: the host thread's involuntary context switches in the round (another process took its core: the machine was not quiet); off host thread: fetch continuations that resumed on another thread (0 expected).",
             "Targets (issue 14): with the budget, 0 ticks lost, p99 lateness under 2 ms, throughput at least 0.8× unbounded.",
         ];
     }

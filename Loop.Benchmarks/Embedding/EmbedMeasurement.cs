@@ -20,7 +20,10 @@ internal sealed record EmbedMeasurement
     /// <summary>The command-line name of the client (simple, curl).</summary>
     public required string Client { get; init; }
 
-    /// <summary>The time slice given to each <c>RunOnce</c>, milliseconds; null: unbounded.</summary>
+    /// <summary>The <see cref="HostMode"/>, lower case.</summary>
+    public string Mode { get; init; } = "unbounded";
+
+    /// <summary>The time slice given to each <c>RunOnce</c> (at most, in the frame mode), milliseconds; null: unbounded.</summary>
     public double? BudgetMs { get; init; }
 
     /// <summary>The repetition, from 0.</summary>
@@ -47,6 +50,15 @@ internal sealed record EmbedMeasurement
     /// <summary>The longest single <c>RunOnce</c> call, milliseconds.</summary>
     public double LongestRunOnceMs { get; init; }
 
+    /// <summary>The GC's pauses during that longest call, milliseconds.</summary>
+    public double LongestRunOnceGcMs { get; init; }
+
+    /// <summary>The host thread's CPU time during that longest call, milliseconds (less than the call: the core was taken meanwhile).</summary>
+    public double LongestRunOnceCpuMs { get; init; }
+
+    /// <summary>The most CPU time the host thread spent in one <c>RunOnce</c> call, milliseconds: the loop's own work, whatever else ran on the core.</summary>
+    public double MostRunOnceCpuMs { get; init; }
+
     /// <summary>The <c>RunOnce</c> calls in the round.</summary>
     public long RunOnceCalls { get; init; }
 
@@ -61,6 +73,9 @@ internal sealed record EmbedMeasurement
 
     /// <summary>Fetch continuations that ran on another thread than the host's (each should run on it).</summary>
     public long OffHostThread { get; init; }
+
+    /// <summary>Involuntary context switches of the host thread in the round: times another thread took its core (a busy machine).</summary>
+    public long Preempted { get; init; }
 
     /// <summary>Collections of each generation in the round.</summary>
     public int Gen0 { get; init; }
@@ -85,7 +100,7 @@ internal sealed record EmbedMeasurement
 
     /// <summary>Whether the round ran with a budget.</summary>
     [JsonIgnore]
-    public bool Bounded => BudgetMs is > 0;
+    public bool Bounded => Mode != "unbounded";
 
     /// <summary>Fetches per second.</summary>
     [JsonIgnore]

@@ -20,14 +20,14 @@ internal sealed class EmbedReport
     /// <summary>The columns of the rounds' table, in order.</summary>
     public static readonly string[] Columns =
     [
-        "client", "loop", "rep", "ticks", "lost", "late p50", "late p99", "late max", "longest RunOnce",
-        "fetches/s", "MB/s", "× unbounded", "gen 0/1/2", "GC pause", "off host thread", "errors",
+        "client", "loop", "rep", "ticks", "lost", "late p50", "late p99", "late max", "longest RunOnce", "GC in it", "CPU in it", "most CPU in a RunOnce",
+        "fetches/s", "MB/s", "× unbounded", "gen 0/1/2", "GC pause", "preempted", "off host thread", "errors",
     ];
 
     /// <summary>The columns of the summary table, in order.</summary>
     public static readonly string[] SummaryColumns =
     [
-        "client", "loop", "ticks", "lost", "worst late p99", "worst longest RunOnce", "fetches/s (median)", "× unbounded (median)", "gen 2 per 1,000 fetches", "GC pause per s",
+        "client", "loop", "ticks", "lost", "worst late p99", "worst longest RunOnce", "most CPU in a RunOnce", "fetches/s (median)", "× unbounded (median)", "gen 2 per 1,000 fetches", "GC pause per s", "preempted",
     ];
 
     /// <summary>The command line that produced the results.</summary>
@@ -95,7 +95,12 @@ internal sealed class EmbedReport
     public static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];
 
     /// <summary>How the report names a round's loop.</summary>
-    public static string LoopName(EmbedMeasurement m) => m.BudgetMs is { } budget && budget > 0 ? Invariant($"budget {budget:0.##} ms") : "unbounded";
+    public static string LoopName(EmbedMeasurement m) => m.Mode switch
+    {
+        "budget" => Invariant($"budget {m.BudgetMs:0.##} ms"),
+        "frame" => Invariant($"budget {m.BudgetMs:0.##} ms, to the frame"),
+        _ => "unbounded",
+    };
 
     private IEnumerable<string[]> SummaryRows()
     {
@@ -115,10 +120,12 @@ internal sealed class EmbedReport
                     Invariant($"{rounds.Sum(r => r.TicksLost)}"),
                     Ms(rounds.Max(r => r.LatenessP99Ms)),
                     Ms(rounds.Max(r => r.LongestRunOnceMs)),
+                    Ms(rounds.Max(r => r.MostRunOnceCpuMs)),
                     Invariant($"{Median([.. rounds.Select(r => r.FetchesPerSecond)]):0}"),
                     ratios.Length > 0 ? Invariant($"{Median(ratios):0.00}") : BenchmarkReport.None,
                     fetches > 0 ? Invariant($"{rounds.Sum(r => r.Gen2) * 1000.0 / fetches:0.0}") : BenchmarkReport.None,
                     seconds > 0 ? Ms(rounds.Sum(r => r.GcPauseMs) / seconds) : BenchmarkReport.None,
+                    Invariant($"{rounds.Sum(r => r.Preempted)}"),
                 ];
             }
         }
@@ -143,11 +150,15 @@ internal sealed class EmbedReport
             Ms(m.LatenessP99Ms),
             Ms(m.LatenessMaxMs),
             Ms(m.LongestRunOnceMs),
+            Ms(m.LongestRunOnceGcMs),
+            Ms(m.LongestRunOnceCpuMs),
+            Ms(m.MostRunOnceCpuMs),
             Invariant($"{m.FetchesPerSecond:0}"),
             Invariant($"{m.MegabytesPerSecond:0}"),
             double.IsNaN(ratio) ? BenchmarkReport.None : Invariant($"{ratio:0.00}"),
             Invariant($"{m.Gen0}/{m.Gen1}/{m.Gen2}"),
             Ms(m.GcPauseMs),
+            Invariant($"{m.Preempted}"),
             Invariant($"{m.OffHostThread}"),
             Invariant($"{m.Errors}"),
         ];

@@ -36,12 +36,15 @@ internal sealed record EmbedSettings
     /// <summary>Ticks per second.</summary>
     public int Hz { get; init; } = 60;
 
-    /// <summary>Rounds of each kind (bounded, unbounded), interleaved.</summary>
+    /// <summary>The modes each repetition runs a round of, in order (rotated every repetition).</summary>
+    public IReadOnlyList<HostMode> Modes { get; init; } = [HostMode.Budget, HostMode.Frame, HostMode.Unbounded];
+
+    /// <summary>Rounds of each mode, interleaved.</summary>
     public int Repetitions { get; init; } = 2;
 
     /// <summary>The options that take a value, and what they mean.</summary>
     public static readonly string[] ValueOptions =
-        ["--client", "--clients", "--url", "--concurrency", "--duration", "--warmup", "--budget-ms", "--work-ms", "--hz", "--repetitions"];
+        ["--client", "--clients", "--url", "--modes", "--concurrency", "--duration", "--warmup", "--budget-ms", "--work-ms", "--hz", "--repetitions"];
 
     /// <summary>Reads the options in <see cref="ValueOptions"/> over these defaults; <c>--clients</c> is read by the runner.</summary>
     /// <exception cref="FormatException">A number does not parse or is out of range.</exception>
@@ -55,6 +58,7 @@ internal sealed record EmbedSettings
             {
                 "--client" => settings with { Client = value },
                 "--url" => settings with { Url = value },
+                "--modes" => settings with { Modes = [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParseMode)] },
                 "--concurrency" => settings with { Concurrency = Positive(args[i], value) },
                 "--duration" => settings with { Duration = TimeSpan.FromSeconds(Number(args[i], value)) },
                 "--warmup" => settings with { Warmup = TimeSpan.FromSeconds(Number(args[i], value)) },
@@ -74,6 +78,7 @@ internal sealed record EmbedSettings
     [
         "--client", Client,
         "--url", Url ?? throw new InvalidOperationException("No URL to fetch."),
+        "--modes", string.Join(',', Modes.Select(m => m.ToString().ToLowerInvariant())),
         "--concurrency", Invariant(Concurrency),
         "--duration", Invariant(Duration.TotalSeconds),
         "--warmup", Invariant(Warmup.TotalSeconds),
@@ -82,6 +87,19 @@ internal sealed record EmbedSettings
         "--hz", Invariant(Hz),
         "--repetitions", Invariant(Repetitions),
     ];
+
+    /// <summary>Equal settings: the same values, the modes in the same order.</summary>
+    public bool Equals(EmbedSettings? other) =>
+        other is not null && Client == other.Client && Url == other.Url && Modes.SequenceEqual(other.Modes) && Concurrency == other.Concurrency
+        && Duration == other.Duration && Warmup == other.Warmup && Budget == other.Budget && Work == other.Work && Hz == other.Hz && Repetitions == other.Repetitions;
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Client, Url, Concurrency, Duration, Budget, Hz, Repetitions);
+
+    private static HostMode ParseMode(string name) =>
+        Enum.TryParse(name, ignoreCase: true, out HostMode mode) && Enum.IsDefined(mode)
+            ? mode
+            : throw new FormatException($"--modes takes budget, frame and unbounded, not '{name}'.");
 
     private static string Invariant(double value) => value.ToString(CultureInfo.InvariantCulture);
 

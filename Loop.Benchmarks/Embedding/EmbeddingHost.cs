@@ -20,8 +20,8 @@ namespace Loop.Benchmarks.Embedding;
 /// <see cref="AsyncHttpClient.FetchAsync(HttpRequest, bool, CancellationToken)"/>.
 /// </summary>
 /// <remarks>
-/// The rounds alternate between a loop bounded by a time slice per <c>RunOnce</c> and an
-/// unbounded one, under the same continuous load: the workers keep fetching across rounds, and
+/// The rounds take turns between the <see cref="HostMode"/>s (a slice per <c>RunOnce</c>, the
+/// same clamped to the frame, unbounded) under the same continuous load: the workers keep fetching across rounds, and
 /// each round starts with <see cref="Settle"/> of ticks that are not counted, so the backlog of
 /// the previous mode does not count against the next. Linux only (timerfd, epoll).
 /// </remarks>
@@ -60,6 +60,9 @@ internal sealed class EmbeddingHost : IDisposable
     private long _lost;
     private long _latenessMaxNs;
     private long _longestRunOnce;
+    private TimeSpan _longestRunOnceGc;
+    private long _longestRunOnceCpuNs;
+    private long _mostRunOnceCpuNs;
     private long _runOnceCalls;
     private long _fetches;
     private long _bytes;
@@ -114,9 +117,9 @@ internal sealed class EmbeddingHost : IDisposable
             host.WarmUp();
             for (int repetition = 0; repetition < settings.Repetitions; repetition++)
             {
-                foreach (bool bounded in Modes(settings, repetition))
+                foreach (HostMode mode in Modes(settings, repetition))
                 {
-                    onRound(host.Round(bounded, repetition));
+                    onRound(host.Round(mode, repetition));
                 }
             }
         }
@@ -127,12 +130,16 @@ internal sealed class EmbeddingHost : IDisposable
     }
 
     /// <summary>
-    /// The modes of one repetition: bounded and unbounded, their order swapped every other
-    /// repetition (A B B A …) so that a drift over the run favours neither; unbounded alone
+    /// The modes of one repetition: <see cref="EmbedSettings.Modes"/>, rotated by one each
+    /// repetition (A B C, B C A, …) so that a drift over the run favours none; unbounded alone
     /// without a budget.
     /// </summary>
-    internal static bool[] Modes(EmbedSettings settings, int repetition) =>
-        settings.Budget <= TimeSpan.Zero ? [false] : repetition % 2 == 0 ? [true, false] : [false, true];
+    internal static HostMode[] Modes(EmbedSettings settings, int repetition)
+    {
+        HostMode[] modes = settings.Budget <= TimeSpan.Zero ? [HostMode.Unbounded] : [.. settings.Modes];
+        int shift = repetition % modes.Length;
+        return [.. modes[shift..], .. modes[..shift]];
+    }
 
     public void Dispose()
     {
@@ -146,17 +153,17 @@ internal sealed class EmbeddingHost : IDisposable
     {
         if (_settings.Budget <= TimeSpan.Zero)
         {
-            Drive(_settings.Warmup, bounded: false);
+            Drive(_settings.Warmup, HostMode.Unbounded);
             return;
         }
 
-        Drive(_settings.Warmup / 2, bounded: false);
-        Drive(_settings.Warmup / 2, bounded: true);
+        Drive(_settings.Warmup / 2, HostMode.Unbounded);
+        Drive(_settings.Warmup / 2, HostMode.Budget);
     }
 
-    private EmbedMeasurement Round(bool bounded, int repetition)
+    private EmbedMeasurement Round(HostMode mode, int repetition)
     {
-        Drive(Settle, bounded);
+        Drive(Settle, mode);
         ResetCounters();
         int gen0 = GC.CollectionCount(0);
         int gen1 = GC.CollectionCount(1);
@@ -164,13 +171,15 @@ internal sealed class EmbeddingHost : IDisposable
         TimeSpan pauses = GC.GetTotalPauseDuration();
         long allocated = GC.GetTotalAllocatedBytes(precise: false);
         long started = Stopwatch.GetTimestamp();
-        Drive(_settings.Duration, bounded);
+        long switches = HostLibc.InvoluntarySwitches();
+        Drive(_settings.Duration, mode);
         double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         long fetches = Interlocked.Read(ref _fetches);
         return new EmbedMeasurement
         {
             Client = _settings.Client,
-            BudgetMs = bounded ? _settings.Budget.TotalMilliseconds : null,
+            Mode = mode.ToString().ToLowerInvariant(),
+            BudgetMs = mode == HostMode.Unbounded ? null : _settings.Budget.TotalMilliseconds,
             Repetition = repetition,
             Seconds = seconds,
             Ticks = _ticks,
@@ -179,7 +188,11 @@ internal sealed class EmbeddingHost : IDisposable
             LatenessP99Ms = Milliseconds(_lateness.Percentile(99)),
             LatenessMaxMs = Milliseconds(_latenessMaxNs),
             LongestRunOnceMs = _longestRunOnce * 1000.0 / Stopwatch.Frequency,
+            LongestRunOnceGcMs = _longestRunOnceGc.TotalMilliseconds,
+            LongestRunOnceCpuMs = Milliseconds(_longestRunOnceCpuNs),
+            MostRunOnceCpuMs = Milliseconds(_mostRunOnceCpuNs),
             RunOnceCalls = _runOnceCalls,
+            Preempted = HostLibc.InvoluntarySwitches() - switches,
             Fetches = fetches,
             Bytes = Interlocked.Read(ref _bytes),
             Errors = Interlocked.Read(ref _errors),
@@ -200,6 +213,9 @@ internal sealed class EmbeddingHost : IDisposable
         _latenessMaxNs = 0;
         _lateness.Reset();
         _longestRunOnce = 0;
+        _longestRunOnceGc = TimeSpan.Zero;
+        _longestRunOnceCpuNs = 0;
+        _mostRunOnceCpuNs = 0;
         _runOnceCalls = 0;
         Interlocked.Exchange(ref _fetches, 0);
         Interlocked.Exchange(ref _bytes, 0);
@@ -209,7 +225,7 @@ internal sealed class EmbeddingHost : IDisposable
     }
 
     /// <summary>The host's main loop for <paramref name="span"/>: sleep in epoll, tick when the timer says, tick the loop on every wake-up.</summary>
-    private unsafe void Drive(TimeSpan span, bool bounded)
+    private unsafe void Drive(TimeSpan span, HostMode mode)
     {
         long until = Stopwatch.GetTimestamp() + (long)(span.TotalSeconds * Stopwatch.Frequency);
         byte* events = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_events));
@@ -245,7 +261,7 @@ internal sealed class EmbeddingHost : IDisposable
 
             // Whatever woke the host, the loop gets its turn: after the tick's own work, or
             // because its descriptor is ready, or because its next deadline has come.
-            RunLoop(bounded);
+            RunLoop(mode);
         }
     }
 
@@ -292,13 +308,41 @@ internal sealed class EmbeddingHost : IDisposable
         }
     }
 
-    private void RunLoop(bool bounded)
+    private void RunLoop(HostMode mode)
     {
+        TickBudget budget = TickBudget.Unlimited;
+        if (mode == HostMode.Budget)
+        {
+            budget = _budget;
+        }
+        else if (mode == HostMode.Frame)
+        {
+            long untilTickNs = _firstTickNs + (_expirations * _periodNs) - HostLibc.MonotonicNanoseconds();
+            if (untilTickNs <= 0)
+            {
+                // The tick is due: the timer wakes the host at once, and the tick goes first.
+                return;
+            }
+
+            budget = TickBudget.FromTimeSlice(TimeSpan.FromTicks(Math.Min(_budget.TimeSlice!.Value.Ticks, untilTickNs / 100)));
+        }
+
+        // The wall-clock time is what the host waits; the thread's CPU time (a system call
+        // each, under a microsecond) tells the loop's own work from time the core was taken.
+        TimeSpan pauses = GC.GetTotalPauseDuration();
+        long cpu = HostLibc.ThreadCpuNanoseconds();
         long started = Stopwatch.GetTimestamp();
-        _loop.RunOnce(TimeSpan.Zero, bounded ? _budget : TickBudget.Unlimited);
+        _loop.RunOnce(TimeSpan.Zero, budget);
         long took = Stopwatch.GetTimestamp() - started;
+        long cpuNs = HostLibc.ThreadCpuNanoseconds() - cpu;
         _runOnceCalls++;
-        _longestRunOnce = Math.Max(_longestRunOnce, took);
+        _mostRunOnceCpuNs = Math.Max(_mostRunOnceCpuNs, cpuNs);
+        if (took > _longestRunOnce)
+        {
+            _longestRunOnce = took;
+            _longestRunOnceGc = GC.GetTotalPauseDuration() - pauses;
+            _longestRunOnceCpuNs = cpuNs;
+        }
     }
 
     /// <summary>Starts the workers from the host's own code, between ticks, as tick code would.</summary>
@@ -319,7 +363,7 @@ internal sealed class EmbeddingHost : IDisposable
         var clock = Stopwatch.StartNew();
         while (!_workers!.IsCompleted && clock.Elapsed < TimeSpan.FromMinutes(1))
         {
-            Drive(TimeSpan.FromMilliseconds(50), bounded: false);
+            Drive(TimeSpan.FromMilliseconds(50), HostMode.Unbounded);
         }
 
         if (!_workers.IsCompleted)

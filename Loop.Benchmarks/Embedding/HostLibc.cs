@@ -14,6 +14,8 @@ internal static unsafe partial class HostLibc
     public const int EAGAIN = 11;
 
     public const int ClockMonotonic = 1;
+    public const int ClockThreadCpuTime = 3;
+    public const int RusageThread = 1;
     public const int EpollCloexec = 0x80000;
     public const int EpollCtlAdd = 1;
     public const uint EpollIn = 0x001;
@@ -62,6 +64,29 @@ internal static unsafe partial class HostLibc
         return ((long)now.Seconds * 1_000_000_000) + now.Nanoseconds;
     }
 
+    /// <summary>The CPU time the calling thread has used so far, nanoseconds (CLOCK_THREAD_CPUTIME_ID).</summary>
+    public static long ThreadCpuNanoseconds()
+    {
+        TimeSpec now;
+        if (clock_gettime(ClockThreadCpuTime, &now) != 0)
+        {
+            throw new InvalidOperationException($"clock_gettime failed (errno {LastErrno}).");
+        }
+
+        return ((long)now.Seconds * 1_000_000_000) + now.Nanoseconds;
+    }
+
+    /// <summary>
+    /// The calling thread's involuntary context switches so far (getrusage RUSAGE_THREAD,
+    /// ru_nivcsw): how often the scheduler gave its core to another thread.
+    /// </summary>
+    public static long InvoluntarySwitches()
+    {
+        // struct rusage: two timevals (four longs), then 14 longs, ru_nivcsw the last.
+        long* usage = stackalloc long[18];
+        return getrusage(RusageThread, usage) == 0 ? usage[17] : throw new InvalidOperationException($"getrusage failed (errno {LastErrno}).");
+    }
+
     /// <summary>Adds <paramref name="fd"/> to the epoll set for readability, tagged with <paramref name="token"/>.</summary>
     public static void AddReadable(int epfd, int fd, ulong token)
     {
@@ -97,4 +122,7 @@ internal static unsafe partial class HostLibc
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int getrusage(int who, long* usage);
 }
