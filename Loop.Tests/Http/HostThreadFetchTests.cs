@@ -9,9 +9,11 @@ namespace Loop.Tests.Http;
 /// code: its awaits come back to its thread, and a budgeted tick bounds what each client does
 /// per tick while every fetch still completes.
 /// </summary>
-[TestFixture(typeof(SimpleAsyncHttpClient))]
-[TestFixture(typeof(CurlAsyncHttpClient))]
-public sealed class HostThreadFetchTests(Type clientType) : HttpClientFixture(clientType)
+[TestFixture(typeof(SimpleAsyncHttpClient), PollerBackend.Epoll)]
+[TestFixture(typeof(SimpleAsyncHttpClient), PollerBackend.Poll)]
+[TestFixture(typeof(CurlAsyncHttpClient), PollerBackend.Epoll)]
+[TestFixture(typeof(CurlAsyncHttpClient), PollerBackend.Poll)]
+public sealed class HostThreadFetchTests(Type clientType, PollerBackend backend) : HttpClientFixture(clientType, backend)
 {
     [TestCase(false)]
     [TestCase(true)]
