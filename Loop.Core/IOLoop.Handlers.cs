@@ -20,6 +20,9 @@ public sealed partial class IOLoop
     private int _handlerCount;
     private uint _generation;
 
+    /// <summary>How many times a handler of a ready descriptor was called, ever (diagnostics and tests). Loop thread only.</summary>
+    internal long HandlerCalls { get; private set; }
+
     /// <summary>Registered handlers, not counting the loop's own waker. Loop thread only.</summary>
     public int HandlerCount => _handlerCount;
 
@@ -229,6 +232,7 @@ public sealed partial class IOLoop
             _eventCursor++;
             allowance.TookHandler();
             called++;
+            HandlerCalls++;
             try
             {
                 registration!.Handler(fd, ready);

@@ -82,11 +82,13 @@ public sealed partial class IOLoop
     /// </summary>
     /// <remarks>
     /// The calling thread becomes the loop's own, between ticks as well: <see cref="IsOnLoopThread"/>
-    /// is true there, callbacks it adds are queued without a lock or wake-up, and a fetch it
-    /// starts runs at once on the loop. Awaits in its code resume on it when what they await
-    /// completes on the loop (a fetch, a stream operation); <see cref="AttachCurrentThread"/>
-    /// makes every await there come back to it. The thread keeps the loop until
-    /// <see cref="DetachCurrentThread"/>, <see cref="Close"/>, or its end.
+    /// is true there, callbacks it adds are queued without a lock or wake-up, a fetch it starts
+    /// runs at once on the loop, and <c>RunOnce</c> from another thread is refused. On a plain
+    /// thread (no <see cref="System.Threading.SynchronizationContext"/> of its own) the first
+    /// tick also installs the loop's context there and makes the loop <see cref="Current"/>, as
+    /// <see cref="AttachCurrentThread"/> does, so an <c>await</c> in the host's code resumes on
+    /// the host thread at a later tick, never on the thread pool. The thread keeps the loop until
+    /// <see cref="DetachCurrentThread"/>, <see cref="Close"/> on that thread, or its end.
     /// </remarks>
     /// <returns>True if the loop still has handlers, timers or callbacks (libuv's <c>uv_run</c> result).</returns>
     /// <exception cref="InvalidOperationException">The loop is already running, or another live thread owns it.</exception>

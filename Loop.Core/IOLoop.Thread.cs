@@ -25,10 +25,12 @@ public sealed partial class IOLoop
     /// <remarks>
     /// Ticking with <c>RunOnce</c> alone already makes the thread the loop's own between ticks
     /// (work the host hands the loop from it is queued without a lock or wake-up, and
-    /// <c>RunOnce</c> from any other thread is refused), but it leaves the thread's
-    /// <see cref="System.Threading.SynchronizationContext"/> as it was outside each tick, so
-    /// a host with a scheduler of its own (a UI or game engine context) keeps it. Undo with
-    /// <see cref="DetachCurrentThread"/>; <see cref="Close"/> on this thread undoes it too.
+    /// <c>RunOnce</c> from any other thread is refused), and on a plain thread (one whose
+    /// <see cref="System.Threading.SynchronizationContext.Current"/> is null) the first tick
+    /// attaches it as this method does. A thread with a context of its own (a UI or game
+    /// engine's scheduler) keeps that one outside the ticks, so its awaits resume through its
+    /// own scheduler, until it calls this method. Undo with <see cref="DetachCurrentThread"/>;
+    /// <see cref="Close"/> on this thread undoes it too.
     /// </remarks>
     /// <exception cref="InvalidOperationException">Another live thread owns or runs the loop, or the loop is running.</exception>
     /// <exception cref="ObjectDisposedException">The loop is closed.</exception>
@@ -46,11 +48,7 @@ public sealed partial class IOLoop
         }
 
         ClaimThread(keepBetweenRuns: true);
-        _attached = true;
-        _attachSavedContext = SynchronizationContext.Current;
-        _attachSavedCurrent = t_current;
-        SynchronizationContext.SetSynchronizationContext(_syncContext);
-        t_current = this;
+        InstallOnThread();
     }
 
     /// <summary>
@@ -110,10 +108,32 @@ public sealed partial class IOLoop
             }
         }
 
-        if (keepBetweenRuns)
+        if (keepBetweenRuns && !_ownedBetweenRuns)
         {
             _ownedBetweenRuns = true;
+
+            // A plain thread (no scheduler of its own) is attached by its first tick; one with
+            // a context of its own keeps it until the host attaches explicitly.
+            if (SynchronizationContext.Current is null)
+            {
+                InstallOnThread();
+            }
         }
+    }
+
+    /// <summary>Installs the loop's context on the owning thread and makes the loop current there, remembering what was there.</summary>
+    private void InstallOnThread()
+    {
+        if (_attached)
+        {
+            return;
+        }
+
+        _attached = true;
+        _attachSavedContext = SynchronizationContext.Current;
+        _attachSavedCurrent = t_current;
+        SynchronizationContext.SetSynchronizationContext(_syncContext);
+        t_current = this;
     }
 
     /// <summary>At the end of a run: a thread that does not keep the loop lets it go.</summary>

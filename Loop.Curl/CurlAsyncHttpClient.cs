@@ -486,6 +486,9 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         _idleHandles.Push(easy);
     }
 
+    /// <summary>How many times the client has called <c>curl_multi_socket_action</c> (diagnostics and tests). Loop thread only.</summary>
+    internal long SocketActionCalls { get; private set; }
+
     /// <summary>Tells curl that <paramref name="fd"/> is ready (or its timers are due, for <see cref="CurlFlags.SocketTimeout"/>), then finishes what completed.</summary>
     private void SocketAction(int fd, int events)
     {
@@ -495,6 +498,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         }
 
         int code;
+        SocketActionCalls++;
         _inCurl = true;
         try
         {

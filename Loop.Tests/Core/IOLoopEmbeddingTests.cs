@@ -143,14 +143,20 @@ public sealed class IOLoopEmbeddingTests(PollerBackend backend) : LoopFixture(ba
     }
 
     [Test]
-    public void RunOnce_OnHostThread_InstallsLoopContextOnlyDuringTheCall()
+    public void RunOnce_OnPlainHostThread_KeepsLoopContextInstalledBetweenTicksUntilDetach()
     {
-        SynchronizationContext? inside = null;
-        SynchronizationContext? before = SynchronizationContext.Current;
-        Loop.AddCallback(() => inside = SynchronizationContext.Current);
-        Loop.RunOnce(TimeSpan.Zero);
+        SynchronizationContext? inside = null, between = null, detached = null;
+        Fds.RunBounded(() =>
+        {
+            Loop.AddCallback(() => inside = SynchronizationContext.Current);
+            Loop.RunOnce(TimeSpan.Zero);
+            between = SynchronizationContext.Current;
+            Loop.DetachCurrentThread();
+            detached = SynchronizationContext.Current;
+        }, TestTimeout);
         Assert.That(inside, Is.SameAs(Loop.SynchronizationContext));
-        Assert.That(SynchronizationContext.Current, Is.SameAs(before));
+        Assert.That(between, Is.SameAs(Loop.SynchronizationContext), "a plain host thread is attached by its first tick");
+        Assert.That(detached, Is.Null);
     }
 
     /// <summary>

@@ -147,7 +147,7 @@ public sealed class IOLoopHostThreadTests(PollerBackend backend) : LoopFixture(b
     }
 
     [Test]
-    public void RunOnceWithoutAttaching_LeavesTheHostsContextAsItWasBetweenTicks()
+    public void RunOnce_OnHostThreadWithAContextOfItsOwn_LeavesThatContextBetweenTicks()
     {
         var hostContext = new SynchronizationContext();
         SynchronizationContext? between = null;

@@ -8,7 +8,7 @@ namespace Loop.Tests.Http;
 /// fixture is instantiated with), the shared Kestrel, and a teardown that closes the clients and
 /// checks that no handler, timer, callback or descriptor is left behind.
 /// </summary>
-public abstract class HttpClientFixture(Type clientType)
+public abstract class HttpClientFixture(Type clientType, PollerBackend backend = PollerBackend.Auto)
 {
     protected static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(20);
 
@@ -28,7 +28,7 @@ public abstract class HttpClientFixture(Type clientType)
     public void CreateLoopAndClient()
     {
         Log = new TestLog();
-        Loop = new IOLoop(new IOLoopOptions { LoggerFactory = Log });
+        Loop = new IOLoop(new IOLoopOptions { LoggerFactory = Log, Backend = backend });
         _clients.Clear();
         Client = CreateClient();
     }
