@@ -200,6 +200,9 @@ public sealed partial class IOLoop
 
         ThrowIfClosed();
 
+        // Before anything is queued or scheduled: the timer heap is the owning thread's.
+        ThrowIfOwnedElsewhere();
+
         // A Stop() requested while the loop was idle belongs to an earlier Start, not to this call.
         _stopRequested = false;
         var run = new SyncRun(this, func, cancellation);

@@ -99,12 +99,7 @@ public sealed partial class IOLoop
         Thread? owner = _thread;
         if (!ReferenceEquals(owner, current))
         {
-            if (owner is not null && owner.IsAlive)
-            {
-                throw new InvalidOperationException(
-                    $"This IOLoop belongs to thread {Describe(owner)}, which {(_running ? "is running it" : "ticks it with RunOnce")}; it cannot be run from thread {Describe(current)} too. "
-                    + "A loop is driven by one thread: call DetachCurrentThread() on the owning thread to hand it over.");
-            }
+            ThrowIfOwnedElsewhere();
 
             // The lock orders this with what the previous owner (if it ended holding the loop)
             // queued locally, which the new owner now runs.
@@ -144,6 +139,19 @@ public sealed partial class IOLoop
         _attachSavedCurrent = t_current;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         t_current = this;
+    }
+
+    /// <summary>Throws if a live thread other than the calling one runs the loop or owns it between ticks.</summary>
+    private void ThrowIfOwnedElsewhere()
+    {
+        Thread current = Thread.CurrentThread;
+        Thread? owner = _thread;
+        if (owner is not null && !ReferenceEquals(owner, current) && owner.IsAlive)
+        {
+            throw new InvalidOperationException(
+                $"This IOLoop belongs to thread {Describe(owner)}, which {(_running ? "is running it" : "ticks it with RunOnce")}; it cannot be run from thread {Describe(current)} too. "
+                + "A loop is driven by one thread: call DetachCurrentThread() on the owning thread to hand it over.");
+        }
     }
 
     /// <summary>At the end of a run: a thread that does not keep the loop lets it go.</summary>

@@ -49,6 +49,8 @@ public sealed class IOLoopHostThreadTests(PollerBackend backend) : LoopFixture(b
             var error = Assert.Throws<InvalidOperationException>(() => Loop.RunOnce(TimeSpan.Zero));
             Assert.That(error!.Message, Does.Contain("'game-host'").And.Contain("DetachCurrentThread"));
             Assert.Throws<InvalidOperationException>(() => Loop.Start(), "Start from another thread is refused too");
+            Assert.Throws<InvalidOperationException>(() => Loop.RunSync(() => Task.CompletedTask), "and RunSync, before it queues or schedules anything");
+            Assert.That((Loop.PendingCallbackCount, Loop.PendingTimeoutCount), Is.EqualTo((0, 0)));
             Assert.Throws<InvalidOperationException>(() => Loop.AttachCurrentThread());
         }
         finally
