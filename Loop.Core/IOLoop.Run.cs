@@ -87,8 +87,10 @@ public sealed partial class IOLoop
     /// thread (no <see cref="System.Threading.SynchronizationContext"/> of its own) the first
     /// tick also installs the loop's context there and makes the loop <see cref="Current"/>, as
     /// <see cref="AttachCurrentThread"/> does, so an <c>await</c> in the host's code resumes on
-    /// the host thread at a later tick, never on the thread pool. The thread keeps the loop until
-    /// <see cref="DetachCurrentThread"/>, <see cref="Close"/> on that thread, or its end.
+    /// the host thread at a later tick, never on the thread pool (see
+    /// <see cref="IOLoopOptions.AttachOnFirstTick"/>). The thread keeps the loop until
+    /// <see cref="DetachCurrentThread"/>, <see cref="Close"/> on that thread, or its end. A
+    /// thread-pool thread (an async host loop) holds the loop only during the call.
     /// </remarks>
     /// <returns>True if the loop still has handlers, timers or callbacks (libuv's <c>uv_run</c> result).</returns>
     /// <exception cref="InvalidOperationException">The loop is already running, or another live thread owns it.</exception>
@@ -197,6 +199,9 @@ public sealed partial class IOLoop
         }
 
         ThrowIfClosed();
+
+        // Before anything is queued or scheduled: the timer heap is the owning thread's.
+        ThrowIfOwnedElsewhere();
 
         // A Stop() requested while the loop was idle belongs to an earlier Start, not to this call.
         _stopRequested = false;

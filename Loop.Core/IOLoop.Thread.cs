@@ -7,6 +7,9 @@ public sealed partial class IOLoop
     // when that run ends).
     private bool _ownedBetweenRuns;
 
+    // IOLoopOptions.AttachOnFirstTick.
+    private readonly bool _attachOnFirstTick;
+
     // AttachCurrentThread installed the loop's context and made it current on _thread; what
     // was there before, put back by DetachCurrentThread.
     private bool _attached;
@@ -32,7 +35,7 @@ public sealed partial class IOLoop
     /// own scheduler, until it calls this method. Undo with <see cref="DetachCurrentThread"/>;
     /// <see cref="Close"/> on this thread undoes it too.
     /// </remarks>
-    /// <exception cref="InvalidOperationException">Another live thread owns or runs the loop, or the loop is running.</exception>
+    /// <exception cref="InvalidOperationException">Another live thread owns or runs the loop, the loop is running, or the calling thread is a thread-pool thread.</exception>
     /// <exception cref="ObjectDisposedException">The loop is closed.</exception>
     public void AttachCurrentThread()
     {
@@ -45,6 +48,11 @@ public sealed partial class IOLoop
         if (_running)
         {
             throw new InvalidOperationException("AttachCurrentThread must be called between runs of the IOLoop, not while it runs.");
+        }
+
+        if (Thread.CurrentThread.IsThreadPoolThread)
+        {
+            throw new InvalidOperationException("AttachCurrentThread needs a thread of the host's own: a thread-pool thread goes back to the pool and runs other work between ticks.");
         }
 
         ClaimThread(keepBetweenRuns: true);
@@ -91,12 +99,7 @@ public sealed partial class IOLoop
         Thread? owner = _thread;
         if (!ReferenceEquals(owner, current))
         {
-            if (owner is not null && owner.IsAlive)
-            {
-                throw new InvalidOperationException(
-                    $"This IOLoop belongs to thread {Describe(owner)}, which {(_running ? "is running it" : "ticks it with RunOnce")}; it cannot be run from thread {Describe(current)} too. "
-                    + "A loop is driven by one thread: call DetachCurrentThread() on the owning thread to hand it over.");
-            }
+            ThrowIfOwnedElsewhere();
 
             // The lock orders this with what the previous owner (if it ended holding the loop)
             // queued locally, which the new owner now runs.
@@ -108,13 +111,15 @@ public sealed partial class IOLoop
             }
         }
 
-        if (keepBetweenRuns && !_ownedBetweenRuns)
+        // A thread-pool thread is nobody's host thread: an async host loop ticks from whichever
+        // pool thread its awaits resume on, and the pool gives the thread to other work between.
+        if (keepBetweenRuns && !_ownedBetweenRuns && !current.IsThreadPoolThread)
         {
             _ownedBetweenRuns = true;
 
             // A plain thread (no scheduler of its own) is attached by its first tick; one with
             // a context of its own keeps it until the host attaches explicitly.
-            if (SynchronizationContext.Current is null)
+            if (_attachOnFirstTick && SynchronizationContext.Current is null)
             {
                 InstallOnThread();
             }
@@ -134,6 +139,19 @@ public sealed partial class IOLoop
         _attachSavedCurrent = t_current;
         SynchronizationContext.SetSynchronizationContext(_syncContext);
         t_current = this;
+    }
+
+    /// <summary>Throws if a live thread other than the calling one runs the loop or owns it between ticks.</summary>
+    private void ThrowIfOwnedElsewhere()
+    {
+        Thread current = Thread.CurrentThread;
+        Thread? owner = _thread;
+        if (owner is not null && !ReferenceEquals(owner, current) && owner.IsAlive)
+        {
+            throw new InvalidOperationException(
+                $"This IOLoop belongs to thread {Describe(owner)}, which {(_running ? "is running it" : "ticks it with RunOnce")}; it cannot be run from thread {Describe(current)} too. "
+                + "A loop is driven by one thread: call DetachCurrentThread() on the owning thread to hand it over.");
+        }
     }
 
     /// <summary>At the end of a run: a thread that does not keep the loop lets it go.</summary>

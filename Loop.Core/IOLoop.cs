@@ -81,6 +81,7 @@ public sealed partial class IOLoop : IDisposable
         LoggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
         _logger = LoggerFactory.CreateLogger("Loop.IOLoop");
         _executor = options.Executor;
+        _attachOnFirstTick = options.AttachOnFirstTick;
         _events = new PollerEvent[options.EventBufferSize];
         _poller = CreatePoller(options.Backend, options.EventBufferSize);
         try

@@ -26,6 +26,16 @@ public sealed class IOLoopOptions
     /// <summary>Where <see cref="IOLoop.RunInExecutor{T}(Func{T})"/> runs work. Null means the thread pool.</summary>
     public TaskScheduler? Executor { get; init; }
 
+    /// <summary>
+    /// Whether the first <see cref="IOLoop.RunOnce(TimeSpan)"/> on a plain host thread (one with
+    /// no <see cref="SynchronizationContext"/> of its own, not a thread-pool thread) attaches
+    /// it, as <see cref="IOLoop.AttachCurrentThread"/> does, so that awaits in the host's code
+    /// resume on it. Default true. Set it to false for a host that drives the loop from code
+    /// which itself awaits between ticks (an async main loop): there an installed loop context
+    /// would send the tick loop's own continuation to the loop it is waiting to tick.
+    /// </summary>
+    public bool AttachOnFirstTick { get; init; } = true;
+
     /// <summary>Make the new loop <see cref="IOLoop.Current"/> for the constructing thread.</summary>
     public bool MakeCurrent { get; init; }
 

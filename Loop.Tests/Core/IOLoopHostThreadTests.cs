@@ -49,6 +49,8 @@ public sealed class IOLoopHostThreadTests(PollerBackend backend) : LoopFixture(b
             var error = Assert.Throws<InvalidOperationException>(() => Loop.RunOnce(TimeSpan.Zero));
             Assert.That(error!.Message, Does.Contain("'game-host'").And.Contain("DetachCurrentThread"));
             Assert.Throws<InvalidOperationException>(() => Loop.Start(), "Start from another thread is refused too");
+            Assert.Throws<InvalidOperationException>(() => Loop.RunSync(() => Task.CompletedTask), "and RunSync, before it queues or schedules anything");
+            Assert.That((Loop.PendingCallbackCount, Loop.PendingTimeoutCount), Is.EqualTo((0, 0)));
             Assert.Throws<InvalidOperationException>(() => Loop.AttachCurrentThread());
         }
         finally
@@ -104,7 +106,7 @@ public sealed class IOLoopHostThreadTests(PollerBackend backend) : LoopFixture(b
             Thread host = Thread.CurrentThread;
 
             // The host's tick code, outside RunOnce: it awaits a loop timer, a loop callback,
-            // work on the thread pool and a thread-pool timer.
+            // the loop's executor and a plain thread-pool task.
             work = HostCodeAsync();
             async Task HostCodeAsync()
             {
@@ -121,8 +123,8 @@ public sealed class IOLoopHostThreadTests(PollerBackend backend) : LoopFixture(b
                 int answer = await Loop.RunInExecutor(() => 42);
                 resumedOn.Add(("executor", Thread.CurrentThread == host && answer == 42, inTick));
 
-                await Task.Delay(1);
-                resumedOn.Add(("thread-pool timer", Thread.CurrentThread == host, inTick));
+                await Task.Run(static () => { });
+                resumedOn.Add(("thread-pool task", Thread.CurrentThread == host, inTick));
             }
 
             for (int tick = 0; tick < 1000 && !work.IsCompleted; tick++)
@@ -142,7 +144,7 @@ public sealed class IOLoopHostThreadTests(PollerBackend backend) : LoopFixture(b
             ("loop timer", true, true),
             ("loop callback", true, true),
             ("executor", true, true),
-            ("thread-pool timer", true, true),
+            ("thread-pool task", true, true),
         }));
     }
 
@@ -176,6 +178,41 @@ public sealed class IOLoopHostThreadTests(PollerBackend backend) : LoopFixture(b
             Assert.That(IOLoop.TryGetCurrent(out _), Is.False, "the closed loop is not current any more");
         }, TestTimeout);
         Assert.That(after, Is.Null);
+    }
+
+    [Test]
+    public void RunOnce_FromThreadPoolThreadsInTurn_IsAllowedAndBindsNone()
+    {
+        // An async host loop ticks from whichever pool thread its awaits resume on.
+        for (int i = 0; i < 3; i++)
+        {
+            Task<(bool During, bool After, SynchronizationContext? Context)> tick = Task.Run(() =>
+            {
+                bool during = false;
+                Loop.AddCallback(() => during = Loop.IsOnLoopThread);
+                Loop.RunOnce(TimeSpan.Zero);
+                return (during, Loop.IsOnLoopThread, SynchronizationContext.Current);
+            });
+            Assert.That(tick.Wait(TestTimeout), Is.True);
+            Assert.That(tick.Result, Is.EqualTo((true, false, (SynchronizationContext?)null)), "a pool thread holds the loop only during the call");
+        }
+
+        Task attach = Task.Run(Loop.AttachCurrentThread);
+        Assert.That(() => attach.Wait(TestTimeout), Throws.InstanceOf<AggregateException>().With.InnerException.TypeOf<InvalidOperationException>());
+    }
+
+    [Test]
+    public void RunOnce_WithAttachOnFirstTickOff_BindsThePlainThreadButLeavesItsContext()
+    {
+        using IOLoop loop = new(new IOLoopOptions { Backend = Backend, LoggerFactory = Log, AttachOnFirstTick = false });
+        (bool Owned, SynchronizationContext? Context) between = default;
+        Fds.RunBounded(() =>
+        {
+            loop.RunOnce(TimeSpan.Zero);
+            between = (loop.IsOnLoopThread, SynchronizationContext.Current);
+            loop.DetachCurrentThread();
+        }, TestTimeout);
+        Assert.That(between, Is.EqualTo((true, (SynchronizationContext?)null)));
     }
 
     [Test]
