@@ -90,6 +90,29 @@ public sealed class EmbeddingBenchmarkTests
         Assert.That(EmbedSettings.Parse(settings.ToArguments()), Is.EqualTo(settings));
     }
 
+    [TestCase("--clients", "simple", "--bogus", "1")]
+    [TestCase("--duration")]
+    [TestCase("--modes", "fast")]
+    [TestCase("--client", "httpclient")]
+    [CancelAfter(10_000)]
+    public void Embed_UnknownOptionOrValue_ExitsWithUsageBeforeRunningAnything(params string[] args)
+    {
+        // Never starts nginx or a host process: the arguments are checked first.
+        TextWriter error = Console.Error;
+        var captured = new StringWriter();
+        Console.SetError(captured);
+        try
+        {
+            Assert.That(EmbedCommand.Run(args), Is.EqualTo(2));
+        }
+        finally
+        {
+            Console.SetError(error);
+        }
+
+        Assert.That(captured.ToString(), Does.StartWith("embed: "));
+    }
+
     private static string[] TableOf(string markdown, string title)
     {
         string[] lines = markdown.Split('\n');
