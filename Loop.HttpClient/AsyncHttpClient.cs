@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
@@ -83,6 +84,13 @@ public abstract class AsyncHttpClient : IDisposable
 
     /// <summary>Whether <see cref="Close"/> was called.</summary>
     public bool IsClosed => _closed;
+
+    /// <summary>
+    /// Where response bodies rent their memory: a <see cref="HttpFetchOptions.PooledBody"/> body and
+    /// the pieces a body is gathered in. <see cref="ArrayPool{T}.Shared"/>; tests put a counting pool
+    /// here, before the first fetch.
+    /// </summary>
+    internal ArrayPool<byte> BodyPool { get; set; } = ArrayPool<byte>.Shared;
 
     /// <summary>The client's logger (category <c>Loop.Http.AsyncHttpClient</c>).</summary>
     protected ILogger Logger { get; }
@@ -395,6 +403,11 @@ public abstract class AsyncHttpClient : IDisposable
         if (request.StreamingCallback is not null && request.AsyncStreamingCallback is not null)
         {
             throw new ArgumentException("StreamingCallback and AsyncStreamingCallback cannot both be set.", nameof(request));
+        }
+
+        if (request.BodyWriter is not null && (request.StreamingCallback is not null || request.AsyncStreamingCallback is not null))
+        {
+            throw new ArgumentException("BodyWriter cannot be set together with StreamingCallback or AsyncStreamingCallback: the body goes to one of them.", nameof(request));
         }
 
         if (request.Body is not null && request.BodyProducer is not null)
