@@ -47,6 +47,7 @@ public abstract class AsyncHttpClient : IDisposable
         Settings = settings;
         MaxClients = settings.MaxClients ?? AsyncHttpClientSettings.DefaultMaxClients;
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxClients, 1, nameof(settings));
+        BodyPool = new Body.BodyMemoryPool(MaxClients);
         Logger = loop.LoggerFactory.CreateLogger("Loop.Http.AsyncHttpClient");
         _cached = t_creatingCached;
     }
@@ -87,10 +88,10 @@ public abstract class AsyncHttpClient : IDisposable
 
     /// <summary>
     /// Where response bodies rent their memory: a <see cref="HttpFetchOptions.PooledBody"/> body and
-    /// the pieces a body is gathered in. <see cref="ArrayPool{T}.Shared"/>; tests put a counting pool
-    /// here, before the first fetch.
+    /// the pieces a body is gathered in. The client's own <see cref="Body.BodyMemoryPool"/>; tests put
+    /// a counting pool here, before the first fetch.
     /// </summary>
-    internal ArrayPool<byte> BodyPool { get; set; } = ArrayPool<byte>.Shared;
+    internal ArrayPool<byte> BodyPool { get; set; }
 
     /// <summary>The client's logger (category <c>Loop.Http.AsyncHttpClient</c>).</summary>
     protected ILogger Logger { get; }

@@ -176,9 +176,10 @@ public record HttpFetchOptions
     }
 
     /// <summary>
-    /// Receive the final response's body into memory rented from a pool (<see cref="ArrayPool{T}.Shared"/>)
-    /// instead of a new array of its size, so that large bodies do not land on the large object
-    /// heap; false when not set. The <see cref="HttpResponse"/> then owns that memory until it is
+    /// Receive the final response's body into memory rented from the client's pool instead of a new
+    /// array of its size, so that large bodies do not land on the large object heap; false when not
+    /// set. (The pool keeps up to <c>MaxClients</c> arrays of each size it has used, up to 64 MiB; a
+    /// larger body is rented new.) The <see cref="HttpResponse"/> then owns that memory until it is
     /// disposed: read the body through <see cref="HttpResponse.BodyMemory"/> (no copy; invalid after
     /// <see cref="HttpResponse.Dispose"/>), and dispose the response when done with it (a response
     /// never disposed only leaves its memory to the garbage collector). A failed fetch returns what it
