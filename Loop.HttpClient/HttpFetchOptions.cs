@@ -183,7 +183,9 @@ public record HttpFetchOptions
     /// disposed: read the body through <see cref="HttpResponse.BodyMemory"/> (no copy; invalid after
     /// <see cref="HttpResponse.Dispose"/>), and dispose the response when done with it (a response
     /// never disposed only leaves its memory to the garbage collector). A failed fetch returns what it
-    /// rented itself. <see cref="HttpResponse.Body"/> still works, as a copy made on first read.
+    /// rented itself. <see cref="HttpResponse.Body"/> still works, as a copy made on first read. With
+    /// <c>raiseError</c>, the response of a non-2xx status comes as the <see cref="HttpClientError.Response"/>
+    /// of the error thrown: dispose that one.
     /// Ignored when the body goes to a <see cref="StreamingCallback"/>, an
     /// <see cref="AsyncStreamingCallback"/> or a <see cref="BodyWriter"/>.
     /// </summary>
@@ -198,8 +200,10 @@ public record HttpFetchOptions
     /// counted against <c>MaxBodySize</c> as a kept body is): its bytes are written to this writer,
     /// and the response's <see cref="HttpResponse.Body"/> stays empty. Only the final response's body
     /// is written (not the bodies of redirects followed on the way). After a failure the writer holds
-    /// the bytes received before it (for a body over <c>MaxBodySize</c>, those up to the limit). Written
-    /// on the loop thread, during the fetch only; the caller owns the writer and what it holds. Set per
+    /// the body's bytes received before it, in order (for a body over <c>MaxBodySize</c>, at most
+    /// that many: the piece that went past the limit is not written). Written
+    /// on the loop thread, during the fetch only; the caller owns the writer and what it holds. An
+    /// exception the writer throws ends the fetch (a 599 <see cref="HttpClientError"/> with it inside). Set per
     /// request: a client's <see cref="AsyncHttpClientSettings.Defaults"/> cannot supply it. Not together
     /// with <see cref="StreamingCallback"/> or <see cref="AsyncStreamingCallback"/>
     /// (<see cref="ArgumentException"/> at <c>FetchAsync</c>).

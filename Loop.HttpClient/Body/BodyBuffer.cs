@@ -21,15 +21,15 @@ namespace Loop.Http.Body;
 /// old one), which <see cref="TakeBody"/> hands over to the response; <see cref="WriteTo"/> writes
 /// it to the caller's writer as it arrives and keeps nothing. Either way no array of the body's
 /// size is ever allocated.
-/// </remarks>
-/// <remarks>
-/// Kept the default way, a decoded body would still peak near 2× at the end, the segments plus the response's array.
-/// So a body being decoded (<see cref="KeepRaw"/>) also keeps its raw, still encoded, bytes
+/// <para>
+/// Kept the default way, a decoded body would still peak near 2× at the end, the segments plus
+/// the response's array. So a body being decoded (<see cref="KeepRaw"/>) also keeps its raw, still encoded, bytes
 /// (<see cref="AppendRaw"/>); once the decoded bytes pass <see cref="DecodedKeepLimit"/>, they
 /// are dropped and only counted, every piece still decoded as it arrives (errors, the limit and
 /// the length are known at once), and <see cref="ToArray"/> decodes the raw bytes a second time
 /// straight into one array of the decoded length. The peak is then the decoded size plus the
 /// encoded one.
+/// </para>
 /// </remarks>
 internal sealed class BodyBuffer : IDisposable
 {

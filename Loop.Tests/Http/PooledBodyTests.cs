@@ -206,6 +206,15 @@ public sealed class PooledBodyTests(Type clientType) : HttpClientFixture(clientT
     });
 
     [Test]
+    public void BodyWriter_WriterThrows_FetchFailsWithItsException() => Run(async () =>
+    {
+        using var server = new BodyTestServer(Size);
+        HttpResponse response = await Client.FetchAsync(new HttpRequest(server.Url("/length")) { BodyWriter = new FullWriter() }, raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(599));
+        Assert.That(response.Error?.InnerException, Is.InstanceOf<InvalidOperationException>());
+    });
+
+    [Test]
     public void BodyWriter_WithStreamingCallback_IsRejectedAtTheCall() => Run(async () =>
     {
         using var server = new BodyTestServer(Size);
@@ -229,6 +238,16 @@ public sealed class PooledBodyTests(Type clientType) : HttpClientFixture(clientT
         Assert.That(pool.Rents, Is.Zero, "a streamed body is never gathered");
     });
 
+    /// <summary>A writer that refuses every byte.</summary>
+    private sealed class FullWriter : IBufferWriter<byte>
+    {
+        public void Advance(int count) => throw new InvalidOperationException("full");
+
+        public Memory<byte> GetMemory(int sizeHint = 0) => throw new InvalidOperationException("full");
+
+        public Span<byte> GetSpan(int sizeHint = 0) => throw new InvalidOperationException("full");
+    }
+
     private (AsyncHttpClient Client, CountingPool Pool) CreateCountedClient(AsyncHttpClientSettings? settings = null)
     {
         AsyncHttpClient client = CreateClient(settings);
@@ -236,4 +255,24 @@ public sealed class PooledBodyTests(Type clientType) : HttpClientFixture(clientT
         client.BodyPool = pool;
         return (client, pool);
     }
+}
+
+/// <summary>What only the curl client does (digest authentication) with a body writer and a pooled body.</summary>
+public sealed class CurlBodyWriterTests() : HttpClientFixture(typeof(Loop.Curl.CurlAsyncHttpClient))
+{
+    [Test]
+    public void BodyWriter_DigestChallengeAnswered_HoldsOnlyTheFinalBody() => Run(async () =>
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        HttpResponse response = await Client.FetchAsync(new HttpRequest(Server.Url("/digest")) { AuthUsername = "foo", AuthPassword = "bar", AuthMode = HttpAuthMode.Digest, BodyWriter = writer });
+        Assert.That(response.Code, Is.EqualTo(200));
+        Assert.That(System.Text.Encoding.ASCII.GetString(writer.WrittenSpan), Is.EqualTo("ok"));
+    });
+
+    [Test]
+    public void PooledBody_DigestChallengeAnswered_HoldsOnlyTheFinalBody() => Run(async () =>
+    {
+        using HttpResponse response = await Client.FetchAsync(new HttpRequest(Server.Url("/digest")) { AuthUsername = "foo", AuthPassword = "bar", AuthMode = HttpAuthMode.Digest, PooledBody = true });
+        Assert.That(System.Text.Encoding.ASCII.GetString(response.BodySpan), Is.EqualTo("ok"));
+    });
 }
