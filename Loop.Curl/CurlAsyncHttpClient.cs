@@ -148,7 +148,7 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     private readonly Stack<BodyBuffer> _bodyBuffers = new();
 
     /// <summary>An empty body buffer (Reset it with the limit before use).</summary>
-    internal BodyBuffer RentBodyBuffer() => _bodyBuffers.TryPop(out BodyBuffer? buffer) ? buffer : new BodyBuffer(MaxBodySize);
+    internal BodyBuffer RentBodyBuffer() => _bodyBuffers.TryPop(out BodyBuffer? buffer) ? buffer : new BodyBuffer(MaxBodySize) { Pool = BodyPool };
 
     /// <summary>Takes back an emptied buffer; kept up to one per possible transfer.</summary>
     internal void ReturnBodyBuffer(BodyBuffer buffer)

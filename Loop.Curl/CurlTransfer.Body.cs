@@ -9,8 +9,8 @@ namespace Loop.Curl;
 /// <summary>
 /// The response body: curl hands over the bytes as received (its own content decoding is off),
 /// we undo the content coding with the shared <see cref="ContentDecoder"/>, count the decoded
-/// bytes against <c>MaxBodySize</c> in a <see cref="BodyBuffer"/> and keep them or pass them to
-/// the streaming callback. The body of a redirect curl follows never reaches the write callback
+/// bytes against <c>MaxBodySize</c> in a <see cref="BodyBuffer"/> and keep them (in pooled memory
+/// when asked) or pass them to the streaming callback or the caller's body writer. The body of a redirect curl follows never reaches the write callback
 /// (curl drains it): the progress callback bounds it instead.
 /// </summary>
 internal sealed partial class CurlTransfer
@@ -115,6 +115,16 @@ internal sealed partial class CurlTransfer
         _transferDecoder = null;
         _decoder?.Dispose();
         _decoder = null;
+        bool streaming = _request.StreamingCallback is not null || _request.AsyncStreamingCallback is not null;
+        if (_request.BodyWriter is { } writer)
+        {
+            _body.WriteTo(writer);
+        }
+        else if (_request.PooledBody == true && !streaming)
+        {
+            _body.KeepPooled();
+        }
+
         if (!string.IsNullOrEmpty(_transferCodings))
         {
             // Checked at the end of the head: every coding is known.
@@ -132,11 +142,11 @@ internal sealed partial class CurlTransfer
             }
         }
 
-        if (_transferDecoder is null && _decoder is null && _request.StreamingCallback is null && _request.AsyncStreamingCallback is null && _contentLength > 0)
+        if (_transferDecoder is null && _decoder is null && !streaming && _contentLength > 0)
         {
             _body.ExpectLength(_contentLength);
         }
-        else if (_request.StreamingCallback is null && _request.AsyncStreamingCallback is null)
+        else if (!streaming)
         {
             // A large decoded body is decoded again from its raw bytes at the end, not copied.
             _body.KeepRaw(_decoder, _transferDecoder);
@@ -288,9 +298,22 @@ internal sealed partial class CurlTransfer
         HandOver();
     }
 
-    /// <summary>The body as the response carries it: what was kept (empty when it was streamed).</summary>
-    private byte[] TakeBody() =>
-        _body is null || _request.StreamingCallback is not null || _request.AsyncStreamingCallback is not null ? [] : _body.ToArray();
+    /// <summary>The body as the response carries it: what was kept, pooled when asked (empty when it was streamed or written to the caller's writer).</summary>
+    private ResponseBody TakeBody()
+    {
+        if (_request.StreamingCallback is not null || _request.AsyncStreamingCallback is not null)
+        {
+            return ResponseBody.Empty;
+        }
+
+        if (_body is null || !_bodyPrepared)
+        {
+            // No body byte came: a pooled response all the same, with nothing rented.
+            return _request.PooledBody == true && _request.BodyWriter is null ? ResponseBody.Pooled(null, 0, _client.BodyPool) : ResponseBody.Empty;
+        }
+
+        return _body.TakeBody();
+    }
 
     /// <summary>A managed copy of curl's bytes (the buffer is reused for the next write).</summary>
     private ReadOnlyMemory<byte> Managed(ReadOnlySpan<byte> data)

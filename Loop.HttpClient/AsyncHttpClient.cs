@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
@@ -46,6 +47,7 @@ public abstract class AsyncHttpClient : IDisposable
         Settings = settings;
         MaxClients = settings.MaxClients ?? AsyncHttpClientSettings.DefaultMaxClients;
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxClients, 1, nameof(settings));
+        BodyPool = new Body.BodyMemoryPool(MaxClients);
         Logger = loop.LoggerFactory.CreateLogger("Loop.Http.AsyncHttpClient");
         _cached = t_creatingCached;
     }
@@ -83,6 +85,13 @@ public abstract class AsyncHttpClient : IDisposable
 
     /// <summary>Whether <see cref="Close"/> was called.</summary>
     public bool IsClosed => _closed;
+
+    /// <summary>
+    /// Where response bodies rent their memory: a <see cref="HttpFetchOptions.PooledBody"/> body and
+    /// the pieces a body is gathered in. The client's own <see cref="Body.BodyMemoryPool"/>; tests put
+    /// a counting pool here, before the first fetch.
+    /// </summary>
+    internal ArrayPool<byte> BodyPool { get; set; }
 
     /// <summary>The client's logger (category <c>Loop.Http.AsyncHttpClient</c>).</summary>
     protected ILogger Logger { get; }
@@ -395,6 +404,11 @@ public abstract class AsyncHttpClient : IDisposable
         if (request.StreamingCallback is not null && request.AsyncStreamingCallback is not null)
         {
             throw new ArgumentException("StreamingCallback and AsyncStreamingCallback cannot both be set.", nameof(request));
+        }
+
+        if (request.BodyWriter is not null && (request.StreamingCallback is not null || request.AsyncStreamingCallback is not null))
+        {
+            throw new ArgumentException("BodyWriter cannot be set together with StreamingCallback or AsyncStreamingCallback: the body goes to one of them.", nameof(request));
         }
 
         if (request.Body is not null && request.BodyProducer is not null)

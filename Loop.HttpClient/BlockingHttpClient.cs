@@ -28,6 +28,10 @@ public sealed class BlockingHttpClient : IDisposable
     /// Fetches <paramref name="request"/> and returns the response, blocking the calling thread.
     /// With <paramref name="raiseError"/> a non-2xx response or a failure throws
     /// <see cref="HttpClientError"/>; without it the response is returned (code 599 when none arrived).
+    /// A response to a request with <see cref="HttpFetchOptions.PooledBody"/> owns pooled memory as
+    /// from the async client: dispose it when done with its body (on any thread, before or after the
+    /// client is closed). A <see cref="HttpFetchOptions.BodyWriter"/> is written on this thread,
+    /// during the call.
     /// </summary>
     /// <exception cref="InvalidOperationException">Called on a thread that is running an IOLoop.</exception>
     /// <exception cref="ObjectDisposedException">The client was closed.</exception>

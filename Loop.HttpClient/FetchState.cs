@@ -85,6 +85,7 @@ internal sealed class FetchState
         _effective.BodyProducer = null;
         _effective.StreamingCallback = null;
         _effective.AsyncStreamingCallback = null;
+        _effective.BodyWriter = null;
         _effective.HeaderCallback = null;
         _effective.PrepareCurlCallback = null;
         _effective.SslOptions = null;

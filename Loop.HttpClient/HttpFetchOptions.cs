@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Security;
 
 namespace Loop.Http;
@@ -175,6 +176,45 @@ public record HttpFetchOptions
     }
 
     /// <summary>
+    /// Receive the final response's body into memory rented from the client's pool instead of a new
+    /// array of its size, so that large bodies do not land on the large object heap; false when not
+    /// set. (The pool keeps up to <c>MaxClients</c> arrays of each size it has used, up to 64 MiB; a
+    /// larger body is rented new.) The <see cref="HttpResponse"/> then owns that memory until it is
+    /// disposed: read the body through <see cref="HttpResponse.BodyMemory"/> (no copy; invalid after
+    /// <see cref="HttpResponse.Dispose"/>), and dispose the response when done with it (a response
+    /// never disposed only leaves its memory to the garbage collector). A failed fetch returns what it
+    /// rented itself. <see cref="HttpResponse.Body"/> still works, as a copy made on first read. With
+    /// <c>raiseError</c>, the response of a non-2xx status comes as the <see cref="HttpClientError.Response"/>
+    /// of the error thrown: dispose that one.
+    /// Ignored when the body goes to a <see cref="StreamingCallback"/>, an
+    /// <see cref="AsyncStreamingCallback"/> or a <see cref="BodyWriter"/>.
+    /// </summary>
+    public bool? PooledBody
+    {
+        get => _box?.Fields.PooledBody;
+        set => BoxFor(value is not null)?.Fields.PooledBody = value;
+    }
+
+    /// <summary>
+    /// Receives the final response's body as it arrives (decompressed when the response is decoded,
+    /// counted against <c>MaxBodySize</c> as a kept body is): its bytes are written to this writer,
+    /// and the response's <see cref="HttpResponse.Body"/> stays empty. Only the final response's body
+    /// is written (not the bodies of redirects followed on the way). After a failure the writer holds
+    /// the body's bytes received before it, in order (for a body over <c>MaxBodySize</c>, at most
+    /// that many: the piece that went past the limit is not written). Written
+    /// on the loop thread, during the fetch only; the caller owns the writer and what it holds. An
+    /// exception the writer throws ends the fetch (a 599 <see cref="HttpClientError"/> with it inside). Set per
+    /// request: a client's <see cref="AsyncHttpClientSettings.Defaults"/> cannot supply it. Not together
+    /// with <see cref="StreamingCallback"/> or <see cref="AsyncStreamingCallback"/>
+    /// (<see cref="ArgumentException"/> at <c>FetchAsync</c>).
+    /// </summary>
+    public IBufferWriter<byte>? BodyWriter
+    {
+        get => _box?.Fields.BodyWriter;
+        set => BoxFor(value is not null)?.Fields.BodyWriter = value;
+    }
+
+    /// <summary>
     /// Receives each header line of the final response as it arrives: the status line, each field
     /// and the closing empty line, every one with its CRLF. The response's headers are still filled.
     /// </summary>
@@ -339,6 +379,7 @@ public record HttpFetchOptions
         f.NetworkInterface ??= d.NetworkInterface;
         f.StreamingCallback ??= d.StreamingCallback;
         f.AsyncStreamingCallback ??= d.AsyncStreamingCallback;
+        f.PooledBody ??= d.PooledBody ?? false;
         f.HeaderCallback ??= d.HeaderCallback;
         f.PrepareCurlCallback ??= d.PrepareCurlCallback;
         f.ProxyHost ??= d.ProxyHost;
@@ -381,6 +422,8 @@ public record HttpFetchOptions
         public string? NetworkInterface;
         public Action<ReadOnlyMemory<byte>>? StreamingCallback;
         public Func<ReadOnlyMemory<byte>, ValueTask>? AsyncStreamingCallback;
+        public bool? PooledBody;
+        public IBufferWriter<byte>? BodyWriter;
         public Action<string>? HeaderCallback;
         public Action<ICurlHandle>? PrepareCurlCallback;
         public string? ProxyHost;

@@ -1,3 +1,6 @@
+using System.Buffers;
+using Loop.Http.Body;
+
 namespace Loop.Http;
 
 /// <summary>
@@ -6,9 +9,24 @@ namespace Loop.Http;
 /// and when none arrived (a timeout, a refused connection, a malformed reply) <see cref="Code"/>
 /// is 599 and <see cref="Error"/> says why.
 /// </summary>
-public sealed class HttpResponse
+/// <remarks>
+/// A response to a request with <see cref="HttpFetchOptions.PooledBody"/> holds its body in memory
+/// rented from a pool, and owns it: <see cref="Dispose"/> gives it back, after which the body is gone.
+/// Dispose every response whose body may be pooled (disposing any other does nothing); one that is
+/// never disposed only leaves its memory to the garbage collector. With <c>raiseError</c>, the
+/// response of a non-2xx status is <see cref="HttpClientError.Response"/>.
+/// </remarks>
+public sealed class HttpResponse : IDisposable
 {
-    private readonly byte[] _body;
+    // The body: an array of exactly its size; for a pooled body, the copy Body made (null until then).
+    private byte[]? _body;
+
+    // A pooled body: the array rented from _pool (null once returned, or when nothing was
+    // rented), the body's length in it, and whether the response was disposed.
+    private readonly ArrayPool<byte>? _pool;
+    private byte[]? _rented;
+    private readonly int _length;
+    private int _disposed;
 
     // The headers: an HttpHeaders, or the fields array a client parsed (shared copy-on-write with
     // other responses), made into an HttpHeaders when Headers is first read.
@@ -41,17 +59,17 @@ public sealed class HttpResponse
         TimeSpan requestTime = default,
         DateTimeOffset startTime = default,
         IReadOnlyDictionary<string, TimeSpan>? timeInfo = null)
-        : this(request, code, reason, (object)(headers ?? new HttpHeaders()), body, effectiveUrl, error, requestTime, startTime, timeInfo)
+        : this(request, code, reason, (object)(headers ?? new HttpHeaders()), ResponseBody.Exact(body), effectiveUrl, error, requestTime, startTime, timeInfo)
     {
     }
 
-    /// <summary>A client's response, whose headers are the fields it parsed (<see cref="HttpHeaders.Publish"/>).</summary>
+    /// <summary>A client's response, whose headers are the fields it parsed (<see cref="HttpHeaders.Publish"/>) or its own <see cref="HttpHeaders"/>, and whose body may be pooled.</summary>
     internal HttpResponse(
         HttpRequest request,
         int code,
         string? reason,
         KeyValuePair<string, string>[] sharedHeaders,
-        byte[]? body,
+        ResponseBody body,
         string? effectiveUrl,
         Exception? error = null,
         TimeSpan requestTime = default,
@@ -61,12 +79,28 @@ public sealed class HttpResponse
     {
     }
 
+    /// <inheritdoc cref="HttpResponse(HttpRequest, int, string?, KeyValuePair{string, string}[], ResponseBody, string?, Exception?, TimeSpan, DateTimeOffset, IReadOnlyDictionary{string, TimeSpan}?)"/>
+    internal HttpResponse(
+        HttpRequest request,
+        int code,
+        string? reason,
+        HttpHeaders headers,
+        ResponseBody body,
+        string? effectiveUrl,
+        Exception? error = null,
+        TimeSpan requestTime = default,
+        DateTimeOffset startTime = default,
+        IReadOnlyDictionary<string, TimeSpan>? timeInfo = null)
+        : this(request, code, reason, (object)headers, body, effectiveUrl, error, requestTime, startTime, timeInfo)
+    {
+    }
+
     private HttpResponse(
         HttpRequest request,
         int code,
         string? reason,
         object headers,
-        byte[]? body,
+        ResponseBody body,
         string? effectiveUrl,
         Exception? error,
         TimeSpan requestTime,
@@ -78,7 +112,18 @@ public sealed class HttpResponse
         Code = code;
         Reason = reason ?? HttpStatus.ReasonFor(code);
         _headers = headers;
-        _body = body ?? [];
+        if (body.Pool is { } pool)
+        {
+            _pool = pool;
+            _rented = body.Array;
+            _length = body.Length;
+        }
+        else
+        {
+            _body = body.Array ?? [];
+            _length = _body.Length;
+        }
+
         EffectiveUrl = effectiveUrl ?? request.Url;
         RequestTime = requestTime;
         StartTime = startTime;
@@ -111,11 +156,62 @@ public sealed class HttpResponse
     /// <remarks>The same object each time it is read (a client's is made on first read; thread-safe).</remarks>
     public HttpHeaders Headers => _headers as HttpHeaders ?? MakeHeaders();
 
-    /// <summary>The body; empty when a <see cref="HttpFetchOptions.StreamingCallback"/> took it.</summary>
-    public byte[] Body => _body;
+    /// <summary>
+    /// The body; empty when a <see cref="HttpFetchOptions.StreamingCallback"/> or a
+    /// <see cref="HttpFetchOptions.BodyWriter"/> took it. For a pooled body
+    /// (<see cref="HttpFetchOptions.PooledBody"/>) this is a copy, made on first read (the same
+    /// array after): use <see cref="BodyMemory"/> to avoid the copy.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The body is pooled, and the response was disposed before the copy was made.</exception>
+    public byte[] Body => _body ?? CopyPooledBody();
 
-    /// <summary>The body as a read-only stream over the same bytes.</summary>
-    public Stream BodyStream => new MemoryStream(_body, writable: false);
+    /// <summary>
+    /// The body, without a copy, pooled or not: valid until <see cref="Dispose"/> for a pooled
+    /// body (whose memory then goes back to its pool: do not keep it past that), for the response's
+    /// lifetime otherwise.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The body is pooled and the response was disposed.</exception>
+    public ReadOnlyMemory<byte> BodyMemory
+    {
+        get
+        {
+            if (_pool is null)
+            {
+                return _body;
+            }
+
+            byte[]? rented = _rented;
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            return rented is null ? ReadOnlyMemory<byte>.Empty : new ReadOnlyMemory<byte>(rented, 0, _length);
+        }
+    }
+
+    /// <summary>The body as a span, as <see cref="BodyMemory"/> (valid until <see cref="Dispose"/> for a pooled body).</summary>
+    /// <exception cref="ObjectDisposedException">The body is pooled and the response was disposed.</exception>
+    public ReadOnlySpan<byte> BodySpan => BodyMemory.Span;
+
+    /// <summary>
+    /// The body as a new read-only stream over the same bytes, without a copy; for a pooled body
+    /// the stream reads the pooled memory, so it must not be read after <see cref="Dispose"/>.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The body is pooled and the response was disposed.</exception>
+    public Stream BodyStream
+    {
+        get
+        {
+            if (_pool is null)
+            {
+                return new MemoryStream(_body!, writable: false);
+            }
+
+            byte[]? rented = _rented;
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+            return rented is null ? new MemoryStream([], writable: false) : new MemoryStream(rented, 0, _length, writable: false);
+        }
+    }
+
+    /// <summary>Whether the body is in pooled memory that this response owns (<see cref="HttpFetchOptions.PooledBody"/>), whether or not it was disposed.</summary>
+    public bool IsBodyPooled => _pool is not null;
 
     /// <summary>The URL the response came from, after any redirects.</summary>
     public string EffectiveUrl { get; }
@@ -149,6 +245,31 @@ public sealed class HttpResponse
         return ReferenceEquals(Interlocked.CompareExchange(ref _headers, headers, current), current) ? headers : (HttpHeaders)_headers;
     }
 
+    /// <summary>
+    /// Returns a pooled body's memory to its pool; <see cref="BodyMemory"/>, <see cref="BodySpan"/>
+    /// and <see cref="BodyStream"/> throw after it (<see cref="Body"/> too, unless its copy was made
+    /// before). Does nothing for a body that is not pooled. Calling it again does nothing; two
+    /// threads calling it at once return the memory once.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_pool is null || Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        if (Interlocked.Exchange(ref _rented, null) is { } rented)
+        {
+            _pool.Return(rented);
+        }
+    }
+
+    private byte[] CopyPooledBody()
+    {
+        byte[] copy = BodyMemory.ToArray();
+        return Interlocked.CompareExchange(ref _body, copy, null) ?? copy;
+    }
+
     /// <summary>Throws <see cref="Error"/> if there is one.</summary>
     public void Rethrow()
     {
@@ -159,5 +280,5 @@ public sealed class HttpResponse
     }
 
     /// <summary>The code, the URL and the body length.</summary>
-    public override string ToString() => $"HttpResponse(code={Code}, reason={Reason}, effectiveUrl={EffectiveUrl}, body={_body.Length} bytes)";
+    public override string ToString() => $"HttpResponse(code={Code}, reason={Reason}, effectiveUrl={EffectiveUrl}, body={_length} bytes)";
 }

@@ -15,13 +15,21 @@ namespace Loop.Http.Body;
 /// <see cref="Reset"/>.
 /// </summary>
 /// <remarks>
-/// A decoded body would still peak near 2× at the end, the segments plus the response's array.
-/// So a body being decoded (<see cref="KeepRaw"/>) also keeps its raw, still encoded, bytes
+/// Two other ways to keep the body, chosen after <see cref="Reset"/> and before any byte:
+/// <see cref="KeepPooled"/> gathers it in one array rented from <see cref="Pool"/> (of the
+/// announced size when there is one, otherwise grown by renting a larger array and returning the
+/// old one), which <see cref="TakeBody"/> hands over to the response; <see cref="WriteTo"/> writes
+/// it to the caller's writer as it arrives and keeps nothing. Either way no array of the body's
+/// size is ever allocated.
+/// <para>
+/// Kept the default way, a decoded body would still peak near 2× at the end, the segments plus
+/// the response's array. So a body being decoded (<see cref="KeepRaw"/>) also keeps its raw, still encoded, bytes
 /// (<see cref="AppendRaw"/>); once the decoded bytes pass <see cref="DecodedKeepLimit"/>, they
 /// are dropped and only counted, every piece still decoded as it arrives (errors, the limit and
 /// the length are known at once), and <see cref="ToArray"/> decodes the raw bytes a second time
 /// straight into one array of the decoded length. The peak is then the decoded size plus the
 /// encoded one.
+/// </para>
 /// </remarks>
 internal sealed class BodyBuffer : IDisposable
 {
@@ -49,6 +57,11 @@ internal sealed class BodyBuffer : IDisposable
     private string? _rawCodings;
     private bool _replay;
 
+    // How the body is kept when not the default way (see KeepPooled and WriteTo); _exact is then
+    // the rented array.
+    private bool _pooled;
+    private IBufferWriter<byte>? _writer;
+
     /// <summary>Creates an empty buffer that refuses more than <paramref name="limit"/> bytes.</summary>
     public BodyBuffer(long limit) => Limit = limit;
 
@@ -58,19 +71,38 @@ internal sealed class BodyBuffer : IDisposable
     /// <summary>Bytes counted so far, kept or skipped.</summary>
     public long Count { get; private set; }
 
-    /// <summary>Bytes kept so far.</summary>
+    /// <summary>Bytes kept so far (written to the writer, with <see cref="WriteTo"/>).</summary>
     public long Stored => _stored;
+
+    /// <summary>Where the pieces of the body (and a pooled body) are rented from; <see cref="ArrayPool{T}.Shared"/>.</summary>
+    public ArrayPool<byte> Pool { get; set; } = ArrayPool<byte>.Shared;
+
+    /// <summary>
+    /// Keeps the body in one array rented from <see cref="Pool"/>, for <see cref="TakeBody"/> to hand
+    /// over (until then, <see cref="Reset"/> returns it). Call after <see cref="Reset"/>, before
+    /// <see cref="ExpectLength"/> and any byte. <see cref="KeepRaw"/> is then ignored: a pooled body
+    /// is never decoded twice.
+    /// </summary>
+    public void KeepPooled() => _pooled = true;
+
+    /// <summary>
+    /// Writes the kept bytes to <paramref name="writer"/> as they come, keeping none (they still
+    /// count against <see cref="Limit"/>, before they are written). Call after <see cref="Reset"/>,
+    /// before any byte. <see cref="ExpectLength"/> and <see cref="KeepRaw"/> are then ignored.
+    /// </summary>
+    public void WriteTo(IBufferWriter<byte> writer) => _writer = writer;
 
     /// <summary>
     /// The body will be exactly <paramref name="length"/> bytes (a Content-Length with no
     /// decoding): keep it in one array of that size. Ignored when anything is stored already,
-    /// or when the length is over the limit (the first byte past it fails as usual).
+    /// or when the length is over the limit (the first byte past it fails as usual). A pooled body
+    /// rents its array at once, of that size.
     /// </summary>
     public void ExpectLength(long length)
     {
-        if (_stored == 0 && _exact is null && length > 0 && length <= Limit && length <= Array.MaxLength)
+        if (_writer is null && _stored == 0 && _exact is null && length > 0 && length <= Limit && length <= Array.MaxLength)
         {
-            _exact = GC.AllocateUninitializedArray<byte>((int)length);
+            _exact = _pooled ? Pool.Rent((int)length) : GC.AllocateUninitializedArray<byte>((int)length);
         }
     }
 
@@ -79,6 +111,19 @@ internal sealed class BodyBuffer : IDisposable
     public void Append(ReadOnlySpan<byte> data)
     {
         Charge(data.Length);
+        if (_writer is not null)
+        {
+            _writer.Write(data);
+            _stored += data.Length;
+            return;
+        }
+
+        if (_pooled)
+        {
+            AppendPooled(data);
+            return;
+        }
+
         if (_exact is not null)
         {
             if (_stored + data.Length <= _exact.Length)
@@ -136,7 +181,7 @@ internal sealed class BodyBuffer : IDisposable
             (null, { } transfer) => transfer.Encoding,
             ({ } content, { } transfer) => content.Encoding + ", " + transfer.Encoding,
         };
-        _rawCodings = _stored == 0 && _exact is null ? codings : null;
+        _rawCodings = _stored == 0 && _exact is null && !_pooled && _writer is null ? codings : null;
     }
 
     /// <summary>
@@ -164,7 +209,7 @@ internal sealed class BodyBuffer : IDisposable
             throw new HttpBodyTooLargeError(Limit);
         }
 
-        (_raw ??= new()).Append(data);
+        (_raw ??= new(Pool)).Append(data);
     }
 
     private long RawLength => _raw?.Length ?? 0;
@@ -214,11 +259,49 @@ internal sealed class BodyBuffer : IDisposable
         return result;
     }
 
-    /// <summary>Empties the buffer and its count, returning its memory, for a new body with <paramref name="limit"/>.</summary>
+    /// <summary>
+    /// The body for the response: with <see cref="KeepPooled"/>, the rented array, handed over (the
+    /// response returns it); with <see cref="WriteTo"/>, none (the writer has it); otherwise
+    /// <see cref="ToArray"/>'s array. The buffer is empty afterwards (its count stays).
+    /// </summary>
+    /// <exception cref="HttpContentDecodingError">Not expected: the raw bytes decoded once already.</exception>
+    public ResponseBody TakeBody()
+    {
+        if (_writer is not null)
+        {
+            return ResponseBody.Empty;
+        }
+
+        if (!_pooled)
+        {
+            return ResponseBody.Exact(ToArray());
+        }
+
+        byte[]? array = _exact;
+        int length = (int)_stored;
+        _exact = null;
+        _stored = 0;
+        if (array is not null && length == 0)
+        {
+            Pool.Return(array);
+            array = null;
+        }
+
+        return ResponseBody.Pooled(array, length, Pool);
+    }
+
+    /// <summary>Empties the buffer and its count, returning its memory, for a new body with <paramref name="limit"/>, kept the default way.</summary>
     public void Reset(long limit)
     {
         _segments?.Return();
         StopKeepingRaw();
+        if (_pooled && _exact is not null)
+        {
+            Pool.Return(_exact);
+        }
+
+        _pooled = false;
+        _writer = null;
         _exact = null;
         _stored = 0;
         Count = 0;
@@ -238,9 +321,30 @@ internal sealed class BodyBuffer : IDisposable
         Count += length;
     }
 
+    /// <summary>Copies <paramref name="data"/> into the rented array, first renting a larger one (copied over, the old one returned) if it does not fit.</summary>
+    private void AppendPooled(ReadOnlySpan<byte> data)
+    {
+        if (_exact is null || _exact.Length - _stored < data.Length)
+        {
+            // Doubling: the bytes copied while growing stay under the body's size.
+            int needed = checked((int)(_stored + data.Length));
+            byte[] larger = Pool.Rent(Math.Max(needed, _exact is null ? FirstSegment : (int)Math.Min(Array.MaxLength, 2L * _exact.Length)));
+            if (_exact is not null)
+            {
+                _exact.AsSpan(0, (int)_stored).CopyTo(larger);
+                Pool.Return(_exact);
+            }
+
+            _exact = larger;
+        }
+
+        data.CopyTo(_exact.AsSpan((int)_stored));
+        _stored += data.Length;
+    }
+
     private void AppendToSegments(ReadOnlySpan<byte> data)
     {
-        (_segments ??= new()).Append(data);
+        (_segments ??= new(Pool)).Append(data);
         _stored += data.Length;
     }
 
@@ -292,7 +396,7 @@ internal sealed class BodyBuffer : IDisposable
     }
 
     /// <summary>Bytes in pooled segments that grow geometrically up to 1 MiB, never copied as they grow.</summary>
-    private sealed class Segments
+    private sealed class Segments(ArrayPool<byte> pool)
     {
         private readonly List<byte[]> _list = [];
         private int _lastUsed;
@@ -306,7 +410,7 @@ internal sealed class BodyBuffer : IDisposable
                 if (_list.Count == 0 || _lastUsed == _list[^1].Length)
                 {
                     int size = _list.Count == 0 ? FirstSegment : Math.Min(LargestSegment, _list[^1].Length * 2);
-                    _list.Add(ArrayPool<byte>.Shared.Rent(Math.Max(size, Math.Min(data.Length, LargestSegment))));
+                    _list.Add(pool.Rent(Math.Max(size, Math.Min(data.Length, LargestSegment))));
                     _lastUsed = 0;
                 }
 
@@ -346,7 +450,7 @@ internal sealed class BodyBuffer : IDisposable
         {
             foreach (byte[] segment in _list)
             {
-                ArrayPool<byte>.Shared.Return(segment);
+                pool.Return(segment);
             }
 
             _list.Clear();

@@ -7,7 +7,8 @@ namespace Loop.Http.Simple;
 /// <summary>
 /// The body as it arrives: the transfer codings before <c>chunked</c> undone, then the content
 /// coding (when asked), every byte counted against MaxBodySize (a redirect's dropped body too),
-/// then to the streaming callback or kept for the response.
+/// then to the streaming callback or the caller's body writer, or kept for the response (in
+/// pooled memory when asked).
 /// </summary>
 internal sealed partial class Http1Connection
 {
@@ -49,6 +50,15 @@ internal sealed partial class Http1Connection
 
         _streaming = _request.StreamingCallback;
         _asyncStreaming = _request.AsyncStreamingCallback;
+        if (_request.BodyWriter is { } writer)
+        {
+            _buffer.WriteTo(writer);
+        }
+        else if (_request.PooledBody == true && _streaming is null && _asyncStreaming is null)
+        {
+            _buffer.KeepPooled();
+        }
+
         if (_request.DecompressResponse == true && headers.TryGetValue("Content-Encoding", out string? encoding))
         {
             // A coding we do not know leaves the body as it came, with its Content-Encoding.
@@ -57,7 +67,7 @@ internal sealed partial class Http1Connection
 
         if (_streaming is null && _asyncStreaming is null && _decoder is null && contentLength <= ExactBodyLimit)
         {
-            // The size is known: one array of exactly that size, handed to the response as it is.
+            // The size is known: one array of exactly that size (rented, for a pooled body), handed to the response as it is.
             _buffer.ExpectLength(contentLength);
         }
         else if (_streaming is null && _asyncStreaming is null)
@@ -158,7 +168,7 @@ internal sealed partial class Http1Connection
     }
 
     /// <summary>The body received, for the response.</summary>
-    private byte[] TakeBody() => _asyncStreaming is not null ? [] : _buffer.ToArray();
+    private ResponseBody TakeBody() => _asyncStreaming is not null ? ResponseBody.Empty : _buffer.TakeBody();
 
     /// <summary>Ends the body's state after an exchange, however it ended, returning pooled memory.</summary>
     private void ReleaseBody()

@@ -69,6 +69,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         _input = stream.Input;
         _head = new ResponseHead(client.ResponseFields);
         _onReadable = OnReadable;
+        _buffer.Pool = client.BodyPool;
         _core.RunContinuationsAsynchronously = false;
     }
 

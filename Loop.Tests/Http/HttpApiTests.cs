@@ -143,6 +143,7 @@ public sealed class HttpApiTests
             [typeof(Action<ICurlHandle>)] = (Action<ICurlHandle>)(_ => { }),
             [typeof(System.Net.Security.SslClientAuthenticationOptions)] = new System.Net.Security.SslClientAuthenticationOptions(),
             [typeof(Func<Func<ReadOnlyMemory<byte>, ValueTask>, Task>)] = (Func<Func<ReadOnlyMemory<byte>, ValueTask>, Task>)(_ => Task.CompletedTask),
+            [typeof(System.Buffers.IBufferWriter<byte>)] = new System.Buffers.ArrayBufferWriter<byte>(),
         };
         var properties = typeof(HttpRequest).GetProperties().Where(p => p.CanWrite && p.Name is not ("Url" or "Method" or "Body" or "Headers")).ToList();
         foreach (System.Reflection.PropertyInfo property in properties)
