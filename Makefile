@@ -77,7 +77,8 @@ bench-quick: libcurl bench-tools bench-build
 # per tick) while 200 workers fetch nginx's 1 MiB body, for each client, with RunOnce bounded by a
 # 2 ms TickBudget and unbounded, interleaved: ticks lost, tick lateness, the longest RunOnce,
 # fetches/s and the GC. nginx on one core, each host process on another, as in bench. Writes
-# docs/embedding.md. About 2 minutes; EMBED_ARGS='--clients simple --duration 3' for less.
+# docs/embedding.md. About 2.5 minutes; EMBED_ARGS='--clients simple --duration 3' for less,
+# '--body buffered,pooled' (or writer, stream) to compare how the bodies are received.
 EMBED_ARGS ?=
 bench-embed: libcurl bench-tools bench-build
 	LOOP_BENCH_COMMAND='make bench-embed$(if $(EMBED_ARGS), EMBED_ARGS=$(EMBED_ARGS))' $(DOTNET) $(BENCH_DLL) embed --out docs/embedding.md \

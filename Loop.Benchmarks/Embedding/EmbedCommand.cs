@@ -19,7 +19,8 @@ internal static class EmbedCommand
 
     private static readonly string s_usage = string.Join(
         Environment.NewLine,
-        "usage: Loop.Benchmarks embed [--clients simple,curl | --client simple] [--url URL] [--modes budget,frame,unbounded]",
+        "usage: Loop.Benchmarks embed [--clients simple,curl | --client simple] [--body buffered,pooled,writer,stream]",
+        "         [--url URL] [--modes budget,frame,unbounded]",
         "         [--concurrency 200] [--duration 10] [--warmup 5] [--budget-ms 2] [--work-ms 1] [--hz 60]",
         "         [--repetitions 2] [--out docs/embedding.md] [--work-dir DIR] [--note TEXT]",
         "Durations in seconds. --url: what every fetch gets (default: the 1 MiB /large of an nginx the",
@@ -61,6 +62,17 @@ internal static class EmbedCommand
             return 2;
         }
 
+        BodyMode[] bodies;
+        try
+        {
+            bodies = [.. (Option(args, "--body") ?? "buffered").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(EmbedSettings.ParseBody)];
+        }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine($"embed: {e.Message}");
+            return 2;
+        }
+
         ProcessGuard.Install();
         string output = Option(args, "--out") ?? Path.Combine("docs", "embedding.md");
         string workDirectory = Option(args, "--work-dir") ?? Path.Combine(Path.GetTempPath(), "loop-bench");
@@ -88,8 +100,11 @@ internal static class EmbedCommand
             machine.Add(("Pinning", pinning));
             foreach (string client in clients)
             {
-                Console.WriteLine($"== {client}: {settings.Concurrency} workers, {Rounds(settings)} rounds of {settings.Duration.TotalSeconds:0.#} s after {settings.Warmup.TotalSeconds:0.#} s of warm-up");
-                measurements.AddRange(RunHost(settings with { Client = client }, clientLauncher));
+                foreach (BodyMode body in bodies)
+                {
+                    Console.WriteLine($"== {client}, {body.ToString().ToLowerInvariant()} bodies: {settings.Concurrency} workers, {Rounds(settings)} rounds of {settings.Duration.TotalSeconds:0.#} s after {settings.Warmup.TotalSeconds:0.#} s of warm-up");
+                    measurements.AddRange(RunHost(settings with { Client = client, Body = body }, clientLauncher));
+                }
             }
         }
         finally
@@ -189,7 +204,7 @@ internal static class EmbedCommand
         if (!process.HasExited || process.ExitCode != 0 || rounds.Count < Rounds(settings))
         {
             string why = process.HasExited ? $"the host process exited with {process.ExitCode} after {rounds.Count} of {Rounds(settings)} rounds (its error is printed above)" : "the host process gave no result in time and was stopped";
-            rounds.Add(new EmbedMeasurement { Client = settings.Client, Repetition = rounds.Count / EmbeddingHost.Modes(settings, 0).Length, Failure = why });
+            rounds.Add(new EmbedMeasurement { Client = settings.Client, Body = settings.Body.ToString().ToLowerInvariant(), Repetition = rounds.Count / EmbeddingHost.Modes(settings, 0).Length, Failure = why });
         }
 
         return rounds;
@@ -206,7 +221,7 @@ internal static class EmbedCommand
         return
         [
             Invariant($"Host: one thread sleeping in its own epoll set, which holds a timerfd firing at {settings.Hz} Hz (absolute, fixed period) and the loop's `BackendFileDescriptor`; the sleep's timeout is the loop's `BackendTimeout`. On each expiry it reads the count (n > 1: n − 1 ticks lost), records the lateness (now − the scheduled time of the oldest expiry read, CLOCK_MONOTONIC), spins for {settings.Work.TotalMilliseconds:0.##} ms of its own work and ticks the loop; on every other wake-up it ticks the loop alone. A tick of the loop is {budget}."),
-            Invariant($"Load: {settings.Concurrency} workers started from the host thread after `loop.AttachCurrentThread()` (so every await in them resumes on it), each awaiting `FetchAsync` of {settings.Url} in a loop, the body buffered; `MaxClients` = {settings.Concurrency}, nothing else set; one host process per client (`Loop.Benchmarks embed-host`), `DOTNET_TC_CallCountingDelayMs=0`, `DOTNET_gcServer=0`."),
+            Invariant($"Load: {settings.Concurrency} workers started from the host thread after `loop.AttachCurrentThread()` (so every await in them resumes on it), each awaiting `FetchAsync` of {settings.Url} in a loop; the body buffered (a new array), pooled (`PooledBody`, the response disposed after use), written to the worker's own reused `ArrayBufferWriter<byte>` (`BodyWriter`) or counted as it streams (`StreamingCallback`), as the body column says; a host process per client and body; `MaxClients` = {settings.Concurrency}, nothing else set(`Loop.Benchmarks embed-host`), `DOTNET_TC_CallCountingDelayMs=0`, `DOTNET_gcServer=0`."),
             Invariant($"Rounds: {settings.Warmup.TotalSeconds:0.#} s of warm-up (not counted), then {settings.Repetitions} repetition(s) of a round of each mode for {settings.Duration.TotalSeconds:0.#} s, interleaved (the order rotated by one every repetition) under continuous load; each round starts with {EmbeddingHost.Settle.TotalSeconds:0.#} s that is ticked but not counted."),
             "late: the tick's lateness, p50/p99/max; longest RunOnce: the longest single call (wall clock), the GC's pauses and the host thread's CPU time inside it; most CPU in a RunOnce: the most CPU time the host thread spent in one call (the loop's own work, without the time the core was taken); × unbounded: the bounded round's fetches/s over the unbounded round's of the same repetition; gen 0/1/2 and GC pause: collections and `GC.GetTotalPauseDuration()` over the round; preempted: the host thread's involuntary context switches in the round (another thread, of this process or another, took its core; on a quiet machine few); off host thread: fetch continuations that resumed on another thread (0 expected).",
             "Targets (issue 14): with the budget, 0 ticks lost, p99 lateness under 2 ms, throughput at least 0.8× unbounded.",

@@ -20,6 +20,9 @@ internal sealed record EmbedMeasurement
     /// <summary>The command-line name of the client (simple, curl).</summary>
     public required string Client { get; init; }
 
+    /// <summary>The <see cref="BodyMode"/>, lower case.</summary>
+    public string Body { get; init; } = "buffered";
+
     /// <summary>The <see cref="HostMode"/>, lower case.</summary>
     public string Mode { get; init; } = "unbounded";
 

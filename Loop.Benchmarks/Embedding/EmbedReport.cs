@@ -20,14 +20,14 @@ internal sealed class EmbedReport
     /// <summary>The columns of the rounds' table, in order.</summary>
     public static readonly string[] Columns =
     [
-        "client", "loop", "rep", "ticks", "lost", "late p50", "late p99", "late max", "longest RunOnce", "GC in it", "CPU in it", "most CPU in a RunOnce",
+        "client", "body", "loop", "rep", "ticks", "lost", "late p50", "late p99", "late max", "longest RunOnce", "GC in it", "CPU in it", "most CPU in a RunOnce",
         "fetches/s", "MB/s", "× unbounded", "gen 0/1/2", "GC pause", "preempted", "off host thread", "errors",
     ];
 
     /// <summary>The columns of the summary table, in order.</summary>
     public static readonly string[] SummaryColumns =
     [
-        "client", "loop", "ticks", "lost", "worst late p99", "worst longest RunOnce", "most CPU in a RunOnce", "fetches/s (median)", "× unbounded (median)", "gen 2 per 1,000 fetches", "GC pause per s", "preempted",
+        "client", "body", "loop", "ticks", "lost", "worst late p99", "worst longest RunOnce", "most CPU in a RunOnce", "fetches/s (median)", "× unbounded (median)", "gen 2 per 1,000 fetches", "GC pause per s", "preempted",
     ];
 
     /// <summary>The command line that produced the results.</summary>
@@ -106,7 +106,7 @@ internal sealed class EmbedReport
     {
         foreach (string client in Clients)
         {
-            foreach (IGrouping<string, EmbedMeasurement> mode in Measurements.Where(m => m.Client == client && m.Failure is null).GroupBy(LoopName))
+            foreach (IGrouping<(string Body, string Loop), EmbedMeasurement> mode in Measurements.Where(m => m.Client == client && m.Failure is null).GroupBy(m => (m.Body, LoopName(m))))
             {
                 EmbedMeasurement[] rounds = [.. mode];
                 double[] ratios = [.. rounds.Select(Ratio).Where(r => !double.IsNaN(r))];
@@ -115,7 +115,8 @@ internal sealed class EmbedReport
                 yield return
                 [
                     client,
-                    mode.Key,
+                    mode.Key.Body,
+                    mode.Key.Loop,
                     Invariant($"{rounds.Sum(r => r.Ticks)}"),
                     Invariant($"{rounds.Sum(r => r.TicksLost)}"),
                     Ms(rounds.Max(r => r.LatenessP99Ms)),
@@ -135,13 +136,14 @@ internal sealed class EmbedReport
     {
         if (m.Failure is not null)
         {
-            return [m.Client, LoopName(m), Invariant($"{m.Repetition + 1}"), .. Enumerable.Repeat(BenchmarkReport.None, Columns.Length - 3)];
+            return [m.Client, m.Body, LoopName(m), Invariant($"{m.Repetition + 1}"), .. Enumerable.Repeat(BenchmarkReport.None, Columns.Length - 4)];
         }
 
         double ratio = Ratio(m);
         return
         [
             m.Client,
+            m.Body,
             LoopName(m),
             Invariant($"{m.Repetition + 1}"),
             Invariant($"{m.Ticks}"),
@@ -172,14 +174,14 @@ internal sealed class EmbedReport
             return double.NaN;
         }
 
-        EmbedMeasurement? peer = Measurements.FirstOrDefault(p => p.Client == m.Client && p.Repetition == m.Repetition && !p.Bounded && p.Failure is null);
+        EmbedMeasurement? peer = Measurements.FirstOrDefault(p => p.Client == m.Client && p.Body == m.Body && p.Repetition == m.Repetition && !p.Bounded && p.Failure is null);
         return peer is { Fetches: > 0 } ? m.FetchesPerSecond / peer.FetchesPerSecond : double.NaN;
     }
 
     private static void AppendTable(StringBuilder text, string[] columns, IEnumerable<string[]> rows)
     {
         text.AppendLine($"| {string.Join(" | ", columns)} |");
-        text.AppendLine($"|{string.Concat(columns.Select((_, i) => i < 3 ? "---|" : "---:|"))}");
+        text.AppendLine($"|{string.Concat(columns.Select((_, i) => i < 4 ? "---|" : "---:|"))}");
         foreach (string[] row in rows)
         {
             text.AppendLine($"| {string.Join(" | ", row)} |");

@@ -18,6 +18,9 @@ internal sealed record EmbedSettings
     /// <summary>What every fetch gets; null until the runner knows its server.</summary>
     public string? Url { get; init; }
 
+    /// <summary>How each body is received.</summary>
+    public BodyMode Body { get; init; } = BodyMode.Buffered;
+
     /// <summary>Fetches in flight at once (workers), and the client's <c>MaxClients</c>.</summary>
     public int Concurrency { get; init; } = 200;
 
@@ -44,7 +47,7 @@ internal sealed record EmbedSettings
 
     /// <summary>The options that take a value, and what they mean.</summary>
     public static readonly string[] ValueOptions =
-        ["--client", "--clients", "--url", "--modes", "--concurrency", "--duration", "--warmup", "--budget-ms", "--work-ms", "--hz", "--repetitions"];
+        ["--client", "--clients", "--body", "--url", "--modes", "--concurrency", "--duration", "--warmup", "--budget-ms", "--work-ms", "--hz", "--repetitions"];
 
     /// <summary>Reads the options in <see cref="ValueOptions"/> over these defaults; <c>--clients</c> is read by the runner.</summary>
     /// <exception cref="FormatException">A number does not parse or is out of range.</exception>
@@ -58,6 +61,7 @@ internal sealed record EmbedSettings
             {
                 "--client" => settings with { Client = value },
                 "--url" => settings with { Url = value },
+                "--body" when !value.Contains(',', StringComparison.Ordinal) => settings with { Body = ParseBody(value) },
                 "--modes" => settings with { Modes = [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParseMode)] },
                 "--concurrency" => settings with { Concurrency = Positive(args[i], value) },
                 "--duration" => settings with { Duration = TimeSpan.FromSeconds(Number(args[i], value)) },
@@ -77,6 +81,7 @@ internal sealed record EmbedSettings
     public List<string> ToArguments() =>
     [
         "--client", Client,
+        "--body", Body.ToString().ToLowerInvariant(),
         "--url", Url ?? throw new InvalidOperationException("No URL to fetch."),
         "--modes", string.Join(',', Modes.Select(m => m.ToString().ToLowerInvariant())),
         "--concurrency", Invariant(Concurrency),
@@ -90,11 +95,18 @@ internal sealed record EmbedSettings
 
     /// <summary>Equal settings: the same values, the modes in the same order.</summary>
     public bool Equals(EmbedSettings? other) =>
-        other is not null && Client == other.Client && Url == other.Url && Modes.SequenceEqual(other.Modes) && Concurrency == other.Concurrency
+        other is not null && Client == other.Client && Body == other.Body && Url == other.Url && Modes.SequenceEqual(other.Modes) && Concurrency == other.Concurrency
         && Duration == other.Duration && Warmup == other.Warmup && Budget == other.Budget && Work == other.Work && Hz == other.Hz && Repetitions == other.Repetitions;
 
     /// <inheritdoc/>
     public override int GetHashCode() => HashCode.Combine(Client, Url, Concurrency, Duration, Budget, Hz, Repetitions);
+
+    /// <summary>A <c>--body</c> value: buffered, pooled, writer or stream.</summary>
+    /// <exception cref="FormatException">Another value.</exception>
+    public static BodyMode ParseBody(string name) =>
+        Enum.TryParse(name, ignoreCase: true, out BodyMode body) && Enum.IsDefined(body)
+            ? body
+            : throw new FormatException($"--body takes buffered, pooled, writer or stream, not '{name}'.");
 
     private static HostMode ParseMode(string name) =>
         Enum.TryParse(name, ignoreCase: true, out HostMode mode) && Enum.IsDefined(mode)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -178,6 +179,7 @@ internal sealed class EmbeddingHost : IDisposable
         return new EmbedMeasurement
         {
             Client = _settings.Client,
+            Body = _settings.Body.ToString().ToLowerInvariant(),
             Mode = mode.ToString().ToLowerInvariant(),
             BudgetMs = mode == HostMode.Unbounded ? null : _settings.Budget.TotalMilliseconds,
             Repetition = repetition,
@@ -379,9 +381,30 @@ internal sealed class EmbeddingHost : IDisposable
 
     private async Task WorkerAsync()
     {
+        BodyMode body = _settings.Body;
+        ArrayBufferWriter<byte>? writer = body == BodyMode.Writer ? new ArrayBufferWriter<byte>() : null;
+        long streamed = 0;
+        Action<ReadOnlyMemory<byte>>? onChunk = body == BodyMode.Stream ? chunk => streamed += chunk.Length : null;
         while (!_stop)
         {
-            HttpResponse response = await _client.FetchAsync(new HttpRequest(_url), raiseError: false);
+            var request = new HttpRequest(_url);
+            switch (body)
+            {
+                case BodyMode.Pooled:
+                    request.PooledBody = true;
+                    break;
+                case BodyMode.Writer:
+                    writer!.ResetWrittenCount();
+                    request.BodyWriter = writer;
+                    break;
+                case BodyMode.Stream:
+                    streamed = 0;
+                    request.StreamingCallback = onChunk;
+                    break;
+            }
+
+            // Disposing returns a pooled body's memory; for the other modes it does nothing.
+            using HttpResponse response = await _client.FetchAsync(request, raiseError: false);
             if (Environment.CurrentManagedThreadId != _hostThread)
             {
                 Interlocked.Increment(ref _offHostThread);
@@ -389,8 +412,14 @@ internal sealed class EmbeddingHost : IDisposable
 
             if (response.Code == 200)
             {
+                long length = body switch
+                {
+                    BodyMode.Writer => writer!.WrittenCount,
+                    BodyMode.Stream => streamed,
+                    _ => response.BodyMemory.Length,
+                };
                 Interlocked.Increment(ref _fetches);
-                Interlocked.Add(ref _bytes, response.Body.Length);
+                Interlocked.Add(ref _bytes, length);
             }
             else
             {

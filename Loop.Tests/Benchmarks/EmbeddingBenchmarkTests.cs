@@ -51,22 +51,47 @@ public sealed class EmbeddingBenchmarkTests
         {
             string[] cells = EmbedReport.Cells(row);
             Assert.That(cells, Has.Length.EqualTo(EmbedReport.Columns.Length), row);
-            Assert.That(cells[0], Is.EqualTo("simple"), row);
-            Assert.That(Number(cells[3]), Is.GreaterThan(0), "ticks: " + row);
-            Assert.That(Number(cells[4]), Is.GreaterThanOrEqualTo(0), "lost: " + row);
-            Assert.That(cells[5..12], Has.All.Match(@"^[0-9.]+ ms$"), row);
-            Assert.That(Number(cells[12]), Is.GreaterThan(0), "fetches/s: " + row);
-            Assert.That(cells[15], Does.Match("^[0-9]+/[0-9]+/[0-9]+$"), row);
-            Assert.That(Number(cells[17]), Is.GreaterThanOrEqualTo(0), "preempted: " + row);
-            Assert.That(cells[18], Is.EqualTo("0"), "every continuation on the host thread: " + row);
-            Assert.That(cells[19], Is.EqualTo("0"), "errors: " + row);
+            Assert.That(cells[0..2], Is.EqualTo(new[] { "simple", "buffered" }), row);
+            Assert.That(Number(cells[4]), Is.GreaterThan(0), "ticks: " + row);
+            Assert.That(Number(cells[5]), Is.GreaterThanOrEqualTo(0), "lost: " + row);
+            Assert.That(cells[6..13], Has.All.Match(@"^[0-9.]+ ms$"), row);
+            Assert.That(Number(cells[13]), Is.GreaterThan(0), "fetches/s: " + row);
+            Assert.That(cells[16], Does.Match("^[0-9]+/[0-9]+/[0-9]+$"), row);
+            Assert.That(Number(cells[18]), Is.GreaterThanOrEqualTo(0), "preempted: " + row);
+            Assert.That(cells[19], Is.EqualTo("0"), "every continuation on the host thread: " + row);
+            Assert.That(cells[20], Is.EqualTo("0"), "errors: " + row);
         }
 
         string[] summary = TableOf(markdown, EmbedReport.SummaryTitle);
         Assert.That(EmbedReport.Cells(summary[0]), Is.EqualTo(EmbedReport.SummaryColumns));
         Assert.That(summary, Has.Length.EqualTo(5), "header, rule, one line per client and loop");
-        Assert.That(rows[2..4].Select(r => EmbedReport.Cells(r)[14]), Has.All.Match(@"^[0-9]+\.[0-9]{2}$"), "the bounded rounds' ratio to the unbounded one");
-        Assert.That(EmbedReport.Cells(rows[4])[14], Is.EqualTo(Loop.Benchmarks.Suite.BenchmarkReport.None));
+        Assert.That(rows[2..4].Select(r => EmbedReport.Cells(r)[15]), Has.All.Match(@"^[0-9]+\.[0-9]{2}$"), "the bounded rounds' ratio to the unbounded one");
+        Assert.That(EmbedReport.Cells(rows[4])[15], Is.EqualTo(Loop.Benchmarks.Suite.BenchmarkReport.None));
+    }
+
+    [Test]
+    public void Run_EachClientAndBodyMode_CountsEveryBodyByte([Values("simple", "curl")] string client, [Values("buffered", "pooled", "writer", "stream")] string body)
+    {
+        const int Size = 65536;
+        var settings = new EmbedSettings
+        {
+            Client = client,
+            Body = EmbedSettings.ParseBody(body),
+            Url = $"http://127.0.0.1:{TestHttpServer.Shared.Port}/large?size={Size}",
+            Concurrency = 4,
+            Duration = TimeSpan.FromSeconds(0.3),
+            Warmup = TimeSpan.FromSeconds(0.1),
+            Modes = [HostMode.Budget],
+            Repetitions = 1,
+        };
+        var rounds = new List<EmbedMeasurement>();
+        Fds.RunBounded(() => EmbeddingHost.Run(settings, rounds.Add), TestTimeout);
+
+        Assert.That(rounds, Has.Count.EqualTo(1));
+        Assert.That(rounds[0].Body, Is.EqualTo(body));
+        Assert.That(rounds[0].Errors, Is.Zero, rounds[0].FirstError);
+        Assert.That(rounds[0].Fetches, Is.GreaterThan(0));
+        Assert.That(rounds[0].Bytes, Is.EqualTo(rounds[0].Fetches * Size));
     }
 
     [Test]
@@ -76,6 +101,7 @@ public sealed class EmbeddingBenchmarkTests
         var settings = new EmbedSettings
         {
             Client = "curl",
+            Body = BodyMode.Writer,
             Url = "http://127.0.0.1:1/large",
             Concurrency = 17,
             Duration = TimeSpan.FromSeconds(2.5),
@@ -94,6 +120,7 @@ public sealed class EmbeddingBenchmarkTests
     [TestCase("--duration")]
     [TestCase("--modes", "fast")]
     [TestCase("--client", "httpclient")]
+    [TestCase("--body", "pooled,heap")]
     [CancelAfter(10_000)]
     public void Embed_UnknownOptionOrValue_ExitsWithUsageBeforeRunningAnything(params string[] args)
     {
