@@ -125,19 +125,5 @@ public sealed class BodyAllocationTests(Type clientType) : QuietLoopFixture
     }
 
     /// <summary>Bytes allocated on the loop thread per <paramref name="fetch"/>, over <see cref="Measured"/> fetches after <see cref="Warmup"/>.</summary>
-    private static async Task<double> BytesPerFetchAsync(Func<Task<HttpResponse>> fetch)
-    {
-        for (int i = 0; i < Warmup; i++)
-        {
-            Assert.That((await fetch()).Code, Is.EqualTo(200));
-        }
-
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < Measured; i++)
-        {
-            await fetch();
-        }
-
-        return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Measured;
-    }
+    private static Task<double> BytesPerFetchAsync(Func<Task<HttpResponse>> fetch) => AllocationProbe.BytesPerRequestAsync(fetch, Warmup, Measured);
 }
