@@ -87,9 +87,8 @@ public abstract class AsyncHttpClient : IDisposable
     public bool IsClosed => _closed;
 
     /// <summary>
-    /// Where response bodies rent their memory: a <see cref="HttpFetchOptions.PooledBody"/> body and
-    /// the pieces a body is gathered in. The client's own <see cref="Body.BodyMemoryPool"/>; tests put
-    /// a counting pool here, before the first fetch.
+    /// Where <see cref="HttpFetchOptions.PooledBody"/> bodies rent their memory: the client's own
+    /// <see cref="Body.BodyMemoryPool"/>; tests put a counting pool here, before the first fetch.
     /// </summary>
     internal ArrayPool<byte> BodyPool { get; set; }
 

@@ -74,7 +74,11 @@ internal sealed class BodyBuffer : IDisposable
     /// <summary>Bytes kept so far (written to the writer, with <see cref="WriteTo"/>).</summary>
     public long Stored => _stored;
 
-    /// <summary>Where the pieces of the body (and a pooled body) are rented from; <see cref="ArrayPool{T}.Shared"/>.</summary>
+    /// <summary>
+    /// Where a pooled body (<see cref="KeepPooled"/>) is rented from: the client's pool, which the
+    /// response returns it to. The segments of a body kept the default way, which never leave this
+    /// buffer, come from <see cref="ArrayPool{T}.Shared"/>.
+    /// </summary>
     public ArrayPool<byte> Pool { get; set; } = ArrayPool<byte>.Shared;
 
     /// <summary>
@@ -209,7 +213,7 @@ internal sealed class BodyBuffer : IDisposable
             throw new HttpBodyTooLargeError(Limit);
         }
 
-        (_raw ??= new(Pool)).Append(data);
+        (_raw ??= new()).Append(data);
     }
 
     private long RawLength => _raw?.Length ?? 0;
@@ -344,7 +348,7 @@ internal sealed class BodyBuffer : IDisposable
 
     private void AppendToSegments(ReadOnlySpan<byte> data)
     {
-        (_segments ??= new(Pool)).Append(data);
+        (_segments ??= new()).Append(data);
         _stored += data.Length;
     }
 
@@ -396,7 +400,7 @@ internal sealed class BodyBuffer : IDisposable
     }
 
     /// <summary>Bytes in pooled segments that grow geometrically up to 1 MiB, never copied as they grow.</summary>
-    private sealed class Segments(ArrayPool<byte> pool)
+    private sealed class Segments
     {
         private readonly List<byte[]> _list = [];
         private int _lastUsed;
@@ -410,7 +414,7 @@ internal sealed class BodyBuffer : IDisposable
                 if (_list.Count == 0 || _lastUsed == _list[^1].Length)
                 {
                     int size = _list.Count == 0 ? FirstSegment : Math.Min(LargestSegment, _list[^1].Length * 2);
-                    _list.Add(pool.Rent(Math.Max(size, Math.Min(data.Length, LargestSegment))));
+                    _list.Add(ArrayPool<byte>.Shared.Rent(Math.Max(size, Math.Min(data.Length, LargestSegment))));
                     _lastUsed = 0;
                 }
 
@@ -450,7 +454,7 @@ internal sealed class BodyBuffer : IDisposable
         {
             foreach (byte[] segment in _list)
             {
-                pool.Return(segment);
+                ArrayPool<byte>.Shared.Return(segment);
             }
 
             _list.Clear();

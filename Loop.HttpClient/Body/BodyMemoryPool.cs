@@ -3,7 +3,7 @@ using System.Buffers;
 namespace Loop.Http.Body;
 
 /// <summary>
-/// Where one client's response bodies rent their memory: small arrays from
+/// Where one client's pooled response bodies (<see cref="HttpFetchOptions.PooledBody"/>) rent their memory: small arrays from
 /// <see cref="ArrayPool{T}.Shared"/>, large ones (over <see cref="SmallArray"/> bytes) from a pool
 /// of the client's own that keeps up to <c>MaxClients</c> arrays of each size. Thread-safe (a
 /// response may be disposed on any thread).
@@ -14,8 +14,9 @@ namespace Loop.Http.Body;
 /// pooled bodies (simple client, Release, pinned to one core), the shared pool had no array for
 /// one rent in eight, each a new 1 MiB array on the large object heap (127 KB allocated per
 /// fetch); with this pool, none (0.7 KB per fetch, the request's own objects). The price: what the
-/// client's busiest moment needed stays rented by the pool until the client is garbage, at most
-/// <c>MaxClients</c> arrays of each power-of-two size up to <see cref="LargestPooled"/>.
+/// client's busiest moment needed stays in the pool until the client is garbage, at most
+/// <c>MaxClients</c> arrays of each power-of-two size up to <see cref="LargestPooled"/> (nothing
+/// for a client that never receives a pooled body).
 /// </remarks>
 internal sealed class BodyMemoryPool : ArrayPool<byte>
 {

@@ -74,7 +74,7 @@ internal sealed class BodyTestServer : IDisposable
     private static byte[] Chunked(byte[] body)
     {
         var output = new MemoryStream();
-        int[] sizes = [1, 4000, 70000];
+        int[] sizes = [1, 4000, 16000];
         int offset = 0;
         for (int i = 0; offset < body.Length; i++)
         {

@@ -26,19 +26,22 @@ public static class AllocationProbe
     }
 
     /// <summary>Bytes allocated on this thread per <paramref name="fetch"/>, averaged over <see cref="Measured"/> fetches after <see cref="Warmup"/>.</summary>
-    public static async Task<double> BytesPerRequestAsync(Func<Task<HttpResponse>> fetch)
+    public static Task<double> BytesPerRequestAsync(Func<Task<HttpResponse>> fetch) => BytesPerRequestAsync(fetch, Warmup, Measured);
+
+    /// <summary>Bytes allocated on this thread per <paramref name="fetch"/>, averaged over <paramref name="measured"/> fetches after <paramref name="warmup"/> (each of which must answer 200).</summary>
+    public static async Task<double> BytesPerRequestAsync(Func<Task<HttpResponse>> fetch, int warmup, int measured)
     {
-        for (int i = 0; i < Warmup; i++)
+        for (int i = 0; i < warmup; i++)
         {
             Assert.That((await fetch()).Code, Is.EqualTo(200));
         }
 
         long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < Measured; i++)
+        for (int i = 0; i < measured; i++)
         {
             await fetch();
         }
 
-        return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Measured;
+        return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)measured;
     }
 }
