@@ -79,7 +79,7 @@ internal sealed class InProcessClient : IBenchClient
                 : new MemoryProbe(Stopwatch.GetTimestamp() + (long)((spec.Warmup > TimeSpan.Zero ? spec.Warmup : spec.Duration).TotalSeconds / 2 * Stopwatch.Frequency));
             if (spec.Warmup > TimeSpan.Zero)
             {
-                target.Drive(spec.Url, Deadline(spec.Warmup), _latencies, probe: probe);
+                target.Drive(spec.Url, spec.Scenario.BodyBytes, Deadline(spec.Warmup), _latencies, probe: probe);
             }
 
             _latencies.Reset();
@@ -89,7 +89,7 @@ internal sealed class InProcessClient : IBenchClient
             TimeSpan pauses = GC.GetTotalPauseDuration();
             TimeSpan cpu = Environment.CpuUsage.TotalTime;
             long started = Stopwatch.GetTimestamp();
-            (long ok, long errors) = target.Drive(spec.Url, Deadline(spec.Duration), _latencies, probe: probe);
+            (long ok, long errors) = target.Drive(spec.Url, spec.Scenario.BodyBytes, Deadline(spec.Duration), _latencies, probe: probe);
             double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             double cpuUs = (Environment.CpuUsage.TotalTime - cpu).TotalMicroseconds;
             long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
@@ -154,7 +154,7 @@ internal sealed class InProcessClient : IBenchClient
     public (long Ok, long Errors) RunUntil(Scenario scenario, string baseUrl, long deadline, Timeline timeline)
     {
         LoadTarget target = TargetFor(scenario);
-        return target.Drive(baseUrl.TrimEnd('/') + scenario.Path, deadline, _latencies, timeline);
+        return target.Drive(baseUrl.TrimEnd('/') + scenario.Path, scenario.BodyBytes, deadline, _latencies, timeline);
     }
 
     public void Dispose()
@@ -191,10 +191,10 @@ internal sealed class InProcessClient : IBenchClient
 
         /// <summary>
         /// Fetches until <paramref name="deadline"/> (a <see cref="Stopwatch"/> timestamp); returns the
-        /// 200s and the rest. Each completion is also counted in <paramref name="timeline"/> and polls
-        /// <paramref name="probe"/>, when given.
+        /// 200s with a body of <paramref name="bodyBytes"/> and the rest. Each completion is also
+        /// counted in <paramref name="timeline"/> and polls <paramref name="probe"/>, when given.
         /// </summary>
-        public abstract (long Ok, long Errors) Drive(string url, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null);
+        public abstract (long Ok, long Errors) Drive(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null);
 
         public abstract void Dispose();
     }
@@ -219,13 +219,13 @@ internal sealed class InProcessClient : IBenchClient
             _pooled = IsPooled(kind);
         }
 
-        public override (long Ok, long Errors) Drive(string url, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
+        public override (long Ok, long Errors) Drive(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
         {
             _ok = 0;
             _errors = 0;
             FirstError = null;
             TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-            _loop.RunSync(() => RunWorkersAsync(url, deadline, latencies, timeline, probe), timeout: left + TimeSpan.FromMinutes(2));
+            _loop.RunSync(() => RunWorkersAsync(url, bodyBytes, deadline, latencies, timeline, probe), timeout: left + TimeSpan.FromMinutes(2));
             return (_ok, _errors);
         }
 
@@ -235,18 +235,18 @@ internal sealed class InProcessClient : IBenchClient
             _loop.Close(allFds: true);
         }
 
-        private Task RunWorkersAsync(string url, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
+        private Task RunWorkersAsync(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
             var workers = new Task[_concurrency];
             for (int i = 0; i < workers.Length; i++)
             {
-                workers[i] = WorkerAsync(url, deadline, latencies, timeline, probe);
+                workers[i] = WorkerAsync(url, bodyBytes, deadline, latencies, timeline, probe);
             }
 
             return Task.WhenAll(workers);
         }
 
-        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
+        private async Task WorkerAsync(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
             while (Stopwatch.GetTimestamp() < deadline)
             {
@@ -262,14 +262,18 @@ internal sealed class InProcessClient : IBenchClient
                 latencies.Record(Nanoseconds(now - started));
                 timeline?.Record(now);
                 probe?.Poll(now);
-                if (response.Code == 200)
+                // BodyMemory: the body without a copy, buffered or pooled.
+                int length = response.Code == 200 ? response.BodyMemory.Length : 0;
+                if (response.Code == 200 && length == bodyBytes)
                 {
                     _ok++;
                 }
                 else
                 {
                     _errors++;
-                    FirstError ??= response.Error is { } error ? $"{error.GetType().Name}: {error.Message}" : $"HTTP {response.Code}";
+                    FirstError ??= response.Error is { } error ? $"{error.GetType().Name}: {error.Message}"
+                        : response.Code == 200 ? $"a body of {length} bytes, {bodyBytes} expected"
+                        : $"HTTP {response.Code}";
                 }
 
                 if (_pooled)
@@ -299,7 +303,7 @@ internal sealed class InProcessClient : IBenchClient
             _close = close;
         }
 
-        public override (long Ok, long Errors) Drive(string url, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
+        public override (long Ok, long Errors) Drive(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
         {
             _ok = 0;
             _errors = 0;
@@ -308,7 +312,7 @@ internal sealed class InProcessClient : IBenchClient
             var workers = new Task[_concurrency];
             for (int i = 0; i < workers.Length; i++)
             {
-                workers[i] = Task.Run(() => WorkerAsync(url, deadline, latencies, timeline, probe));
+                workers[i] = Task.Run(() => WorkerAsync(url, bodyBytes, deadline, latencies, timeline, probe));
             }
 
             // The runner's own thread, which no loop owns: waiting here blocks nothing else.
@@ -326,7 +330,7 @@ internal sealed class InProcessClient : IBenchClient
             _handler.Dispose();
         }
 
-        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
+        private async Task WorkerAsync(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
             while (Stopwatch.GetTimestamp() < deadline)
             {
@@ -341,8 +345,12 @@ internal sealed class InProcessClient : IBenchClient
                     }
 
                     using HttpResponseMessage response = await _client.SendAsync(message).ConfigureAwait(false);
-                    _ = await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-                    ok = response.IsSuccessStatusCode;
+                    byte[] body = await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
+                    ok = response.IsSuccessStatusCode && body.Length == bodyBytes;
+                    if (!ok)
+                    {
+                        FirstError ??= response.IsSuccessStatusCode ? $"a body of {body.Length} bytes, {bodyBytes} expected" : $"HTTP {(int)response.StatusCode}";
+                    }
                 }
                 catch (HttpRequestException e)
                 {

@@ -140,6 +140,30 @@ public sealed class BenchmarkSuiteTests
         Assert.That(svg.Descendants().Where(e => e.Name.LocalName == "text").Select(e => e.Value), Does.Contain(names[2]), "the pooled clients in the legend");
     }
 
+    [TestCase("simple-pooled")]
+    [TestCase("curl")]
+    [TestCase("httpclient")]
+    public void Run_BodyOfAnotherLengthThanTheScenarios_CountsErrorsAndSaysWhy(string kind)
+    {
+        // Kestrel's /hello sends 12 bytes and /large?size=1000 1,000: a scenario that expects 13 (or, for a pooled client, 1 MiB) must not count them as good.
+        var scenario = new Scenario("/hello", 13, Concurrency: 2, Close: false);
+        var wrongSize = scenario with { BodyBytes = Scenario.LargeBody, Path = "/large?size=1000" };
+        Measurement? measurement = null;
+        Fds.RunBounded(
+            () =>
+            {
+                using var client = new InProcessClient(kind);
+                Scenario target = client.Runs(scenario) ? scenario : wrongSize;
+                measurement = client.Run(new RunSpec(target, $"http://127.0.0.1:{TestHttpServer.Shared.Port}", 0, TimeSpan.Zero, TimeSpan.FromSeconds(0.2)));
+            },
+            TestTimeout);
+
+        Assert.That(measurement!.Failure, Is.Null);
+        Assert.That(measurement.Requests, Is.Zero);
+        Assert.That(measurement.Errors, Is.GreaterThan(0));
+        Assert.That(measurement.FirstError, Does.Match(@"^a body of (12|1000) bytes, (13|1048576) expected$"));
+    }
+
     [Test]
     [CancelAfter(10_000)]
     public void Suite_Help_ListsEveryClientKind()
@@ -191,7 +215,7 @@ public sealed class BenchmarkSuiteTests
                 foreach (string kind in new[] { "simple", "httpclient" })
                 {
                     long now = System.Diagnostics.Stopwatch.GetTimestamp();
-                    runs.Add(StartupProbe.Measure(kind, url, concurrency: 4, Seconds, origin: now, mainTimestamp: now, path: "/hello"));
+                    runs.Add(StartupProbe.Measure(kind, url, concurrency: 4, Seconds, origin: now, mainTimestamp: now, path: "/hello", bodyBytes: 12));
                 }
             },
             TestTimeout);
