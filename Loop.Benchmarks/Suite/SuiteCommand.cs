@@ -314,10 +314,10 @@ internal static class SuiteCommand
             method.Add("Server: nginx, one worker, `return 200` of 13 bytes at /small and a 1 MiB file at /large, keep-alive with no request limit, access log off.");
         }
 
-        method.Add("Clients: each .NET client in a process of its own (`Loop.Benchmarks bench-client`), the same for its whole run, with `MaxClients` (ours) or `MaxConnectionsPerServer` (HttpClient) set to the concurrency and nothing else; one worker per concurrent request, each fetching in a loop and buffering the body (ours: `response.Body`, a new array per response; HttpClient: `ReadAsByteArrayAsync`); wrk with one thread and one connection per concurrent request; undici with a `Pool` of that many connections.");
+        method.Add("Clients: each .NET client in a process of its own (`Loop.Benchmarks bench-client`), the same for its whole run, with `MaxClients` (ours) or `MaxConnectionsPerServer` (HttpClient) set to the concurrency and nothing else; one worker per concurrent request, each fetching in a loop and buffering the body (ours: `response.Body`, a new array per response; HttpClient: `ReadAsByteArrayAsync`), a response counted as good when its status is 200 and its body has the scenario's length; wrk with one thread and one connection per concurrent request; undici with a `Pool` of that many connections.");
         if (pooled)
         {
-            method.Add("Pooled body (1 MiB rows only): the same client with `PooledBody = true` on every request, so the body is received into memory rented from the client's pool; the worker checks the status, then disposes the response, which gives the memory back.");
+            method.Add("Pooled body (1 MiB rows only): the same client with `PooledBody = true` on every request, so the body is received into memory rented from the client's pool; the worker checks the status and the body's length (`BodyMemory`, no copy), then disposes the response, which gives the memory back.");
         }
 
         method.Add(defaultTiering
