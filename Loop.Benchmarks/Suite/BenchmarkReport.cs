@@ -14,7 +14,10 @@ internal sealed class BenchmarkReport
     public const string None = "—";
 
     /// <summary>The columns of a scenario's table, in order (the MB/s column only in 1 MiB scenarios).</summary>
-    public static readonly string[] Columns = ["client", "req/s (median, min–max)", "MB/s", "p50", "p99", "CPU/req", "alloc/req", "× wrk", "× HttpClient", "errors", "connections"];
+    public static readonly string[] Columns = ["client", "req/s (median, min–max)", "MB/s", "p50", "p99", "CPU/req", "alloc/req", Gen2Column, "GC pause /s", "× wrk", "× HttpClient", "errors", "connections"];
+
+    /// <summary>The column of gen-2 collections per 1,000 requests.</summary>
+    public const string Gen2Column = "gen 2 /1k";
 
     /// <summary>The command line that produced the results.</summary>
     public required string Command { get; init; }
@@ -114,14 +117,16 @@ internal sealed class BenchmarkReport
             ? $"Requests/s, {scenarios[0].BodyLabel} {(scenarios[0].Close ? "Connection: close" : "keep-alive")} (median; whiskers: min–max)"
             : "Requests/s by scenario (median; whiskers: min–max)";
         string[] groups = [.. scenarios.Select(s => sameShape ? string.Create(CultureInfo.InvariantCulture, $"c = {s.Concurrency:N0}") : s.Key)];
+        // Only the clients that ran one of these scenarios (not the pooled bodies in a 13 B chart), each in its colour of the start-up chart.
+        string[] clients = [.. Clients.Where(c => Measurements.Any(m => m.Client == c && scenarios.Any(s => s.Key == m.Scenario)))];
         ClientSummary?[][] lines = [.. scenarios.Select(s =>
         {
-            List<ClientSummary> summary = ResultSummary.Summarize(s, Measurements, Clients);
-            return Clients.Select(c => summary.FirstOrDefault(l => l.Client == c && l.Failure is null)).ToArray();
+            List<ClientSummary> summary = ResultSummary.Summarize(s, Measurements, clients);
+            return clients.Select(c => summary.FirstOrDefault(l => l.Client == c && l.Failure is null)).ToArray();
         })];
         double?[][] values = [.. lines.Select(g => g.Select(l => l?.RequestsPerSecond).ToArray())];
         (double, double)?[][] ranges = [.. lines.Select(g => g.Select(l => l is null ? ((double, double)?)null : (l.Min, l.Max)).ToArray())];
-        return SvgChart.Render(title, "requests per second", groups, Clients, values, ranges);
+        return SvgChart.Render(title, "requests per second", groups, clients, values, ranges, [.. clients.Select(c => Clients.ToList().IndexOf(c))]);
     }
 
     /// <summary>The whole document.</summary>
@@ -197,7 +202,8 @@ internal sealed class BenchmarkReport
         Line(text);
         Line(text, "| client | " + string.Join(" | ", Scenarios.Select(s => s.Key)) + " |");
         Line(text, "|---|" + string.Concat(Scenarios.Select(_ => "---:|")));
-        foreach (string client in Clients)
+        // A client that ran no steady-state row (a start-up-only name) has no line; one that skips some scenarios (the pooled bodies at 13 B) shows — there.
+        foreach (string client in Clients.Where(c => Measurements.Any(m => m.Client == c)))
         {
             var cells = Scenarios.Select(s => ResultSummary.Summarize(s, Measurements, [client]).FirstOrDefault() is { Failure: null } line ? Ratio(client == ResultSummary.Ceiling ? 1 : line.VsWrk) : None);
             Line(text, $"| {client} | {string.Join(" | ", cells)} |");
@@ -298,6 +304,8 @@ internal sealed class BenchmarkReport
                 cells.Add(Latency(line.P99Us));
                 cells.Add(line.CpuUsPerRequest is { } cpu ? string.Create(CultureInfo.InvariantCulture, $"{cpu:N1} µs") : None);
                 cells.Add(line.BytesPerRequest is { } bytes ? string.Create(CultureInfo.InvariantCulture, $"{bytes:N0} B") : None);
+                cells.Add(Collections(line.Gen2PerThousand));
+                cells.Add(line.GcPauseMsPerSecond is { } pause ? string.Create(CultureInfo.InvariantCulture, $"{pause:N1} ms") : None);
                 cells.Add(line.Client == ResultSummary.Ceiling ? Ratio(1) : Ratio(line.VsWrk));
                 cells.Add(line.Client == ResultSummary.Reference ? Ratio(1) : Ratio(line.VsHttpClient));
                 cells.Add(line.Errors.ToString(CultureInfo.InvariantCulture));
@@ -321,6 +329,14 @@ internal sealed class BenchmarkReport
         null => None,
         >= 10 * 1024 or <= -10 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024:N1} KiB"),
         _ => string.Create(CultureInfo.InvariantCulture, $"{bytes:N0} B"),
+    };
+
+    // Tenths where the figure is small (a collection every few thousand requests), whole numbers above.
+    private static string Collections(double? perThousand) => perThousand switch
+    {
+        null => None,
+        < 10 => perThousand.Value.ToString("0.0", CultureInfo.InvariantCulture),
+        _ => perThousand.Value.ToString("N0", CultureInfo.InvariantCulture),
     };
 
     private static string Ratio(double? ratio) => ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) : None;

@@ -17,14 +17,19 @@ internal sealed class ChildProcessClient : IBenchClient
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web);
 
     private readonly Process _process;
+    private readonly string _kind;
 
     private ChildProcessClient(string kind, Process process)
     {
         Name = InProcessClient.DisplayName(kind);
+        _kind = kind;
         _process = process;
     }
 
     public string Name { get; }
+
+    /// <inheritdoc/>
+    public bool Runs(Scenario scenario) => InProcessClient.RunsScenario(_kind, scenario);
 
     /// <summary>
     /// Starts the child for <paramref name="kind"/> with <paramref name="launcher"/> (taskset and its
@@ -135,9 +140,9 @@ internal sealed class ChildProcessClient : IBenchClient
     public static int Serve(string[] args)
     {
         int i = Array.IndexOf(args, "--client");
-        if (i < 0 || i + 1 >= args.Length)
+        if (i < 0 || i + 1 >= args.Length || !InProcessClient.Kinds.Contains(args[i + 1]))
         {
-            Console.Error.WriteLine("bench-client needs --client simple|curl|httpclient");
+            Console.Error.WriteLine($"bench-client needs --client {string.Join('|', InProcessClient.Kinds)}");
             return 2;
         }
 

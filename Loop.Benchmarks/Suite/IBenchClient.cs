@@ -6,6 +6,9 @@ internal interface IBenchClient : IDisposable
     /// <summary>The client's name as the report shows it.</summary>
     string Name { get; }
 
+    /// <summary>Whether the client takes part in <paramref name="scenario"/> at all (the runner skips it where not); every scenario unless it says otherwise.</summary>
+    bool Runs(Scenario scenario) => true;
+
     /// <summary>Runs one repetition of a scenario and says what it measured; a failure is a <see cref="Measurement.Failure"/>, not an exception.</summary>
     Measurement Run(RunSpec spec);
 }

@@ -7,18 +7,23 @@ namespace Loop.Benchmarks.Suite;
 /// <summary>
 /// Drives one of the .NET clients in this process: N workers, each fetching in a loop until the
 /// time is up, as a user's code would (a request per fetch, the body buffered, <c>MaxClients</c>
-/// or <c>MaxConnectionsPerServer</c> = concurrency and nothing else set). The client is made
-/// again when the concurrency or the connection mode changes, and kept between repetitions.
+/// or <c>MaxConnectionsPerServer</c> = concurrency and nothing else set). The <c>-pooled</c>
+/// kinds are the same client with <see cref="HttpFetchOptions.PooledBody"/> on every request,
+/// each response disposed once its status is checked. The client is made again when the
+/// concurrency or the connection mode changes, and kept between repetitions.
 /// </summary>
 /// <remarks>
-/// CPU time is the whole process's (<see cref="Environment.CpuUsage"/>), allocation the whole
-/// process's (<see cref="GC.GetTotalAllocatedBytes"/>): this is meant to run alone in a
-/// <c>bench-client</c> child so that nothing else is counted.
+/// CPU time is the whole process's (<see cref="Environment.CpuUsage"/>), allocation and garbage
+/// collections the whole process's (<see cref="GC.GetTotalAllocatedBytes"/>,
+/// <see cref="GC.CollectionCount"/>, <see cref="GC.GetTotalPauseDuration"/>): this is meant to run
+/// alone in a <c>bench-client</c> child so that nothing else is counted.
 /// </remarks>
 internal sealed class InProcessClient : IBenchClient
 {
     /// <summary>The command-line names of the .NET clients, in report order.</summary>
-    public static readonly string[] Kinds = ["simple", "curl", "httpclient"];
+    public static readonly string[] Kinds = ["simple", "simple-pooled", "curl", "curl-pooled", "httpclient"];
+
+    private const string PooledSuffix = "-pooled";
 
     private readonly string _kind;
     private readonly LatencyHistogram _latencies = new();
@@ -42,10 +47,25 @@ internal sealed class InProcessClient : IBenchClient
     public static string DisplayName(string kind) => kind switch
     {
         "simple" => "SimpleAsyncHttpClient",
+        "simple-pooled" => "SimpleAsyncHttpClient, pooled body",
         "curl" => "CurlAsyncHttpClient",
+        "curl-pooled" => "CurlAsyncHttpClient, pooled body",
         "httpclient" => "HttpClient",
         _ => kind,
     };
+
+    /// <summary>
+    /// Whether <paramref name="kind"/> receives bodies into pooled memory
+    /// (<see cref="HttpFetchOptions.PooledBody"/>): it runs only the 1 MiB scenarios, since a
+    /// 13-byte body never reaches the large object heap and its rows would repeat the buffered ones.
+    /// </summary>
+    public static bool IsPooled(string kind) => kind.EndsWith(PooledSuffix, StringComparison.Ordinal);
+
+    /// <summary>Whether a client of <paramref name="kind"/> takes part in <paramref name="scenario"/>: the pooled kinds only with the large body.</summary>
+    public static bool RunsScenario(string kind, Scenario scenario) => !IsPooled(kind) || scenario.BodyBytes >= Scenario.LargeBody;
+
+    /// <inheritdoc/>
+    public bool Runs(Scenario scenario) => RunsScenario(_kind, scenario);
 
     public Measurement Run(RunSpec spec)
     {
@@ -59,17 +79,29 @@ internal sealed class InProcessClient : IBenchClient
                 : new MemoryProbe(Stopwatch.GetTimestamp() + (long)((spec.Warmup > TimeSpan.Zero ? spec.Warmup : spec.Duration).TotalSeconds / 2 * Stopwatch.Frequency));
             if (spec.Warmup > TimeSpan.Zero)
             {
-                target.Drive(spec.Url, Deadline(spec.Warmup), _latencies, probe: probe);
+                target.Drive(spec.Url, spec.Scenario.BodyBytes, Deadline(spec.Warmup), _latencies, probe: probe);
             }
 
             _latencies.Reset();
+            bool probedBefore = probe?.Snapshot is not null;
             long allocated = GC.GetTotalAllocatedBytes(precise: true);
+            int gen2 = GC.CollectionCount(2);
+            TimeSpan pauses = GC.GetTotalPauseDuration();
             TimeSpan cpu = Environment.CpuUsage.TotalTime;
             long started = Stopwatch.GetTimestamp();
-            (long ok, long errors) = target.Drive(spec.Url, Deadline(spec.Duration), _latencies, probe: probe);
+            (long ok, long errors) = target.Drive(spec.Url, spec.Scenario.BodyBytes, Deadline(spec.Duration), _latencies, probe: probe);
             double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             double cpuUs = (Environment.CpuUsage.TotalTime - cpu).TotalMicroseconds;
             long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+            int collections = GC.CollectionCount(2) - gen2;
+            TimeSpan paused = GC.GetTotalPauseDuration() - pauses;
+            if (!probedBefore && probe is { Snapshot: not null })
+            {
+                // The memory snapshot's forced full collection fell in the window: it is ours, not the client's.
+                collections = Math.Max(0, collections - 1);
+                paused -= probe.Pause;
+            }
+
             long all = Math.Max(1, ok + errors);
             string? firstError = target.FirstError;
             if (spec.CloseAfter)
@@ -89,6 +121,8 @@ internal sealed class InProcessClient : IBenchClient
                 P99Us = _latencies.Percentile(99) / 1000,
                 CpuUsPerRequest = cpuUs / all,
                 BytesPerRequest = (double)bytes / all,
+                Gen2PerThousand = collections * 1000.0 / all,
+                GcPauseMsPerSecond = seconds > 0 ? Math.Max(0, paused.TotalMilliseconds) / seconds : null,
                 FirstError = firstError,
             };
             if (baseline is not null && probe?.Snapshot is { } open && open.Descriptors > baseline.Descriptors)
@@ -120,7 +154,7 @@ internal sealed class InProcessClient : IBenchClient
     public (long Ok, long Errors) RunUntil(Scenario scenario, string baseUrl, long deadline, Timeline timeline)
     {
         LoadTarget target = TargetFor(scenario);
-        return target.Drive(baseUrl.TrimEnd('/') + scenario.Path, deadline, _latencies, timeline);
+        return target.Drive(baseUrl.TrimEnd('/') + scenario.Path, scenario.BodyBytes, deadline, _latencies, timeline);
     }
 
     public void Dispose()
@@ -157,10 +191,10 @@ internal sealed class InProcessClient : IBenchClient
 
         /// <summary>
         /// Fetches until <paramref name="deadline"/> (a <see cref="Stopwatch"/> timestamp); returns the
-        /// 200s and the rest. Each completion is also counted in <paramref name="timeline"/> and polls
-        /// <paramref name="probe"/>, when given.
+        /// 200s with a body of <paramref name="bodyBytes"/> and the rest. Each completion is also
+        /// counted in <paramref name="timeline"/> and polls <paramref name="probe"/>, when given.
         /// </summary>
-        public abstract (long Ok, long Errors) Drive(string url, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null);
+        public abstract (long Ok, long Errors) Drive(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null);
 
         public abstract void Dispose();
     }
@@ -172,24 +206,26 @@ internal sealed class InProcessClient : IBenchClient
         private readonly AsyncHttpClient _client;
         private readonly int _concurrency;
         private readonly bool _close;
+        private readonly bool _pooled;
         private long _ok;
         private long _errors;
 
         public LoopTarget(string kind, int concurrency, bool close)
         {
             var settings = new AsyncHttpClientSettings { MaxClients = concurrency };
-            _client = kind == "curl" ? new CurlAsyncHttpClient(_loop, settings) : new SimpleAsyncHttpClient(_loop, settings);
+            _client = kind.StartsWith("curl", StringComparison.Ordinal) ? new CurlAsyncHttpClient(_loop, settings) : new SimpleAsyncHttpClient(_loop, settings);
             _concurrency = concurrency;
             _close = close;
+            _pooled = IsPooled(kind);
         }
 
-        public override (long Ok, long Errors) Drive(string url, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
+        public override (long Ok, long Errors) Drive(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
         {
             _ok = 0;
             _errors = 0;
             FirstError = null;
             TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
-            _loop.RunSync(() => RunWorkersAsync(url, deadline, latencies, timeline, probe), timeout: left + TimeSpan.FromMinutes(2));
+            _loop.RunSync(() => RunWorkersAsync(url, bodyBytes, deadline, latencies, timeline, probe), timeout: left + TimeSpan.FromMinutes(2));
             return (_ok, _errors);
         }
 
@@ -199,36 +235,51 @@ internal sealed class InProcessClient : IBenchClient
             _loop.Close(allFds: true);
         }
 
-        private Task RunWorkersAsync(string url, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
+        private Task RunWorkersAsync(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
             var workers = new Task[_concurrency];
             for (int i = 0; i < workers.Length; i++)
             {
-                workers[i] = WorkerAsync(url, deadline, latencies, timeline, probe);
+                workers[i] = WorkerAsync(url, bodyBytes, deadline, latencies, timeline, probe);
             }
 
             return Task.WhenAll(workers);
         }
 
-        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
+        private async Task WorkerAsync(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
             while (Stopwatch.GetTimestamp() < deadline)
             {
                 long started = Stopwatch.GetTimestamp();
                 var request = new HttpRequest(url, headers: _close ? new HttpHeaders { { "Connection", "close" } } : null);
+                if (_pooled)
+                {
+                    request.PooledBody = true;
+                }
+
                 HttpResponse response = await _client.FetchAsync(request, raiseError: false);
                 long now = Stopwatch.GetTimestamp();
                 latencies.Record(Nanoseconds(now - started));
                 timeline?.Record(now);
                 probe?.Poll(now);
-                if (response.Code == 200)
+                // BodyMemory: the body without a copy, buffered or pooled.
+                int length = response.Code == 200 ? response.BodyMemory.Length : 0;
+                if (response.Code == 200 && length == bodyBytes)
                 {
                     _ok++;
                 }
                 else
                 {
                     _errors++;
-                    FirstError ??= response.Error is { } error ? $"{error.GetType().Name}: {error.Message}" : $"HTTP {response.Code}";
+                    FirstError ??= response.Error is { } error ? $"{error.GetType().Name}: {error.Message}"
+                        : response.Code == 200 ? $"a body of {length} bytes, {bodyBytes} expected"
+                        : $"HTTP {response.Code}";
+                }
+
+                if (_pooled)
+                {
+                    // Gives the body's memory back to the client's pool (the buffered kinds have nothing to give back).
+                    response.Dispose();
                 }
             }
         }
@@ -252,7 +303,7 @@ internal sealed class InProcessClient : IBenchClient
             _close = close;
         }
 
-        public override (long Ok, long Errors) Drive(string url, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
+        public override (long Ok, long Errors) Drive(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
         {
             _ok = 0;
             _errors = 0;
@@ -261,7 +312,7 @@ internal sealed class InProcessClient : IBenchClient
             var workers = new Task[_concurrency];
             for (int i = 0; i < workers.Length; i++)
             {
-                workers[i] = Task.Run(() => WorkerAsync(url, deadline, latencies, timeline, probe));
+                workers[i] = Task.Run(() => WorkerAsync(url, bodyBytes, deadline, latencies, timeline, probe));
             }
 
             // The runner's own thread, which no loop owns: waiting here blocks nothing else.
@@ -279,7 +330,7 @@ internal sealed class InProcessClient : IBenchClient
             _handler.Dispose();
         }
 
-        private async Task WorkerAsync(string url, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
+        private async Task WorkerAsync(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
             while (Stopwatch.GetTimestamp() < deadline)
             {
@@ -294,8 +345,12 @@ internal sealed class InProcessClient : IBenchClient
                     }
 
                     using HttpResponseMessage response = await _client.SendAsync(message).ConfigureAwait(false);
-                    _ = await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-                    ok = response.IsSuccessStatusCode;
+                    byte[] body = await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
+                    ok = response.IsSuccessStatusCode && body.Length == bodyBytes;
+                    if (!ok)
+                    {
+                        FirstError ??= response.IsSuccessStatusCode ? $"a body of {body.Length} bytes, {bodyBytes} expected" : $"HTTP {(int)response.StatusCode}";
+                    }
                 }
                 catch (HttpRequestException e)
                 {

@@ -46,6 +46,16 @@ internal sealed record Measurement
     /// <summary>Bytes allocated on the managed heap per request (.NET clients only).</summary>
     public double? BytesPerRequest { get; init; }
 
+    /// <summary>
+    /// Gen-2 garbage collections in the client's process over the measured window
+    /// (<see cref="GC.CollectionCount"/> of generation 2, which counts the large object heap's)
+    /// per 1,000 requests (.NET clients only).
+    /// </summary>
+    public double? Gen2PerThousand { get; init; }
+
+    /// <summary>The client process's GC pause time (<see cref="GC.GetTotalPauseDuration"/>) over the measured window per second of it, milliseconds (.NET clients only).</summary>
+    public double? GcPauseMsPerSecond { get; init; }
+
     /// <summary>Connections the server accepted during the client's run (warm-up included), when the server can tell.</summary>
     public long? Connections { get; init; }
 

@@ -55,12 +55,18 @@ internal sealed class MemoryProbe
     /// <summary>The snapshot, once taken.</summary>
     public MemorySnapshot? Snapshot { get; private set; }
 
+    /// <summary>The GC pause of the snapshot's forced collection (<see cref="GC.GetTotalPauseDuration"/> across it), once taken.</summary>
+    public TimeSpan Pause { get; private set; }
+
     /// <summary>Takes the snapshot if it is time and nobody has yet.</summary>
     public void Poll(long now)
     {
         if (now >= At && Interlocked.Exchange(ref _taken, 1) == 0)
         {
-            Snapshot = MemorySnapshot.Take();
+            TimeSpan before = GC.GetTotalPauseDuration();
+            MemorySnapshot snapshot = MemorySnapshot.Take();
+            Pause = GC.GetTotalPauseDuration() - before;
+            Snapshot = snapshot;
         }
     }
 }

@@ -22,7 +22,9 @@ internal sealed record ClientSummary(
     string? Failure,
     double? OpenConnections = null,
     double? RssBytesPerConnection = null,
-    double? HeapBytesPerConnection = null);
+    double? HeapBytesPerConnection = null,
+    double? Gen2PerThousand = null,
+    double? GcPauseMsPerSecond = null);
 
 /// <summary>Medians and ratios from the raw measurements.</summary>
 internal static class ResultSummary
@@ -66,7 +68,9 @@ internal static class ResultSummary
                 failure,
                 Median(good.Select(m => (double?)m.OpenConnections)),
                 Median(good.Select(m => m.RssBytesPerConnection)),
-                Median(good.Select(m => m.HeapBytesPerConnection))));
+                Median(good.Select(m => m.HeapBytesPerConnection)),
+                Median(good.Select(m => m.Gen2PerThousand)),
+                Median(good.Select(m => m.GcPauseMsPerSecond))));
         }
 
         return lines;

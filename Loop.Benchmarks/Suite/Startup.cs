@@ -236,9 +236,10 @@ internal static class StartupProbe
     /// <summary>
     /// Runs a new <paramref name="kind"/> client at <paramref name="concurrency"/> against
     /// <paramref name="baseUrl"/>/small until <paramref name="seconds"/> after <paramref name="origin"/>,
-    /// in this process, counting responses per <see cref="Bucket"/> from the origin.
+    /// in this process, counting responses per <see cref="Bucket"/> from the origin (those with a
+    /// body of <paramref name="bodyBytes"/>; any other is an error).
     /// </summary>
-    public static StartupMeasurement Measure(string kind, string baseUrl, int concurrency, double seconds, long origin, long mainTimestamp, string path = "/small")
+    public static StartupMeasurement Measure(string kind, string baseUrl, int concurrency, double seconds, long origin, long mainTimestamp, string path = "/small", long bodyBytes = Scenario.SmallBody)
     {
         int buckets = (int)Math.Ceiling(seconds / Bucket.TotalSeconds);
         var timeline = new Timeline(origin, Bucket, buckets);
@@ -263,7 +264,7 @@ internal static class StartupProbe
         sampler.Start();
         try
         {
-            (long _, long errors) = client.RunUntil(new Scenario(path, Scenario.SmallBody, concurrency, Close: false), baseUrl, deadline, timeline);
+            (long _, long errors) = client.RunUntil(new Scenario(path, bodyBytes, concurrency, Close: false), baseUrl, deadline, timeline);
             long first = timeline.First;
             bool sampled = sampler.Join(TimeSpan.FromSeconds(5));
             return new StartupMeasurement

@@ -9,7 +9,7 @@ namespace Loop.Benchmarks.Suite;
 /// </summary>
 /// <remarks>
 /// <c>suite [--quick] [--out docs/benchmarks.md] [--url http://host:port (a running server with
-/// /small and /large instead of nginx)] [--clients wrk,simple,curl,httpclient,curl-tool,undici]
+/// /small and /large instead of nginx)] [--clients wrk,simple,simple-pooled,curl,curl-pooled,httpclient,curl-tool,undici]
 /// [--concurrency 64,512 (only those rows)] [--repetitions 3] [--duration 5] [--warmup 8]
 /// [--scenario-warmup 2] [--work-dir DIR]
 /// [--note TEXT] [--default-tiering] [--alloc-profile]
@@ -17,13 +17,14 @@ namespace Loop.Benchmarks.Suite;
 /// [--startup-env NAME=VALUE,…]</c>. Durations in seconds. After the steady-state rows, the
 /// start-up rows (<see cref="StartupProbe"/>): each .NET client in a fresh process per
 /// repetition, one core, default tiering; <c>--startup-env</c> adds variables to those
-/// processes only (to measure a runtime setting's effect).
+/// processes only (to measure a runtime setting's effect). The <c>-pooled</c> clients receive
+/// bodies with <c>PooledBody</c> and run only the 1 MiB rows.
 /// </remarks>
 internal static class SuiteCommand
 {
     private const int ManyConnections = SuiteRunner.ManyConnections;
 
-    private static readonly string[] s_allClients = ["wrk", "simple", "curl", "httpclient", "curl-tool", "undici"];
+    private static readonly string[] s_allClients = ["wrk", "simple", "simple-pooled", "curl", "curl-pooled", "httpclient", "curl-tool", "undici"];
 
     // The options that take a value, and those that are flags alone.
     private static readonly string[] s_valueOptions =
@@ -37,12 +38,14 @@ internal static class SuiteCommand
     private static readonly string s_usage = string.Join(
         Environment.NewLine,
         "usage: Loop.Benchmarks suite [--quick] [--out docs/benchmarks.md] [--url http://host:port]",
-        "         [--clients wrk,simple,curl,httpclient,curl-tool,undici] [--concurrency 64,512]",
+        $"         [--clients {string.Join(',', s_allClients)}]",
+        "         [--concurrency 64,512]",
         "         [--repetitions 3] [--duration 5] [--warmup 8] [--scenario-warmup 2] [--work-dir DIR]",
         "         [--note TEXT] [--default-tiering] [--alloc-profile]",
         "         [--no-startup | --startup-only] [--startup-seconds 15] [--startup-repetitions 3]",
         "         [--startup-env NAME=VALUE,...]",
-        "Durations in seconds; --concurrency keeps only the rows at those concurrencies.");
+        "Durations in seconds; --concurrency keeps only the rows at those concurrencies; the -pooled clients",
+        "(PooledBody = true, each response disposed after use) run only the 1 MiB rows.");
 
     public static int Run(string[] args)
     {
@@ -56,6 +59,14 @@ internal static class SuiteCommand
         {
             // A misspelt option must not start a run of twenty minutes that ignores it.
             Console.Error.WriteLine($"suite: unknown option, or an option without its value: {unknown}");
+            Console.Error.WriteLine(s_usage);
+            return 2;
+        }
+
+        if (Option(args, "--clients") is { } named && named.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault(c => !s_allClients.Contains(c)) is { } stranger)
+        {
+            // A misspelt client would otherwise be left out without a word.
+            Console.Error.WriteLine($"suite: unknown client: {stranger} (one of {string.Join(", ", s_allClients)})");
             Console.Error.WriteLine(s_usage);
             return 2;
         }
@@ -80,7 +91,8 @@ internal static class SuiteCommand
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(pair => pair.Split('=', 2))
             .ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : string.Empty);
-        string[] startupKinds = [.. InProcessClient.Kinds.Where(wanted.Contains)];
+        // The start-up runs fetch 13 B, which the pooled kinds skip.
+        string[] startupKinds = [.. InProcessClient.Kinds.Where(k => wanted.Contains(k) && !InProcessClient.IsPooled(k))];
 
         var notes = new List<string>();
         var skipped = new List<string>();
@@ -112,6 +124,12 @@ internal static class SuiteCommand
         {
             startup = false;
             skipped.Add("the start-up runs: no .NET client among `--clients`.");
+        }
+
+        string[] pooled = [.. InProcessClient.Kinds.Where(k => wanted.Contains(k) && InProcessClient.IsPooled(k))];
+        if (pooled.Length > 0 && scenarios.Any(s => !InProcessClient.RunsScenario(pooled[0], s)))
+        {
+            skipped.Add($"{string.Join(" and ", pooled.Select(InProcessClient.DisplayName))} at 13 B (and in the start-up runs): a 13-byte body never reaches the large object heap, so a pooled body changes nothing there; they run the 1 MiB rows.");
         }
 
         long? files = FileLimit.Raise(65_536);
@@ -147,7 +165,7 @@ internal static class SuiteCommand
                 AddClients(clients, wanted, workDirectory, clientLauncher, defaultTiering, args.Contains("--alloc-profile"), settings, machine, notes);
             }
 
-            var method = scenarios.Count > 0 ? Method(settings, defaultTiering, server is not null) : [];
+            var method = scenarios.Count > 0 ? Method(settings, defaultTiering, server is not null, pooled.Length > 0) : [];
             var runner = new SuiteRunner(clients, baseUrl, settings, Console.Out, server is null ? null : server.AcceptedConnections);
             List<Measurement> measurements = runner.Run(scenarios);
             List<StartupMeasurement> startupRuns = [];
@@ -288,7 +306,7 @@ internal static class SuiteCommand
         }
     }
 
-    private static List<string> Method(SuiteSettings settings, bool defaultTiering, bool nginx)
+    private static List<string> Method(SuiteSettings settings, bool defaultTiering, bool nginx, bool pooled)
     {
         var method = new List<string>();
         if (nginx)
@@ -296,13 +314,18 @@ internal static class SuiteCommand
             method.Add("Server: nginx, one worker, `return 200` of 13 bytes at /small and a 1 MiB file at /large, keep-alive with no request limit, access log off.");
         }
 
-        method.Add("Clients: each .NET client in a process of its own (`Loop.Benchmarks bench-client`), the same for its whole run, with `MaxClients` (ours) or `MaxConnectionsPerServer` (HttpClient) set to the concurrency and nothing else; one worker per concurrent request, each fetching in a loop and buffering the body; wrk with one thread and one connection per concurrent request; undici with a `Pool` of that many connections.");
+        method.Add("Clients: each .NET client in a process of its own (`Loop.Benchmarks bench-client`), the same for its whole run, with `MaxClients` (ours) or `MaxConnectionsPerServer` (HttpClient) set to the concurrency and nothing else; one worker per concurrent request, each fetching in a loop and buffering the body (ours: `response.Body`, a new array per response; HttpClient: `ReadAsByteArrayAsync`), a response counted as good when its status is 200 and its body has the scenario's length; wrk with one thread and one connection per concurrent request; undici with a `Pool` of that many connections.");
+        if (pooled)
+        {
+            method.Add("Pooled body (1 MiB rows only): the same client with `PooledBody = true` on every request, so the body is received into memory rented from the client's pool; the worker checks the status and the body's length (`BodyMemory`, no copy), then disposes the response, which gives the memory back.");
+        }
+
         method.Add(defaultTiering
             ? "Runtime settings: defaults (`--default-tiering`): the .NET clients may run tier-0 code during the first seconds."
             : "Runtime settings: `DOTNET_TC_CallCountingDelayMs=0` for every .NET client alike (tier-1 code within the warm-up even when pinned to one core); `DOTNET_gcServer=0`.");
         method.Add(string.Create(CultureInfo.InvariantCulture, $"Warm-up: {settings.FirstWarmup.TotalSeconds:0.#} s of load before a .NET client's first measurement, {settings.ScenarioWarmup.TotalSeconds:0.#} s before each further scenario (new client, new connections); at 10,000 connections each client closes its connections after each repetition (so that nginx holds one client's at a time) and warms up for {Math.Max(settings.ScenarioWarmup.TotalSeconds, settings.FirstWarmup.TotalSeconds):0.#} s before every repetition; node warms up in each of its runs; wrk needs none."));
         method.Add(string.Create(CultureInfo.InvariantCulture, $"Repetitions: {settings.Repetitions} of {settings.Duration.TotalSeconds:0.#} s per client and scenario, interleaved (A B C … A B C …); tables show the median and min–max of requests/s and medians of the rest; ratios are taken inside each repetition, then their median."));
-        method.Add("CPU/req: the client process's user + system time over the measured window (the .NET clients from `Environment.CpuUsage` in-process, undici from `process.cpuUsage()`, wrk and `curl -Z` from getrusage of the waited-for process, start-up included), divided by the requests. alloc/req: `GC.GetTotalAllocatedBytes` over the window (.NET clients only).");
+        method.Add("CPU/req: the client process's user + system time over the measured window (the .NET clients from `Environment.CpuUsage` in-process, undici from `process.cpuUsage()`, wrk and `curl -Z` from getrusage of the waited-for process, start-up included), divided by the requests. alloc/req: `GC.GetTotalAllocatedBytes` over the window (.NET clients only). gen 2 /1k: gen-2 collections in the client's process over the window (`GC.CollectionCount(2)`, which counts those the large object heap triggers) per 1,000 requests; GC pause /s: `GC.GetTotalPauseDuration()` over the window per second of it (.NET clients only; the forced collection of the 10,000-connection rows' memory snapshot is not counted).");
         if (nginx)
         {
             method.Add("connections: the connections nginx accepted (stub_status) during a client's repetition, median; the first repetition includes the warm-up's (every repetition at 10,000). A client that keeps its connections alive opens none once warm; a high count at keep-alive means it closes and reopens them.");

@@ -12,7 +12,8 @@ internal sealed record SuiteSettings(int Repetitions, TimeSpan Duration, TimeSpa
 /// <summary>
 /// Runs the scenarios: for each, every client in turn, repeated, so that a slow moment of the
 /// machine falls on all clients alike rather than on one; each client warms up before its first
-/// repetition of a scenario.
+/// repetition of a scenario. A client that does not take part in a scenario
+/// (<see cref="IBenchClient.Runs"/>) is left out of it.
 /// </summary>
 internal sealed class SuiteRunner
 {
@@ -45,7 +46,7 @@ internal sealed class SuiteRunner
             _progress.WriteLine($"== {scenario.Title}");
             for (int repetition = 0; repetition < _settings.Repetitions; repetition++)
             {
-                foreach (IBenchClient client in _clients)
+                foreach (IBenchClient client in _clients.Where(c => c.Runs(scenario)))
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     // With thousands of connections, the clients' idle ones would add up past the server's
@@ -74,6 +75,6 @@ internal sealed class SuiteRunner
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static string Describe(Measurement m) => m.Failure is not null
-        ? $"   #{m.Repetition} {m.Client,-22} failed: {m.Failure}"
-        : string.Create(CultureInfo.InvariantCulture, $"   #{m.Repetition} {m.Client,-22} {m.RequestsPerSecond,10:N0} req/s  p50 {m.P50Us,8:N0} µs  p99 {m.P99Us,8:N0} µs  errors {m.Errors}  connections {m.Connections}{(m.FirstError is null ? string.Empty : "  first error: " + m.FirstError)}");
+        ? $"   #{m.Repetition} {m.Client,-34} failed: {m.Failure}"
+        : string.Create(CultureInfo.InvariantCulture, $"   #{m.Repetition} {m.Client,-34} {m.RequestsPerSecond,10:N0} req/s  p50 {m.P50Us,8:N0} µs  p99 {m.P99Us,8:N0} µs  errors {m.Errors}  connections {m.Connections}{(m.Gen2PerThousand is { } gen2 ? "  gen 2 /1k " + gen2.ToString("0.0", CultureInfo.InvariantCulture) : string.Empty)}{(m.FirstError is null ? string.Empty : "  first error: " + m.FirstError)}");
 }

@@ -27,16 +27,19 @@ internal static class SvgChart
     /// <summary>
     /// Draws <paramref name="values"/>[group][series] (null: no bar) with the groups labelled by
     /// <paramref name="groups"/> and the bars by <paramref name="series"/>; <paramref name="ranges"/>,
-    /// in the same shape, adds a min–max whisker to each bar.
+    /// in the same shape, adds a min–max whisker to each bar; <paramref name="colours"/>, when
+    /// given, picks each series' colour by its index in the palette (as in <see cref="RenderLines"/>).
     /// </summary>
-    public static string Render(string title, string yLabel, IReadOnlyList<string> groups, IReadOnlyList<string> series, double?[][] values, (double Low, double High)?[][]? ranges = null)
+    public static string Render(string title, string yLabel, IReadOnlyList<string> groups, IReadOnlyList<string> series, double?[][] values, (double Low, double High)?[][]? ranges = null, IReadOnlyList<int>? colours = null)
     {
+        string Colour(int s) => s_palette[(colours is not null && s < colours.Count ? colours[s] : s) % s_palette.Length];
         double highest = values.SelectMany(g => g).Concat(ranges?.SelectMany(g => g).Select(r => r?.High) ?? []).Where(v => v is > 0).Select(v => v!.Value).DefaultIfEmpty(1).Max();
         double top = NiceCeiling(highest);
         int groupWidth = (series.Count * (BarWidth + BarGap)) - BarGap;
         int plotWidth = Math.Max(480, (groups.Count * (groupWidth + GroupGap)) + GroupGap);
         int width = Left + plotWidth + Right;
-        int legendColumns = Math.Max(1, (width - Left) / 180);
+        int legendWidth = LegendColumnWidth(series);
+        int legendColumns = Math.Max(1, (width - Left) / legendWidth);
         int legendRows = (series.Count + legendColumns - 1) / legendColumns;
         int height = Top + PlotHeight + 40 + (legendRows * LegendRowHeight) + 12;
 
@@ -54,13 +57,13 @@ internal static class SvgChart
             {
                 double? value = s < values[g].Length ? values[g][s] : null;
                 (double Low, double High)? range = ranges is not null && s < ranges[g].Length ? ranges[g][s] : null;
-                DrawBar(svg, groupLeft + (s * (BarWidth + BarGap)), value, range, top, s_palette[s % s_palette.Length]);
+                DrawBar(svg, groupLeft + (s * (BarWidth + BarGap)), value, range, top, Colour(s));
             }
 
             Append(svg, $"<text x=\"{groupLeft + (groupWidth / 2)}\" y=\"{Top + PlotHeight + 18}\" text-anchor=\"middle\">{Escape(groups[g])}</text>");
         }
 
-        DrawLegend(svg, series, legendColumns, Top + PlotHeight + 40, s => s_palette[s % s_palette.Length]);
+        DrawLegend(svg, series, legendColumns, legendWidth, Top + PlotHeight + 40, Colour);
         svg.Append("</svg>\n");
         return svg.ToString();
     }
@@ -81,7 +84,8 @@ internal static class SvgChart
         int points = values.Select(v => v.Length).DefaultIfEmpty(0).Max();
         double span = Math.Max(step, points * step);
         int width = Left + PlotWidth + Right;
-        int legendColumns = Math.Max(1, (width - Left) / 180);
+        int legendWidth = LegendColumnWidth(series);
+        int legendColumns = Math.Max(1, (width - Left) / legendWidth);
         int legendRows = (series.Count + legendColumns - 1) / legendColumns;
         int height = Top + PlotHeight + 56 + (legendRows * LegendRowHeight) + 12;
         double X(double seconds) => Left + (PlotWidth * seconds / span);
@@ -120,7 +124,7 @@ internal static class SvgChart
             Append(svg, $"<path d=\"{path}\" stroke=\"{Colour(s)}\" stroke-width=\"2\" fill=\"none\"><title>{Escape(series[s])}</title></path>");
         }
 
-        DrawLegend(svg, series, legendColumns, Top + PlotHeight + 56, Colour);
+        DrawLegend(svg, series, legendColumns, legendWidth, Top + PlotHeight + 56, Colour);
         svg.Append("</svg>\n");
         return svg.ToString();
     }
@@ -187,11 +191,14 @@ internal static class SvgChart
         Append(svg, $"<text x=\"{x + (BarWidth / 2)}\" y=\"{labelY - 3:0.#}\" text-anchor=\"middle\" font-size=\"9\">{Escape(Short(v))}</text>");
     }
 
-    private static void DrawLegend(StringBuilder svg, IReadOnlyList<string> series, int columns, int top, Func<int, string> colour)
+    // 180 px a legend column, wider for long names ("SimpleAsyncHttpClient, pooled body"): about 7 px a character at 12 px.
+    private static int LegendColumnWidth(IReadOnlyList<string> series) => Math.Max(180, 30 + (7 * series.Select(s => s.Length).DefaultIfEmpty(0).Max()));
+
+    private static void DrawLegend(StringBuilder svg, IReadOnlyList<string> series, int columns, int columnWidth, int top, Func<int, string> colour)
     {
         for (int s = 0; s < series.Count; s++)
         {
-            int x = Left + ((s % columns) * 180);
+            int x = Left + ((s % columns) * columnWidth);
             int y = top + ((s / columns) * LegendRowHeight);
             Append(svg, $"<rect x=\"{x}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{colour(s)}\"/>");
             Append(svg, $"<text x=\"{x + 18}\" y=\"{y + 10}\">{Escape(series[s])}</text>");

@@ -57,16 +57,149 @@ public sealed class BenchmarkSuiteTests
             Assert.That(cells[2], Does.EndWith("s"), row);
             Assert.That(cells[4], Does.EndWith("µs"), row);
             Assert.That(cells[5], Does.EndWith("B"), row);
-            Assert.That(cells[6], Is.EqualTo(BenchmarkReport.None), "no wrk in this run: " + row);
-            Assert.That(Number(cells[7]), Is.GreaterThan(0), row);
-            Assert.That(cells[8], Is.EqualTo("0"), row);
-            Assert.That(cells[9], Is.EqualTo(BenchmarkReport.None), "no server counter in this run: " + row);
+            Assert.That(Number(cells[6]), Is.GreaterThanOrEqualTo(0), "gen 2 /1k: " + row);
+            Assert.That(cells[7], Does.EndWith(" ms"), "GC pause /s: " + row);
+            Assert.That(cells[8], Is.EqualTo(BenchmarkReport.None), "no wrk in this run: " + row);
+            Assert.That(Number(cells[9]), Is.GreaterThan(0), row);
+            Assert.That(cells[10], Is.EqualTo("0"), row);
+            Assert.That(cells[11], Is.EqualTo(BenchmarkReport.None), "no server counter in this run: " + row);
         }
 
-        Assert.That(BenchmarkReport.Cells(rows[3])[7], Is.EqualTo("1.00"), "HttpClient against itself");
+        Assert.That(BenchmarkReport.Cells(rows[3])[9], Is.EqualTo("1.00"), "HttpClient against itself");
         XElement svg = XElement.Parse(report.ChartSvg());
         Assert.That(svg.Name.LocalName, Is.EqualTo("svg"));
         Assert.That(svg.Elements().Count(e => e.Name.LocalName == "rect" && e.Elements().Any(t => t.Name.LocalName == "title")), Is.EqualTo(2), "one bar per client");
+    }
+
+    [Test]
+    public void Run_PooledClientsWithLargeAndSmallBodies_RunOnlyTheLargeRowsWithTheGen2Column()
+    {
+        // Kestrel's /large sends the size asked for; /hello 12 bytes, which the pooled kinds skip.
+        var large = new Scenario($"/large?size={Scenario.LargeBody}", Scenario.LargeBody, Concurrency: 2, Close: false);
+        var small = new Scenario("/hello", 12, Concurrency: 2, Close: false);
+        var settings = new SuiteSettings(Repetitions: 1, Duration: TimeSpan.FromSeconds(0.2), FirstWarmup: TimeSpan.FromSeconds(0.1), ScenarioWarmup: TimeSpan.FromSeconds(0.1));
+        string[] kinds = ["simple", "simple-pooled", "curl-pooled"];
+        List<Measurement> measurements = [];
+        Fds.RunBounded(
+            () =>
+            {
+                InProcessClient[] clients = [.. kinds.Select(k => new InProcessClient(k))];
+                try
+                {
+                    var runner = new SuiteRunner(clients, $"http://127.0.0.1:{TestHttpServer.Shared.Port}", settings, TextWriter.Null);
+                    measurements = runner.Run([large, small]);
+                }
+                finally
+                {
+                    foreach (InProcessClient client in clients)
+                    {
+                        client.Dispose();
+                    }
+                }
+            },
+            TestTimeout);
+
+        string[] names = [.. kinds.Select(InProcessClient.DisplayName)];
+        Assert.That(measurements.Select(m => (m.Client, m.Scenario)), Is.EqualTo(names.Select(n => (n, large.Key)).Append((names[0], small.Key))), "the pooled clients skip the small body");
+        Assert.That(measurements.Select(m => m.Failure), Has.All.Null);
+        Assert.That(measurements.Select(m => m.Errors), Has.All.EqualTo(0));
+        Assert.That(measurements.Select(m => m.Gen2PerThousand), Has.All.Not.Null.And.All.GreaterThanOrEqualTo(0));
+        Assert.That(measurements.Select(m => m.GcPauseMsPerSecond), Has.All.Not.Null.And.All.GreaterThanOrEqualTo(0));
+        var report = new BenchmarkReport
+        {
+            Command = "test",
+            Date = DateTimeOffset.UtcNow,
+            Machine = [("CPU", "test")],
+            Method = ["test"],
+            Scenarios = [large, small],
+            Clients = names,
+            Measurements = measurements,
+            ChartFile = "chart.svg",
+        };
+        string markdown = report.ToMarkdown();
+
+        string[] rows = TableOf(markdown, large.Title);
+        string[] header = BenchmarkReport.Cells(rows[0]);
+        Assert.That(header, Is.EqualTo(BenchmarkReport.Columns));
+        int gen2 = Array.IndexOf(header, BenchmarkReport.Gen2Column);
+        Assert.That(rows.Skip(2).Select(r => BenchmarkReport.Cells(r)[0]), Is.EqualTo(names), "one line per client, pooled ones included");
+        foreach (string row in rows.Skip(2))
+        {
+            string[] cells = BenchmarkReport.Cells(row);
+            Assert.That(cells, Has.Length.EqualTo(header.Length), row);
+            Assert.That(Number(cells[1].Split(' ')[0]), Is.GreaterThan(0), row);
+            Assert.That(Number(cells[gen2]), Is.GreaterThanOrEqualTo(0), row);
+            Assert.That(cells[gen2 + 1], Does.EndWith(" ms"), row);
+        }
+
+        Assert.That(TableOf(markdown, small.Title).Skip(2).Select(r => BenchmarkReport.Cells(r)[0]), Is.EqualTo(new[] { names[0] }));
+        string[] glance = TableOf(markdown, "At a glance: requests/s as a multiple of wrk's (median of the per-repetition ratios)");
+        Assert.That(glance.Skip(2).Select(r => BenchmarkReport.Cells(r)[0]), Is.EqualTo(names));
+        Assert.That(BenchmarkReport.Cells(glance[3])[2], Is.EqualTo(BenchmarkReport.None), "no small-body figure for a pooled client");
+        XElement svg = XElement.Parse(report.ChartSvg());
+        Assert.That(svg.Descendants().Where(e => e.Name.LocalName == "text").Select(e => e.Value), Does.Contain(names[2]), "the pooled clients in the legend");
+    }
+
+    [TestCase("simple-pooled")]
+    [TestCase("curl")]
+    [TestCase("httpclient")]
+    public void Run_BodyOfAnotherLengthThanTheScenarios_CountsErrorsAndSaysWhy(string kind)
+    {
+        // Kestrel's /hello sends 12 bytes and /large?size=1000 1,000: a scenario that expects 13 (or, for a pooled client, 1 MiB) must not count them as good.
+        var scenario = new Scenario("/hello", 13, Concurrency: 2, Close: false);
+        var wrongSize = scenario with { BodyBytes = Scenario.LargeBody, Path = "/large?size=1000" };
+        Measurement? measurement = null;
+        Fds.RunBounded(
+            () =>
+            {
+                using var client = new InProcessClient(kind);
+                Scenario target = client.Runs(scenario) ? scenario : wrongSize;
+                measurement = client.Run(new RunSpec(target, $"http://127.0.0.1:{TestHttpServer.Shared.Port}", 0, TimeSpan.Zero, TimeSpan.FromSeconds(0.2)));
+            },
+            TestTimeout);
+
+        Assert.That(measurement!.Failure, Is.Null);
+        Assert.That(measurement.Requests, Is.Zero);
+        Assert.That(measurement.Errors, Is.GreaterThan(0));
+        Assert.That(measurement.FirstError, Does.Match(@"^a body of (12|1000) bytes, (13|1048576) expected$"));
+    }
+
+    [Test]
+    [CancelAfter(10_000)]
+    public void Suite_Help_ListsEveryClientKind()
+    {
+        TextWriter output = Console.Out;
+        var captured = new StringWriter();
+        Console.SetOut(captured);
+        try
+        {
+            Assert.That(SuiteCommand.Run(["--help"]), Is.EqualTo(0));
+        }
+        finally
+        {
+            Console.SetOut(output);
+        }
+
+        Assert.That(captured.ToString(), Does.Contain("wrk,simple,simple-pooled,curl,curl-pooled,httpclient,curl-tool,undici"));
+    }
+
+    [Test]
+    [CancelAfter(10_000)]
+    public void Suite_UnknownClient_ExitsWithUsageBeforeRunningAnything()
+    {
+        TextWriter error = Console.Error;
+        var captured = new StringWriter();
+        Console.SetError(captured);
+        try
+        {
+            Assert.That(SuiteCommand.Run(["--clients", "wrk,simple-pool"]), Is.EqualTo(2));
+        }
+        finally
+        {
+            Console.SetError(error);
+        }
+
+        Assert.That(captured.ToString(), Does.Contain("unknown client: simple-pool").And.Contain("usage:"));
     }
 
     [Test]
@@ -82,7 +215,7 @@ public sealed class BenchmarkSuiteTests
                 foreach (string kind in new[] { "simple", "httpclient" })
                 {
                     long now = System.Diagnostics.Stopwatch.GetTimestamp();
-                    runs.Add(StartupProbe.Measure(kind, url, concurrency: 4, Seconds, origin: now, mainTimestamp: now, path: "/hello"));
+                    runs.Add(StartupProbe.Measure(kind, url, concurrency: 4, Seconds, origin: now, mainTimestamp: now, path: "/hello", bodyBytes: 12));
                 }
             },
             TestTimeout);
@@ -192,7 +325,7 @@ public sealed class BenchmarkSuiteTests
     [Test]
     public void Measurement_ToJsonAndBack_KeepsEveryFigure()
     {
-        var measurement = new Measurement { Client = "wrk", Scenario = "13 B/c64/keep-alive", Repetition = 2, Requests = 1000, Errors = 1, Seconds = 0.5, P50Us = 12.5, P99Us = 80, CpuUsPerRequest = 3.25 };
+        var measurement = new Measurement { Client = "wrk", Scenario = "13 B/c64/keep-alive", Repetition = 2, Requests = 1000, Errors = 1, Seconds = 0.5, P50Us = 12.5, P99Us = 80, CpuUsPerRequest = 3.25, BytesPerRequest = 1024, Gen2PerThousand = 4.5, GcPauseMsPerSecond = 12.25 };
 
         Assert.That(Measurement.FromJson(measurement.ToJson()), Is.EqualTo(measurement));
     }
