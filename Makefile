@@ -63,7 +63,7 @@ libcurl:
 # default tiering, requests/s per half second for 15 s (docs/benchmarks-startup.svg); 3 processes
 # per client here, 1 in bench-quick. BENCH_ARGS='--no-startup' leaves them out, '--startup-only'
 # runs only them, '--startup-env DOTNET_TieredPGO=0' measures a runtime setting.
-# About 22 minutes; bench-quick is the two-minute version (fewer rows, shorter rounds).
+# About 25 minutes; bench-quick is the two-minute version (fewer rows, shorter rounds).
 bench: libcurl bench-tools bench-build
 	LOOP_BENCH_COMMAND='make bench$(if $(READY_TO_RUN), READY_TO_RUN=$(READY_TO_RUN))' $(DOTNET) $(BENCH_DLL) suite --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)

@@ -240,7 +240,7 @@ internal static class SuiteCommand
         }
 
         skipped.Add("13 B with `Connection: close` at 10,000: opening and closing 10,000 connections at once exhausts the loopback's ephemeral ports within seconds (TIME_WAIT) and measures that, not the client.");
-        skipped.Add("1 MiB at 512 and 10,000: 0.5 to 10 GiB in flight per round measures memory bandwidth; one nginx worker is saturated at 8 already.");
+        skipped.Add("1 MiB at 512 and 10,000: 0.5 to 10 GiB in flight per round measures memory bandwidth, not the client.");
         skipped.Add("1 MiB with `Connection: close`: one more handshake per MiB is within the noise of the keep-alive rows.");
         return
         [
