@@ -1,5 +1,6 @@
 using System.Globalization;
 using Loop.Http;
+using Loop.Benchmarks.Suite;
 using Loop.Soak;
 
 namespace Loop.Benchmarks;
@@ -19,12 +20,12 @@ internal static class SoakRunner
 {
     public static int Run(string[] args)
     {
-        int requests = int.Parse(Option(args, "--requests") ?? "1000000", CultureInfo.InvariantCulture);
-        int concurrency = int.Parse(Option(args, "--concurrency") ?? "200", CultureInfo.InvariantCulture);
-        int samples = int.Parse(Option(args, "--samples") ?? "50", CultureInfo.InvariantCulture);
+        int requests = int.Parse(CommandArgs.Option(args, "--requests") ?? "1000000", CultureInfo.InvariantCulture);
+        int concurrency = int.Parse(CommandArgs.Option(args, "--concurrency") ?? "200", CultureInfo.InvariantCulture);
+        int samples = int.Parse(CommandArgs.Option(args, "--samples") ?? "50", CultureInfo.InvariantCulture);
         bool close = args.Contains("--close");
         bool quiet = args.Contains("--quiet");
-        string[] clients = (Option(args, "--clients") ?? "simple,curl").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        string[] clients = (CommandArgs.Option(args, "--clients") ?? "simple,curl").Split(',', StringSplitOptions.RemoveEmptyEntries);
         var options = new SoakOptions(requests, concurrency, close, samples);
         var limits = new SoakLimits();
 
@@ -74,11 +75,5 @@ internal static class SoakRunner
                 loop.RunOnce(TimeSpan.Zero);
             }
         }
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }

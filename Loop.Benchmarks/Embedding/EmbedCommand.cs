@@ -35,7 +35,7 @@ internal static class EmbedCommand
             return 0;
         }
 
-        if (UnknownArgument(args, [.. EmbedSettings.ValueOptions, .. s_runnerOptions]) is { } unknown)
+        if (CommandArgs.FirstUnknown(args, [.. EmbedSettings.ValueOptions, .. s_runnerOptions], []) is { } unknown)
         {
             Console.Error.WriteLine($"embed: unknown option, or an option without its value: {unknown}");
             Console.Error.WriteLine(s_usage);
@@ -53,8 +53,8 @@ internal static class EmbedCommand
             return 2;
         }
 
-        string[] clients = Option(args, "--clients") is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            : Option(args, "--client") is { } one ? [one]
+        string[] clients = CommandArgs.Option(args, "--clients") is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : CommandArgs.Option(args, "--client") is { } one ? [one]
             : EmbedSettings.AllClients;
         if (clients.FirstOrDefault(c => !EmbedSettings.AllClients.Contains(c)) is { } wrong)
         {
@@ -65,7 +65,7 @@ internal static class EmbedCommand
         BodyMode[] bodies;
         try
         {
-            bodies = [.. (Option(args, "--body") ?? "buffered").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(EmbedSettings.ParseBody)];
+            bodies = [.. (CommandArgs.Option(args, "--body") ?? "buffered").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(EmbedSettings.ParseBody)];
         }
         catch (FormatException e)
         {
@@ -74,8 +74,8 @@ internal static class EmbedCommand
         }
 
         ProcessGuard.Install();
-        string output = Option(args, "--out") ?? Path.Combine("docs", "embedding.md");
-        string workDirectory = Option(args, "--work-dir") ?? Path.Combine(Path.GetTempPath(), "loop-bench");
+        string output = CommandArgs.Option(args, "--out") ?? Path.Combine("docs", "embedding.md");
+        string workDirectory = CommandArgs.Option(args, "--work-dir") ?? Path.Combine(Path.GetTempPath(), "loop-bench");
         Directory.CreateDirectory(workDirectory);
         List<(string Name, string Value)> machine = MachineInfo.Describe();
         DateTimeOffset date = DateTimeOffset.UtcNow;
@@ -117,7 +117,7 @@ internal static class EmbedCommand
         {
             Command = Environment.GetEnvironmentVariable("LOOP_BENCH_COMMAND") is { Length: > 0 } make ? make : "Loop.Benchmarks embed " + string.Join(' ', args),
             Date = date,
-            Note = Option(args, "--note"),
+            Note = CommandArgs.Option(args, "--note"),
             Machine = machine,
             Method = Method(settings),
             Clients = clients,
@@ -226,27 +226,6 @@ internal static class EmbedCommand
             "late: the tick's lateness, p50/p99/max; longest RunOnce: the longest single call (wall clock), the GC's pauses and the host thread's CPU time inside it; most CPU in a RunOnce: the most CPU time the host thread spent in one call (the loop's own work, without the time the core was taken); × unbounded: the bounded round's fetches/s over the unbounded round's of the same repetition; gen 0/1/2 and GC pause: collections and `GC.GetTotalPauseDuration()` over the round; preempted: the host thread's involuntary context switches in the round (another thread, of this process or another, took its core; on a quiet machine few); off host thread: fetch continuations that resumed on another thread (0 expected).",
             "Targets (issue 14): with the budget, 0 ticks lost, p99 lateness under 2 ms, throughput at least 0.8× unbounded.",
         ];
-    }
-
-    private static string? UnknownArgument(string[] args, string[] valueOptions)
-    {
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (!valueOptions.Contains(args[i]) || i + 1 >= args.Length)
-            {
-                return args[i];
-            }
-
-            i++;
-        }
-
-        return null;
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);

@@ -217,16 +217,16 @@ internal static class StartupProbe
     /// </summary>
     public static int Serve(string[] args, long mainTimestamp)
     {
-        string? kind = Option(args, "--client");
-        string? url = Option(args, "--url");
+        string? kind = CommandArgs.Option(args, "--client");
+        string? url = CommandArgs.Option(args, "--url");
         if (kind is null || url is null)
         {
             Console.Error.WriteLine("bench-startup needs --client simple|curl|httpclient and --url http://host:port");
             return 2;
         }
 
-        double seconds = Option(args, "--seconds") is { } s ? double.Parse(s, CultureInfo.InvariantCulture) : 3 * SteadySeconds;
-        long origin = Option(args, "--origin") is { } o ? long.Parse(o, CultureInfo.InvariantCulture) : mainTimestamp;
+        double seconds = CommandArgs.Option(args, "--seconds") is { } s ? double.Parse(s, CultureInfo.InvariantCulture) : 3 * SteadySeconds;
+        long origin = CommandArgs.Option(args, "--origin") is { } o ? long.Parse(o, CultureInfo.InvariantCulture) : mainTimestamp;
         StartupMeasurement m = Measure(kind, url, Concurrency, seconds, origin, mainTimestamp);
         Console.Out.WriteLine(ChildProcessClient.ResultPrefix + m.ToJson());
         Console.Out.Flush();
@@ -370,10 +370,4 @@ internal static class StartupProbe
     }
 
     private static double Milliseconds(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
-
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
 }

@@ -55,7 +55,7 @@ internal static class SuiteCommand
             return 0;
         }
 
-        if (UnknownArgument(args) is { } unknown)
+        if (CommandArgs.FirstUnknown(args, s_valueOptions, s_flags) is { } unknown)
         {
             // A misspelt option must not start a run of twenty minutes that ignores it.
             Console.Error.WriteLine($"suite: unknown option, or an option without its value: {unknown}");
@@ -63,7 +63,7 @@ internal static class SuiteCommand
             return 2;
         }
 
-        if (Option(args, "--clients") is { } named && named.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault(c => !s_allClients.Contains(c)) is { } stranger)
+        if (CommandArgs.Option(args, "--clients") is { } named && named.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault(c => !s_allClients.Contains(c)) is { } stranger)
         {
             // A misspelt client would otherwise be left out without a word.
             Console.Error.WriteLine($"suite: unknown client: {stranger} (one of {string.Join(", ", s_allClients)})");
@@ -78,16 +78,16 @@ internal static class SuiteCommand
             Duration: TimeSpan.FromSeconds(Number(args, "--duration", quick ? 0.5 : 5)),
             FirstWarmup: TimeSpan.FromSeconds(Number(args, "--warmup", quick ? 2 : 8)),
             ScenarioWarmup: TimeSpan.FromSeconds(Number(args, "--scenario-warmup", quick ? 0.5 : 2)));
-        string output = Option(args, "--out") ?? Path.Combine("docs", "benchmarks.md");
-        string workDirectory = Option(args, "--work-dir") ?? Path.Combine(Path.GetTempPath(), "loop-bench");
-        HashSet<string> wanted = [.. (Option(args, "--clients") ?? string.Join(',', s_allClients)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        string output = CommandArgs.Option(args, "--out") ?? Path.Combine("docs", "benchmarks.md");
+        string workDirectory = CommandArgs.Option(args, "--work-dir") ?? Path.Combine(Path.GetTempPath(), "loop-bench");
+        HashSet<string> wanted = [.. (CommandArgs.Option(args, "--clients") ?? string.Join(',', s_allClients)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
         bool defaultTiering = args.Contains("--default-tiering");
         Directory.CreateDirectory(workDirectory);
         bool startupOnly = args.Contains("--startup-only");
         bool startup = startupOnly || !args.Contains("--no-startup");
         int startupRepetitions = (int)Number(args, "--startup-repetitions", quick ? 1 : settings.Repetitions);
         double startupSeconds = Number(args, "--startup-seconds", 3 * StartupProbe.SteadySeconds);
-        Dictionary<string, string> startupEnvironment = (Option(args, "--startup-env") ?? string.Empty)
+        Dictionary<string, string> startupEnvironment = (CommandArgs.Option(args, "--startup-env") ?? string.Empty)
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(pair => pair.Split('=', 2))
             .ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : string.Empty);
@@ -100,7 +100,7 @@ internal static class SuiteCommand
         DateTimeOffset date = DateTimeOffset.UtcNow;
         (IReadOnlyList<string> clientLauncher, IReadOnlyList<string> serverLauncher, string pinning) = Pinning();
         List<Scenario> scenarios = startupOnly ? [] : Scenarios(quick, skipped);
-        if (Option(args, "--concurrency") is { } only)
+        if (CommandArgs.Option(args, "--concurrency") is { } only)
         {
             int[] kept = [.. only.Split(',').Select(c => int.Parse(c, CultureInfo.InvariantCulture))];
             scenarios.RemoveAll(s => !kept.Contains(s.Concurrency));
@@ -145,7 +145,7 @@ internal static class SuiteCommand
         try
         {
             string baseUrl;
-            if (Option(args, "--url") is { } url)
+            if (CommandArgs.Option(args, "--url") is { } url)
             {
                 baseUrl = url;
                 machine.Add(("Server", $"{url} (given with --url), pinned by whoever started it"));
@@ -184,7 +184,7 @@ internal static class SuiteCommand
             {
                 Command = CommandLine(args),
                 Date = date,
-                Note = Option(args, "--note"),
+                Note = CommandArgs.Option(args, "--note"),
                 Machine = machine,
                 Method = method,
                 Skipped = skipped,
@@ -392,33 +392,6 @@ internal static class SuiteCommand
     private static string CommandLine(string[] args) =>
         Environment.GetEnvironmentVariable("LOOP_BENCH_COMMAND") is { Length: > 0 } make ? make : "Loop.Benchmarks suite " + string.Join(' ', args);
 
-    /// <summary>The first argument that is neither a known option nor an option's value (or an option missing its value); null when all are known.</summary>
-    private static string? UnknownArgument(string[] args)
-    {
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (s_flags.Contains(args[i]))
-            {
-                continue;
-            }
-
-            if (!s_valueOptions.Contains(args[i]) || i + 1 >= args.Length)
-            {
-                return args[i];
-            }
-
-            i++;
-        }
-
-        return null;
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
-
     private static double Number(string[] args, string name, double fallback) =>
-        Option(args, name) is { } text ? double.Parse(text, CultureInfo.InvariantCulture) : fallback;
+        CommandArgs.Option(args, name) is { } text ? double.Parse(text, CultureInfo.InvariantCulture) : fallback;
 }
