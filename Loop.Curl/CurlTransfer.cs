@@ -333,7 +333,7 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
         }
 
         int fd = _client.FindConnection(localPort, remotePort);
-        if (fd >= 0 && _client.CurlSockets.TryGetValue(fd, out long lastUser) && lastUser != Serial && LibCurl.HasUnreadBytes(fd))
+        if (fd >= 0 && _client.LastUserOf(fd) != Serial && LibCurl.HasUnreadBytes(fd))
         {
             _staleConnection = true;
             return false;
@@ -362,6 +362,9 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
 
     /// <summary>Whether this transfer opened a connection of its own (rather than taking one from curl's cache).</summary>
     public bool MadeConnection => LibCurl.curl_easy_getinfo_long(Handle, CurlInfo.NumConnects, out CLong made) == 0 && made.Value > 0;
+
+    /// <summary>Whether the request has a <see cref="HttpFetchOptions.PrepareCurlCallback"/>, which may set any option (socket callbacks of its own too).</summary>
+    public bool Customized => _request.PrepareCurlCallback is not null;
 
     /// <summary>An exception from one of our callbacks, reported instead of curl's own error for it.</summary>
     public void SetCallbackError(Exception error) => _callbackError ??= error;
