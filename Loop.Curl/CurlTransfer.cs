@@ -315,8 +315,10 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
     /// data), and would take that for the answer to this request. curl then closes it, and the
     /// request is made again, once, on a fresh connection (<see cref="RetryOnFreshConnection"/>),
     /// where what waits is read as the response, as before. Plain HTTP only: over TLS, records
-    /// such as a session ticket may wait legitimately. The socket is found among those curl has
-    /// given the client by its ports (CURLINFO_ACTIVESOCKET is not set yet in this callback).
+    /// such as a session ticket may wait legitimately. The socket is found by its ports
+    /// (CURLINFO_ACTIVESOCKET is not set yet in this callback): a connection the client tracks
+    /// (CurlAsyncHttpClient.Sockets.cs) without a syscall, so a kept-alive request costs one
+    /// non-blocking peek here; others with a getsockname/getpeername check.
     /// </summary>
     private bool OnConnectionChosen(int remotePort, int localPort)
     {
