@@ -38,7 +38,7 @@ namespace Loop.Curl;
 /// <see cref="HttpClientError.CurlCode"/>.
 /// </para>
 /// </remarks>
-public sealed class CurlAsyncHttpClient : AsyncHttpClient
+public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
 {
     // The lost-wake-up guard: curl is asked for due work this often while transfers run.
     private static readonly TimeSpan s_safetyTick = TimeSpan.FromSeconds(1);
@@ -47,9 +47,6 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
     private readonly Stack<CurlEasyHandle> _idleHandles = new();
     private readonly Stack<CurlTransfer> _idleTransfers = new();
     private readonly Dictionary<nint, CurlTransfer> _transfers = [];
-    private readonly Dictionary<int, IOEvents> _sockets = [];
-    private readonly Dictionary<int, long> _curlSockets = [];
-    private readonly Dictionary<int, int> _socketByLocalPort = [];
     private readonly IOHandler _onSocketEvent;
     private GCHandle _self;
     private TimeoutHandle _timer;
@@ -102,39 +99,6 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
 
     /// <summary>Easy handles made and not yet freed (running, idle, or between the two): zero once the client is closed.</summary>
     internal int OpenHandleCount { get; private set; }
-
-    /// <summary>
-    /// Every fd curl has asked the client to watch (some since closed, or reused for another
-    /// socket), with the <see cref="CurlTransfer.Serial"/> of the transfer that last used it
-    /// (0: none known): where to look for a connection by its ports.
-    /// </summary>
-    internal IReadOnlyDictionary<int, long> CurlSockets => _curlSockets;
-
-    /// <summary>
-    /// The descriptor of curl's connection from <paramref name="localPort"/> to
-    /// <paramref name="remotePort"/>, or -1. Remembered by local port, so a kept-alive
-    /// connection costs one check per request; only a connection not seen before is looked for
-    /// among every socket curl has given the client.
-    /// </summary>
-    internal int FindConnection(int localPort, int remotePort)
-    {
-        if (_socketByLocalPort.TryGetValue(localPort, out int known) && LibCurl.IsConnection(known, localPort, remotePort))
-        {
-            return known;
-        }
-
-        foreach (int fd in _curlSockets.Keys)
-        {
-            if (LibCurl.IsConnection(fd, localPort, remotePort))
-            {
-                _socketByLocalPort[localPort] = fd;
-                return fd;
-            }
-        }
-
-        _socketByLocalPort.Remove(localPort);
-        return -1;
-    }
 
     internal long MaxBodySize { get; }
 
@@ -434,20 +398,13 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
             _inCurl = false;
         }
 
-        foreach (int fd in _sockets.Keys)
-        {
-            Loop.RemoveHandler(fd);
-        }
-
+        ForgetAllSockets();
         for (int i = 0; i < _sharedHeaderLists.Length; i++)
         {
             _sharedHeaderLists[i]?.Dispose();
             _sharedHeaderLists[i] = null;
         }
 
-        _sockets.Clear();
-        _curlSockets.Clear();
-        _socketByLocalPort.Clear();
         Loop.RemoveTimeout(_timer);
         if (_self.IsAllocated)
         {
@@ -579,27 +536,6 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         }
     }
 
-    private void OnSocketEvent(int fd, IOEvents events)
-    {
-        int action = 0;
-        if ((events & IOEvents.Read) != 0)
-        {
-            action |= CurlFlags.SelectIn;
-        }
-
-        if ((events & IOEvents.Write) != 0)
-        {
-            action |= CurlFlags.SelectOut;
-        }
-
-        if ((events & IOEvents.Error) != 0)
-        {
-            action |= CurlFlags.SelectError;
-        }
-
-        SocketAction(fd, action);
-    }
-
     private void OnTimer()
     {
         _timer = default;
@@ -637,80 +573,11 @@ public sealed class CurlAsyncHttpClient : AsyncHttpClient
         _timer = Loop.CallLater(TimeSpan.FromMilliseconds(milliseconds), static state => ((CurlAsyncHttpClient)state!).OnTimer(), this);
     }
 
-    private void WatchSocket(nint easy, int fd, int what)
-    {
-        if (what == CurlFlags.PollRemove)
-        {
-            if (_sockets.Remove(fd))
-            {
-                Loop.RemoveHandler(fd);
-            }
-
-            return;
-        }
-
-        IOEvents events = IOEvents.None;
-        if ((what & CurlFlags.PollIn) != 0)
-        {
-            events |= IOEvents.Read;
-        }
-
-        if ((what & CurlFlags.PollOut) != 0)
-        {
-            events |= IOEvents.Write;
-        }
-
-        // curl may have closed the socket and opened another under the same number without
-        // telling us: remove and add again rather than update.
-        if (_sockets.Remove(fd))
-        {
-            Loop.RemoveHandler(fd);
-        }
-
-        Loop.AddHandler(fd, _onSocketEvent, events);
-        _sockets[fd] = events;
-        CurlTransfer? user = _transfers.GetValueOrDefault(easy);
-        _curlSockets[fd] = user?.Serial ?? 0;
-        if (user is not null && user.MadeConnection && LibCurl.LocalPort(fd) is > 0 and var port)
-        {
-            // A connection of the transfer's own (one getsockname when it is made): known by its
-            // port from the start, so FindConnection never has to search every socket for it,
-            // which with thousands of connections cost a syscall pair per socket on each first reuse.
-            _socketByLocalPort[port] = fd;
-        }
-    }
-
     private static void Check(int code)
     {
         if (code != 0)
         {
             throw new InvalidOperationException($"curl_multi_setopt failed: {LibCurl.MultiErrorText(code)}");
-        }
-    }
-
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static int SocketCallback(nint easy, int fd, int what, nint self, nint socketData)
-    {
-        if (GCHandle.FromIntPtr(self).Target is not CurlAsyncHttpClient client)
-        {
-            return -1;
-        }
-
-        try
-        {
-            client.WatchSocket(easy, fd, what);
-            return 0;
-        }
-        catch (Exception e)
-        {
-            // Never across into libcurl: the transfer on that socket fails instead.
-            client.Logger.LogError(e, "Cannot watch curl's socket {Fd}", fd);
-            if (client._transfers.TryGetValue(easy, out CurlTransfer? transfer))
-            {
-                transfer.SetCallbackError(e);
-            }
-
-            return -1;
         }
     }
 

@@ -78,6 +78,14 @@ internal sealed partial class CurlTransfer
             SetPointer(CurlOpt.PrereqData, self);
         }
 
+        // curl's connection sockets are opened and closed by the client, which so knows when one
+        // ends (CurlAsyncHttpClient.Sockets.cs). The client's handle, not this transfer's: a
+        // connection keeps the callbacks of the transfer that made it for as long as it lives.
+        SetPointer(CurlOpt.OpenSocketFunction, CurlAsyncHttpClient.OpenSocketFunction);
+        SetPointer(CurlOpt.OpenSocketData, _client.NativeSelf);
+        SetPointer(CurlOpt.CloseSocketFunction, CurlAsyncHttpClient.CloseSocketFunction);
+        SetPointer(CurlOpt.CloseSocketData, _client.NativeSelf);
+
         // The progress callback bounds the bodies curl drains without handing them over.
         SetLong(CurlOpt.NoProgress, 0);
         SetPointer(CurlOpt.XferInfoFunction, (nint)(delegate* unmanaged[Cdecl]<nint, long, long, long, long, int>)&ProgressCallback);

@@ -315,8 +315,10 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
     /// data), and would take that for the answer to this request. curl then closes it, and the
     /// request is made again, once, on a fresh connection (<see cref="RetryOnFreshConnection"/>),
     /// where what waits is read as the response, as before. Plain HTTP only: over TLS, records
-    /// such as a session ticket may wait legitimately. The socket is found among those curl has
-    /// given the client by its ports (CURLINFO_ACTIVESOCKET is not set yet in this callback).
+    /// such as a session ticket may wait legitimately. The socket is found by its ports
+    /// (CURLINFO_ACTIVESOCKET is not set yet in this callback): a connection the client tracks
+    /// (CurlAsyncHttpClient.Sockets.cs) without a syscall, so a kept-alive request costs one
+    /// non-blocking peek here; others with a getsockname/getpeername check.
     /// </summary>
     private bool OnConnectionChosen(int remotePort, int localPort)
     {
@@ -333,7 +335,7 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
         }
 
         int fd = _client.FindConnection(localPort, remotePort);
-        if (fd >= 0 && _client.CurlSockets.TryGetValue(fd, out long lastUser) && lastUser != Serial && LibCurl.HasUnreadBytes(fd))
+        if (fd >= 0 && _client.LastUserOf(fd) != Serial && LibCurl.HasUnreadBytes(fd))
         {
             _staleConnection = true;
             return false;
@@ -362,6 +364,9 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
 
     /// <summary>Whether this transfer opened a connection of its own (rather than taking one from curl's cache).</summary>
     public bool MadeConnection => LibCurl.curl_easy_getinfo_long(Handle, CurlInfo.NumConnects, out CLong made) == 0 && made.Value > 0;
+
+    /// <summary>Whether the request has a <see cref="HttpFetchOptions.PrepareCurlCallback"/>, which may set any option (socket callbacks of its own too).</summary>
+    public bool Customized => _request.PrepareCurlCallback is not null;
 
     /// <summary>An exception from one of our callbacks, reported instead of curl's own error for it.</summary>
     public void SetCallbackError(Exception error) => _callbackError ??= error;

@@ -57,6 +57,10 @@ internal static class CurlOpt
     public const int XferInfoFunction = FunctionType + 219;
     public const int FreshConnect = LongType + 74;
     public const int BufferSize = LongType + 98;
+    public const int OpenSocketFunction = FunctionType + 163;
+    public const int OpenSocketData = PointerType + 164;
+    public const int CloseSocketFunction = FunctionType + 208;
+    public const int CloseSocketData = PointerType + 209;
     public const int PrereqFunction = FunctionType + 312;
     public const int PrereqData = PointerType + 313;
     public const int RedirProtocolsString = PointerType + 319;

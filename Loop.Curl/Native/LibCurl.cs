@@ -205,18 +205,47 @@ internal static unsafe partial class LibCurl
         static int Port(byte* sockaddr) => (sockaddr[2] << 8) | sockaddr[3];
     }
 
-    /// <summary>The local port of socket <paramref name="fd"/> (bound by its connect), or -1 (not Linux, not a bound socket).</summary>
-    public static int LocalPort(int fd)
+    /// <summary>
+    /// The local and remote ports of connected socket <paramref name="fd"/> (one getsockname and
+    /// one getpeername), or false (not Linux, not a connected IPv4 or IPv6 socket).
+    /// </summary>
+    public static bool TryGetPorts(int fd, out int localPort, out int remotePort)
     {
+        localPort = remotePort = -1;
         if (!OperatingSystem.IsLinux())
         {
-            return -1;
+            return false;
         }
 
+        const int AfInet = 2, AfInet6 = 10;
         byte* address = stackalloc byte[128];
         uint length = 128;
-        return getsockname(fd, address, &length) == 0 && length >= 4 ? (address[2] << 8) | address[3] : -1;
+        if (getsockname(fd, address, &length) != 0 || length < 4 || Family(address) is not (AfInet or AfInet6))
+        {
+            return false;
+        }
+
+        localPort = (address[2] << 8) | address[3];
+        length = 128;
+        if (getpeername(fd, address, &length) != 0 || length < 4)
+        {
+            return false;
+        }
+
+        remotePort = (address[2] << 8) | address[3];
+        return true;
+
+        // sa_family_t is the first two bytes, in the machine's order.
+        static int Family(byte* sockaddr) => *(ushort*)sockaddr;
     }
+
+    /// <summary>A socket as curl's own <c>socket()</c> call makes it (what CURLOPT_OPENSOCKETFUNCTION must return), or -1.</summary>
+    [LibraryImport("libc", EntryPoint = "socket")]
+    public static partial int OpenSocket(int family, int type, int protocol);
+
+    /// <summary>Closes descriptor <paramref name="fd"/> (what CURLOPT_CLOSESOCKETFUNCTION must do): 0, or -1.</summary>
+    [LibraryImport("libc", EntryPoint = "close")]
+    public static partial int CloseSocket(int fd);
 
     /// <summary>Whether bytes wait unread on socket <paramref name="fd"/> (a peek that does not block; Linux flag values).</summary>
     public static bool HasUnreadBytes(int fd)
