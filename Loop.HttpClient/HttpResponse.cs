@@ -21,12 +21,9 @@ public sealed class HttpResponse : IDisposable
     // The body: an array of exactly its size; for a pooled body, the copy Body made (null until then).
     private byte[]? _body;
 
-    // A pooled body: the array rented from _pool (null once returned, or when nothing was
-    // rented), the body's length in it, and whether the response was disposed.
-    private readonly ArrayPool<byte>? _pool;
-    private byte[]? _rented;
-    private readonly int _length;
-    private int _disposed;
+    // A pooled body's memory and state, in an object of its own that only pooled responses
+    // have: the others (most responses) carry one null reference instead of four fields.
+    private readonly PooledMemory? _pooled;
 
     // The headers: an HttpHeaders, or the fields array a client parsed (shared copy-on-write with
     // other responses), made into an HttpHeaders when Headers is first read.
@@ -114,14 +111,11 @@ public sealed class HttpResponse : IDisposable
         _headers = headers;
         if (body.Pool is { } pool)
         {
-            _pool = pool;
-            _rented = body.Array;
-            _length = body.Length;
+            _pooled = new PooledMemory(pool, body.Array, body.Length);
         }
         else
         {
             _body = body.Array ?? [];
-            _length = _body.Length;
         }
 
         EffectiveUrl = effectiveUrl ?? request.Url;
@@ -175,14 +169,14 @@ public sealed class HttpResponse : IDisposable
     {
         get
         {
-            if (_pool is null)
+            if (_pooled is not { } pooled)
             {
                 return _body;
             }
 
-            byte[]? rented = _rented;
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-            return rented is null ? ReadOnlyMemory<byte>.Empty : new ReadOnlyMemory<byte>(rented, 0, _length);
+            byte[]? rented = pooled.Rented;
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref pooled.Disposed) != 0, this);
+            return rented is null ? ReadOnlyMemory<byte>.Empty : new ReadOnlyMemory<byte>(rented, 0, pooled.Length);
         }
     }
 
@@ -199,19 +193,19 @@ public sealed class HttpResponse : IDisposable
     {
         get
         {
-            if (_pool is null)
+            if (_pooled is not { } pooled)
             {
                 return new MemoryStream(_body!, writable: false);
             }
 
-            byte[]? rented = _rented;
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-            return rented is null ? new MemoryStream([], writable: false) : new MemoryStream(rented, 0, _length, writable: false);
+            byte[]? rented = pooled.Rented;
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref pooled.Disposed) != 0, this);
+            return rented is null ? new MemoryStream([], writable: false) : new MemoryStream(rented, 0, pooled.Length, writable: false);
         }
     }
 
     /// <summary>Whether the body is in pooled memory that this response owns (<see cref="HttpFetchOptions.PooledBody"/>), whether or not it was disposed.</summary>
-    public bool IsBodyPooled => _pool is not null;
+    public bool IsBodyPooled => _pooled is not null;
 
     /// <summary>The URL the response came from, after any redirects.</summary>
     public string EffectiveUrl { get; }
@@ -253,14 +247,14 @@ public sealed class HttpResponse : IDisposable
     /// </summary>
     public void Dispose()
     {
-        if (_pool is null || Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (_pooled is not { } pooled || Interlocked.Exchange(ref pooled.Disposed, 1) != 0)
         {
             return;
         }
 
-        if (Interlocked.Exchange(ref _rented, null) is { } rented)
+        if (Interlocked.Exchange(ref pooled.Rented, null) is { } rented)
         {
-            _pool.Return(rented);
+            pooled.Pool.Return(rented);
         }
     }
 
@@ -280,5 +274,14 @@ public sealed class HttpResponse : IDisposable
     }
 
     /// <summary>The code, the URL and the body length.</summary>
-    public override string ToString() => $"HttpResponse(code={Code}, reason={Reason}, effectiveUrl={EffectiveUrl}, body={_length} bytes)";
+    public override string ToString() => $"HttpResponse(code={Code}, reason={Reason}, effectiveUrl={EffectiveUrl}, body={_pooled?.Length ?? _body!.Length} bytes)";
+
+    /// <summary>A pooled body: the array rented from <see cref="Pool"/> (null once returned, or when nothing was rented), the body's length in it, and whether the response was disposed.</summary>
+    private sealed class PooledMemory(ArrayPool<byte> pool, byte[]? rented, int length)
+    {
+        public readonly ArrayPool<byte> Pool = pool;
+        public readonly int Length = length;
+        public byte[]? Rented = rented;
+        public int Disposed;
+    }
 }
