@@ -65,33 +65,20 @@ public sealed partial class CurlAsyncHttpClient
     internal static unsafe nint CloseSocketFunction => (nint)(delegate* unmanaged[Cdecl]<nint, int, int>)&CloseSocketCallback;
 
     /// <summary>Descriptors registered with the loop for curl now (some parked: kept for curl's next request on them). Tests.</summary>
-    internal int RegisteredSocketCount
-    {
-        get
-        {
-            int count = 0;
-            foreach (SocketState state in _socketStates.Values)
-            {
-                count += state.IsRegistered ? 1 : 0;
-            }
-
-            return count;
-        }
-    }
+    internal int RegisteredSocketCount => CountSockets(static state => state.IsRegistered);
 
     /// <summary>Connections whose sockets the client tracks (opened and closed through its callbacks). Tests.</summary>
-    internal int TrackedSocketCount
-    {
-        get
-        {
-            int count = 0;
-            foreach (SocketState state in _socketStates.Values)
-            {
-                count += state.Tracked ? 1 : 0;
-            }
+    internal int TrackedSocketCount => CountSockets(static state => state.Tracked);
 
-            return count;
+    private int CountSockets(Func<SocketState, bool> which)
+    {
+        int count = 0;
+        foreach (SocketState state in _socketStates.Values)
+        {
+            count += which(state) ? 1 : 0;
         }
+
+        return count;
     }
 
     private static int PortsKey(int localPort, int remotePort) => (localPort << 16) | (remotePort & 0xFFFF);

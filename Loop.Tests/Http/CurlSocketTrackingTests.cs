@@ -51,15 +51,7 @@ public sealed class CurlSocketTrackingTests() : HttpClientFixture(typeof(CurlAsy
     [Test]
     public void ServerClosesTheIdleConnection_TheParkedSocketIsUnregistered_AndTheNextRequestGetsANewConnection() => Run(async () =>
     {
-        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using RawHttpServer server = RawHttpServer.Start(async connection =>
-        {
-            // One answer per connection, kept alive as far as the client can tell, then closed.
-            await connection.ReadRequestAsync();
-            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-            connection.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
-            closed.TrySetResult();
-        });
+        using RawHttpServer server = AnswerOnceThenClose(out TaskCompletionSource closed);
         var client = (CurlAsyncHttpClient)CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
         Assert.That(Text(await client.FetchAsync(server.Url())), Is.EqualTo("ok"));
         await closed.Task.WaitAsync(TestTimeout);
@@ -76,14 +68,7 @@ public sealed class CurlSocketTrackingTests() : HttpClientFixture(typeof(CurlAsy
     [Test]
     public void ServerClosesTheIdleConnection_RightBeforeTheNextRequest_ItIsMadeOnANewConnection() => Run(async () =>
     {
-        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using RawHttpServer server = RawHttpServer.Start(async connection =>
-        {
-            await connection.ReadRequestAsync();
-            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-            connection.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
-            closed.TrySetResult();
-        });
+        using RawHttpServer server = AnswerOnceThenClose(out TaskCompletionSource closed);
         var client = (CurlAsyncHttpClient)CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
         Assert.That(Text(await client.FetchAsync(server.Url())), Is.EqualTo("ok"));
 
@@ -157,4 +142,18 @@ public sealed class CurlSocketTrackingTests() : HttpClientFixture(typeof(CurlAsy
 
         Assert.That(server.ConnectionCount, Is.EqualTo(1));
     });
+
+    /// <summary>A server that answers one request per connection, as if keeping it alive, then closes it; <paramref name="closed"/> completes at each close.</summary>
+    private static RawHttpServer AnswerOnceThenClose(out TaskCompletionSource closed)
+    {
+        var closing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        closed = closing;
+        return RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            connection.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            closing.TrySetResult();
+        });
+    }
 }
