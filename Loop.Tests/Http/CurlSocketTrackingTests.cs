@@ -143,7 +143,7 @@ public sealed class CurlSocketTrackingTests() : HttpClientFixture(typeof(CurlAsy
         Assert.That(server.ConnectionCount, Is.EqualTo(1));
     });
 
-    /// <summary>A server that answers one request per connection, as if keeping it alive, then closes it; <paramref name="closed"/> completes at each close.</summary>
+    /// <summary>A server that answers one request per connection, as if keeping it alive, then closes it; <paramref name="closed"/> completes when it first closes one.</summary>
     private static RawHttpServer AnswerOnceThenClose(out TaskCompletionSource closed)
     {
         var closing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
