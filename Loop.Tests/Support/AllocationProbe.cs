@@ -44,4 +44,19 @@ public static class AllocationProbe
 
         return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)measured;
     }
+
+    /// <summary>
+    /// Bytes allocated per keep-alive request to <paramref name="url"/> (an <see cref="Answering"/>
+    /// server's 13-byte body) whose body goes to a streaming callback, after checking that the
+    /// callback received every byte of every response.
+    /// </summary>
+    public static async Task<double> StreamedBytesPerRequestAsync(AsyncHttpClient client, string url)
+    {
+        long received = 0;
+        Action<ReadOnlyMemory<byte>> count = chunk => received += chunk.Length;
+        double perRequest = await BytesPerRequestAsync(() => client.FetchAsync(new HttpRequest(url) { StreamingCallback = count }));
+        TestContext.Out.WriteLine($"{perRequest:F0} B per streamed keep-alive request");
+        Assert.That(received, Is.EqualTo(13L * (Warmup + Measured)));
+        return perRequest;
+    }
 }
