@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Globalization;
+using NUnit.Framework.Api;
+using NUnit.Framework.Interfaces;
+using NUnit.Framework.Internal;
+
+namespace Loop.Tests.Runner;
+
+/// <summary>
+/// Runs this assembly's NUnit tests in-process, without VSTest: the entry point of
+/// <c>Loop.Tests.exe</c> when the assembly is published self-contained for a platform that has
+/// no <c>dotnet test</c> of its own here (win-x64 under Wine: <c>make test-windows</c>).
+/// <c>dotnet test</c> ignores it and loads the assembly as usual.
+/// </summary>
+/// <remarks>
+/// Arguments: namespaces or fixture names (prefixes of a test's full name) to run, all tests if
+/// none; <c>--list</c> prints the selected tests instead. Prints one line per failed test with its
+/// message, the skipped tests with their reasons, and ends with <c>N passed, N failed, N skipped</c>.
+/// Exits 0 when nothing failed and at least one test ran.
+/// </remarks>
+public static class TestRunner
+{
+    /// <summary>Entry point of the published runner.</summary>
+    public static int Main(string[] args)
+    {
+        // A crash outside a test (a finalizer, a thread of a test's own) ends the process: say what it was.
+        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+            Console.Error.WriteLine($"loop-tests: unhandled exception, the process ends: {e.ExceptionObject}");
+        // A failed Debug.Assert ends the process with no message on Windows; make it the test's failure instead.
+        Trace.Listeners.Clear();
+        Trace.Listeners.Add(new AssertListener());
+        bool list = args.Contains("--list");
+        string[] prefixes = [.. args.Where(a => !a.StartsWith("--", StringComparison.Ordinal))];
+        var runner = new NUnitTestAssemblyRunner(new DefaultTestAssemblyBuilder());
+        runner.Load(typeof(TestRunner).Assembly, new Dictionary<string, object>());
+        var filter = new PrefixFilter(prefixes);
+        if (list)
+        {
+            foreach (string name in Leaves(runner.LoadedTest ?? throw new InvalidOperationException("NUnit loaded no tests from this assembly.")).Where(t => filter.Pass(t)).Select(t => t.FullName))
+            {
+                Console.WriteLine(name);
+            }
+
+            return 0;
+        }
+
+        Console.WriteLine($"Loop tests on {System.Runtime.InteropServices.RuntimeInformation.OSDescription} ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}), selection: {(prefixes.Length == 0 ? "all" : string.Join(", ", prefixes))}");
+        var listener = new ConsoleListener();
+        var clock = Stopwatch.StartNew();
+        runner.Run(listener, filter);
+        Console.WriteLine($"Ran in {clock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s.");
+        foreach (string skipped in listener.Skipped)
+        {
+            Console.WriteLine("skipped: " + skipped);
+        }
+
+        Console.WriteLine($"{listener.Passed} passed, {listener.Failed} failed, {listener.Skipped.Count} skipped");
+        return listener.Failed == 0 && listener.Passed > 0 ? 0 : 1;
+    }
+
+    private static IEnumerable<ITest> Leaves(ITest test) =>
+        test.HasChildren ? test.Tests.SelectMany(Leaves) : [test];
+
+    /// <summary>Selects tests whose full name starts with one of the prefixes (all tests when there are none).</summary>
+    private sealed class PrefixFilter(string[] prefixes) : TestFilter
+    {
+        public override bool Match(ITest test) =>
+            !test.IsSuite && (prefixes.Length == 0 || prefixes.Any(p => test.FullName.StartsWith(p, StringComparison.Ordinal)));
+
+        public override TNode AddToXml(TNode parentNode, bool recursive) => parentNode.AddElement("prefixes", string.Join(";", prefixes));
+    }
+
+    /// <summary>Turns a failed <see cref="Debug.Assert(bool)"/> into an exception the running test fails with.</summary>
+    private sealed class AssertListener : TraceListener
+    {
+        public override void Fail(string? message, string? detailMessage) =>
+            throw new InvalidOperationException($"Debug.Assert failed: {message} {detailMessage}".TrimEnd());
+
+        public override void Write(string? message) => Console.Error.Write(message);
+
+        public override void WriteLine(string? message) => Console.Error.WriteLine(message);
+    }
+
+    /// <summary>Counts results and prints failures as they happen.</summary>
+    private sealed class ConsoleListener : ITestListener
+    {
+        public int Passed { get; private set; }
+
+        public int Failed { get; private set; }
+
+        public List<string> Skipped { get; } = [];
+
+        public void TestStarted(ITest test)
+        {
+        }
+
+        public void TestFinished(ITestResult result)
+        {
+            if (result.Test.IsSuite)
+            {
+                // A fixture whose one-time set-up failed reports each of its tests as failed too.
+                return;
+            }
+
+            switch (result.ResultState.Status)
+            {
+                case TestStatus.Passed:
+                    Passed++;
+                    break;
+                case TestStatus.Failed:
+                    Failed++;
+                    Console.WriteLine($"FAILED {result.FullName} ({result.Duration:0.00} s): {result.Message}");
+                    if (!string.IsNullOrEmpty(result.StackTrace))
+                    {
+                        Console.WriteLine(result.StackTrace);
+                    }
+
+                    break;
+                default:
+                    Skipped.Add($"{result.FullName}: {result.Message}");
+                    break;
+            }
+        }
+
+        public void TestOutput(TestOutput output)
+        {
+        }
+
+        public void SendMessage(TestMessage message)
+        {
+        }
+    }
+}
