@@ -22,7 +22,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-.PHONY: all build test fuzz soak bench bench-quick bench-embed bench-micro bench-tools bench-build run clean libcurl
+.PHONY: all build test smoke fuzz soak bench bench-quick bench-embed bench-micro bench-tools bench-build run clean libcurl
 
 all: build
 
@@ -30,12 +30,23 @@ build:
 	$(DOTNET) build Loop.sln -c $(CONFIG)
 
 # Tests run in Debug: small buffers there put the growth and full-buffer paths under test.
-# --blame-hang-timeout is a last resort; every test also bounds itself.
-test: libcurl
+# --blame-hang-timeout is a last resort; every test also bounds itself. The .NET 8 smoke runs
+# first; when it fails the suite does not run and make test fails.
+test: libcurl smoke
 	rm -rf $(RESULTS)
 	$(DOTNET) test Loop.Tests/Loop.Tests.csproj -c Debug \
 		--logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
 		--results-directory $(RESULTS) --blame-hang-timeout 5m
+
+# The .NET 8 smoke (Loop.Smoke): the libraries' net8.0 builds in a program published
+# self-contained for $(RID) (the .NET 8 runtime pack comes from NuGet: nothing to install), run
+# on the .NET 8 runtime: it checks that runtime and those builds, runs the README's quick start
+# and HTTP example and one fetch with each client (simple, curl, blocking) against a server it
+# starts on 127.0.0.1, prints each check and exits non-zero when any fails.
+SMOKE_DIR := Loop.Smoke/bin/Release/net8.0/$(RID)/publish
+smoke: libcurl
+	$(DOTNET) publish Loop.Smoke -c Release -r $(RID) --self-contained -o $(SMOKE_DIR)
+	$(SMOKE_DIR)/loop-smoke
 
 # The response fuzzer, long: FUZZ_CASES mutated responses per client (default 20000) from
 # FUZZ_SEED (default 1), then the statistics (outcomes by type, crashes, hangs, findings).

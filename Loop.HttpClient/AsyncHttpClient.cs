@@ -20,7 +20,11 @@ namespace Loop.Http;
 /// </remarks>
 public abstract class AsyncHttpClient : IDisposable
 {
+#if NET9_0_OR_GREATER
     private static readonly Lock s_configLock = new();
+#else
+    private static readonly object s_configLock = new();
+#endif
     private static readonly ConditionalWeakTable<IOLoop, AsyncHttpClient> s_instances = [];
 
     [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)]

@@ -26,7 +26,11 @@ internal static unsafe partial class LibCurl
             ? ["libcurl.4.dylib", "libcurl.dylib"]
             : ["libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so"];
 
+#if NET9_0_OR_GREATER
     private static readonly Lock s_lock = new();
+#else
+    private static readonly object s_lock = new();
+#endif
     private static nint s_handle;
     private static Exception? s_failure;
     private static string s_version = string.Empty;

@@ -12,7 +12,11 @@ public sealed class CachingResolver : IResolver
     private readonly IResolver _inner;
     private readonly TimeProvider _time;
     private readonly Dictionary<(string Host, int Port, AddressFamily Family), Entry> _entries = [];
+#if NET9_0_OR_GREATER
     private readonly Lock _lock = new();
+#else
+    private readonly object _lock = new();
+#endif
 
     /// <summary>Creates the cache.</summary>
     /// <param name="inner">The resolver asked on a miss.</param>
