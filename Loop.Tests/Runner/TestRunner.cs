@@ -20,12 +20,21 @@ namespace Loop.Tests.Runner;
 /// </remarks>
 public static class TestRunner
 {
+    // NUnit redirects Console.Out to the running test's output while a test runs, listener calls
+    // included: the runner writes to the process's own stdout, taken before the run starts.
+    private static readonly TextWriter s_out = Console.Out;
+    private static readonly TextWriter s_err = Console.Error;
+
+    /// <summary>A test that runs longer than this ends the run (a hang under Wine must not stall make).</summary>
+    private static readonly TimeSpan s_testLimit = TimeSpan.FromSeconds(
+        int.TryParse(Environment.GetEnvironmentVariable("LOOP_TEST_LIMIT_SECONDS"), out int limit) && limit > 0 ? limit : 120);
+
     /// <summary>Entry point of the published runner.</summary>
     public static int Main(string[] args)
     {
         // A crash outside a test (a finalizer, a thread of a test's own) ends the process: say what it was.
         AppDomain.CurrentDomain.UnhandledException += (_, e) =>
-            Console.Error.WriteLine($"loop-tests: unhandled exception, the process ends: {e.ExceptionObject}");
+            s_err.WriteLine($"loop-tests: unhandled exception, the process ends: {e.ExceptionObject}");
         // A failed Debug.Assert ends the process with no message on Windows; make it the test's failure instead.
         Trace.Listeners.Clear();
         Trace.Listeners.Add(new AssertListener());
@@ -38,23 +47,24 @@ public static class TestRunner
         {
             foreach (string name in Leaves(runner.LoadedTest ?? throw new InvalidOperationException("NUnit loaded no tests from this assembly.")).Where(t => filter.Pass(t)).Select(t => t.FullName))
             {
-                Console.WriteLine(name);
+                s_out.WriteLine(name);
             }
 
             return 0;
         }
 
-        Console.WriteLine($"Loop tests on {System.Runtime.InteropServices.RuntimeInformation.OSDescription} ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}), selection: {(prefixes.Length == 0 ? "all" : string.Join(", ", prefixes))}");
+        s_out.WriteLine($"Loop tests on {System.Runtime.InteropServices.RuntimeInformation.OSDescription} ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}), selection: {(prefixes.Length == 0 ? "all" : string.Join(", ", prefixes))}");
         var listener = new ConsoleListener();
         var clock = Stopwatch.StartNew();
+        using var watchdog = new Timer(_ => listener.CheckForHang(), null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
         runner.Run(listener, filter);
-        Console.WriteLine($"Ran in {clock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s.");
+        s_out.WriteLine($"Ran in {clock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s.");
         foreach (string skipped in listener.Skipped)
         {
-            Console.WriteLine("skipped: " + skipped);
+            s_out.WriteLine("skipped: " + skipped);
         }
 
-        Console.WriteLine($"{listener.Passed} passed, {listener.Failed} failed, {listener.Skipped.Count} skipped");
+        s_out.WriteLine($"{listener.Passed} passed, {listener.Failed} failed, {listener.Skipped.Count} skipped");
         return listener.Failed == 0 && listener.Passed > 0 ? 0 : 1;
     }
 
@@ -76,9 +86,9 @@ public static class TestRunner
         public override void Fail(string? message, string? detailMessage) =>
             throw new InvalidOperationException($"Debug.Assert failed: {message} {detailMessage}".TrimEnd());
 
-        public override void Write(string? message) => Console.Error.Write(message);
+        public override void Write(string? message) => s_err.Write(message);
 
-        public override void WriteLine(string? message) => Console.Error.WriteLine(message);
+        public override void WriteLine(string? message) => s_err.WriteLine(message);
     }
 
     /// <summary>Counts results and prints failures as they happen.</summary>
@@ -90,8 +100,30 @@ public static class TestRunner
 
         public List<string> Skipped { get; } = [];
 
+        private string? _running;
+        private long _startedAt;
+
         public void TestStarted(ITest test)
         {
+            if (!test.IsSuite)
+            {
+                Volatile.Write(ref _startedAt, Stopwatch.GetTimestamp());
+                Volatile.Write(ref _running, test.FullName);
+            }
+        }
+
+        /// <summary>Ends the process, with the counts so far, when one test has run past the limit.</summary>
+        public void CheckForHang()
+        {
+            string? running = Volatile.Read(ref _running);
+            TimeSpan elapsed = Stopwatch.GetElapsedTime(Volatile.Read(ref _startedAt));
+            if (running is not null && elapsed > s_testLimit)
+            {
+                s_out.WriteLine($"HUNG {running}: still running after {elapsed.TotalSeconds:0} s; the run ends here.");
+                s_out.WriteLine($"{Passed} passed, {Failed + 1} failed, {Skipped.Count} skipped");
+                s_out.Flush();
+                Environment.Exit(2);
+            }
         }
 
         public void TestFinished(ITestResult result)
@@ -99,8 +131,15 @@ public static class TestRunner
             if (result.Test.IsSuite)
             {
                 // A fixture whose one-time set-up failed reports each of its tests as failed too.
+                if (result.Test.TestType == "TestFixture")
+                {
+                    s_out.WriteLine($"{result.FullName}: {result.PassCount} passed, {result.FailCount} failed, {result.SkipCount + result.InconclusiveCount} skipped ({result.Duration:0.0} s)");
+                }
+
                 return;
             }
+
+            Volatile.Write(ref _running, null);
 
             switch (result.ResultState.Status)
             {
@@ -109,10 +148,10 @@ public static class TestRunner
                     break;
                 case TestStatus.Failed:
                     Failed++;
-                    Console.WriteLine($"FAILED {result.FullName} ({result.Duration:0.00} s): {result.Message}");
+                    s_out.WriteLine($"FAILED {result.FullName} ({result.Duration:0.00} s): {result.Message}");
                     if (!string.IsNullOrEmpty(result.StackTrace))
                     {
-                        Console.WriteLine(result.StackTrace);
+                        s_out.WriteLine(result.StackTrace);
                     }
 
                     break;
