@@ -364,7 +364,11 @@ internal static class StartupProbe
             }
         }
 
-        return precompiled == assemblies.Length ? "ReadyToRun images (precompiled; hot methods are still rejitted at tier 1)"
+        // A composite image (PublishReadyToRunComposite) holds the code of every assembly in one
+        // file beside them; self-contained, the framework's own code is in it too.
+        bool composite = Directory.EnumerateFiles(AppContext.BaseDirectory, "*.r2r.dll").Any();
+        return precompiled == assemblies.Length && composite ? "one composite ReadyToRun image with the .NET libraries (self-contained; hot methods are still rejitted at tier 1)"
+            : precompiled == assemblies.Length ? "ReadyToRun images (precompiled; hot methods are still rejitted at tier 1)"
             : precompiled == 0 ? "IL only (each method is jitted at its first call)"
             : string.Create(CultureInfo.InvariantCulture, $"{precompiled} of {assemblies.Length} ReadyToRun");
     }
