@@ -274,11 +274,7 @@ public sealed partial class IOLoop
                         disposable.Dispose();
                         break;
                     default:
-                        if (Libc.close(fd) != 0)
-                        {
-                            throw NativeErrors.For("close", Libc.LastErrno);
-                        }
-
+                        CloseDescriptor(fd);
                         break;
                 }
             }
@@ -289,6 +285,22 @@ public sealed partial class IOLoop
         }
 
         _handlerCount = 0;
+    }
+
+    /// <summary>Closes a bare descriptor the loop was given (a socket handle on Windows).</summary>
+    private static void CloseDescriptor(int fd)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            if (WindowsWinsock.closesocket(fd) != 0)
+            {
+                throw NativeErrors.ForWin32("closesocket", Marshal.GetLastPInvokeError());
+            }
+        }
+        else if (Libc.close(fd) != 0)
+        {
+            throw NativeErrors.For("close", Libc.LastErrno);
+        }
     }
 
     /// <summary>The registered descriptors and their handlers, for diagnostics (a test saying what is still watched).</summary>
