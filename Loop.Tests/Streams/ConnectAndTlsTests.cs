@@ -5,7 +5,7 @@ using Loop.Tests.Support;
 namespace Loop.Tests.Streams;
 
 /// <summary>Connecting (IOStream.ConnectAsync, TcpConnector) and TLS verification (iostream_test.py TestIOStreamMixin, StartTLS, CheckHostname).</summary>
-[TestFixture(PollerBackend.Epoll, StreamKind.Plain)]
+[TestFixtureSource(typeof(TestBackends), nameof(TestBackends.NativePlainStreams))]
 public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) : StreamFixture(backend, kind)
 {
     [Test]
