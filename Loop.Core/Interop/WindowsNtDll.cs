@@ -5,7 +5,7 @@ namespace Loop.Interop;
 
 /// <summary>
 /// The ntdll calls and the AFD (Ancillary Function Driver, the kernel side of Winsock) poll
-/// request of the Windows backend. AFD's poll is not in the public SDK: the structures and the
+/// request of the Windows backend (its event bits are in <see cref="Polling.AfdEvents"/>). AFD's poll is not in the public SDK: the structures and the
 /// IOCTL code below are the ones wepoll (piscisaureus/wepoll, src/afd.h and src/afd.c), mio
 /// (tokio-rs/mio, src/sys/windows/afd.rs) and libuv (src/win/winapi.h, <c>AFD_POLL_INFO</c>)
 /// declare alike; the NT structures and functions are those of the WDK (wdm.h, ntifs.h,
@@ -29,16 +29,6 @@ internal static unsafe partial class WindowsNtDll
     /// AFD_POLL 9, METHOD_BUFFERED, FILE_ANY_ACCESS), as in wepoll's afd.c and mio's afd.rs.
     /// </summary>
     internal const uint IoctlAfdPoll = 0x00012024;
-
-    // AFD_POLL_* event bits (wepoll src/afd.h, mio afd.rs; ReactOS include/reactos/drivers/afd/shared.h).
-    internal const uint AfdPollReceive = 0x0001;
-    internal const uint AfdPollReceiveExpedited = 0x0002;
-    internal const uint AfdPollSend = 0x0004;
-    internal const uint AfdPollDisconnect = 0x0008;
-    internal const uint AfdPollAbort = 0x0010;
-    internal const uint AfdPollLocalClose = 0x0020;
-    internal const uint AfdPollAccept = 0x0080;
-    internal const uint AfdPollConnectFail = 0x0100;
 
     // winnt.h / wdm.h access, share and disposition values for NtCreateFile.
     internal const uint Synchronize = 0x00100000;

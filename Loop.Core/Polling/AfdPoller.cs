@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using Loop.Interop;
 using static Loop.Interop.WindowsNtDll;
+using static Loop.Polling.AfdEvents;
 
 namespace Loop.Polling;
 
@@ -52,10 +53,6 @@ internal sealed unsafe class AfdPoller : IPoller
 
     // wepoll's POLL_GROUP__MAX_GROUP_SIZE.
     private const int SocketsPerAfdHandle = 32;
-
-    // AFD events every poll asks for whatever the interest: the socket closing under us, and the
-    // errors that IOEvents.Error stands for (always delivered, as EPOLLERR and EPOLLHUP are).
-    private const uint AlwaysWatched = AfdPollLocalClose | AfdPollAbort | AfdPollConnectFail;
 
     // How long Dispose waits for cancelled polls to come back before it gives up and leaks their
     // blocks rather than free memory the kernel may still write. Cancellation of an AFD poll
@@ -128,6 +125,12 @@ internal sealed unsafe class AfdPoller : IPoller
 
     /// <summary>AFD handles opened so far. For tests.</summary>
     internal int AfdHandleCount => _afdHandles.Count;
+
+    /// <summary>Polls submitted whose completion has not been dequeued yet. For tests.</summary>
+    internal int OutstandingCount => _outstanding;
+
+    /// <summary>How many pending polls were cancelled (a wider interest, a removal). For tests.</summary>
+    internal long CancelCount { get; private set; }
 
     /// <summary>
     /// The waker for this poller: a wake posts a packet to the port, and <see cref="Wait"/>
@@ -276,55 +279,6 @@ internal sealed unsafe class AfdPoller : IPoller
         _port.Dispose();
     }
 
-    /// <summary>wepoll's <c>sock__epoll_events_to_afd_events</c>, for the two interests the loop has.</summary>
-    internal static uint AfdEventsFor(IOEvents interest)
-    {
-        uint afd = AlwaysWatched;
-        if ((interest & IOEvents.Read) != 0)
-        {
-            // A pending accept is a listening socket's "readable"; a graceful close (FIN) is
-            // read as the end of the stream, as EPOLLIN reports it on Linux.
-            afd |= AfdPollReceive | AfdPollAccept | AfdPollDisconnect;
-        }
-
-        if ((interest & IOEvents.Write) != 0)
-        {
-            afd |= AfdPollSend;
-        }
-
-        return afd;
-    }
-
-    /// <summary>
-    /// What a completion's AFD events mean to the loop. Receive, accept and expedited data are
-    /// readable; a graceful disconnect reads as the end of the stream (wepoll: EPOLLIN |
-    /// EPOLLRDHUP). A failed connect is readable, writable and an error, as Linux reports it
-    /// (wepoll's comment on AFD_POLL_CONNECT_FAIL). An abort (a reset from the peer) is readable,
-    /// writable and an error, as mio's READABLE_FLAGS and WRITABLE_FLAGS count it and as epoll
-    /// reports a reset: whatever the handler is waiting for now fails and tells it why, so a
-    /// handler that only writes does not spin on an error it never looks at.
-    /// </summary>
-    internal static IOEvents IOEventsFor(uint afd)
-    {
-        IOEvents ready = IOEvents.None;
-        if ((afd & (AfdPollReceive | AfdPollAccept | AfdPollReceiveExpedited | AfdPollDisconnect)) != 0)
-        {
-            ready |= IOEvents.Read;
-        }
-
-        if ((afd & AfdPollSend) != 0)
-        {
-            ready |= IOEvents.Write;
-        }
-
-        if ((afd & (AfdPollAbort | AfdPollConnectFail)) != 0)
-        {
-            ready |= IOEvents.Read | IOEvents.Write | IOEvents.Error;
-        }
-
-        return ready;
-    }
-
     /// <summary>
     /// The handle AFD knows the socket by, under any layered service providers: SIO_BASE_HANDLE,
     /// or SIO_BSP_HANDLE_POLL where a layered provider refuses that (mio, trio and wepoll do the same).
@@ -451,7 +405,7 @@ internal sealed unsafe class AfdPoller : IPoller
                 continue;
             }
 
-            uint wanted = AfdEventsFor(state.Interest);
+            uint wanted = ForInterest(state.Interest);
             switch (state.Status)
             {
                 case PollStatus.Pending when (wanted & ~state.PendingMask) == 0:
@@ -530,6 +484,7 @@ internal sealed unsafe class AfdPoller : IPoller
         // Already completed (its packet is queued): nothing left to cancel.
         if (Volatile.Read(ref block->IoStatus.Value.Status) == StatusPending)
         {
+            CancelCount++;
             IoStatusBlock cancelStatus = default;
             int status = NtCancelIoFileEx(state.AfdHandle.Raw, &block->IoStatus, &cancelStatus);
 
@@ -576,7 +531,7 @@ internal sealed unsafe class AfdPoller : IPoller
         {
             // Completed without an event for the socket.
         }
-        else if ((block->Info.Handle0.Events & AfdPollLocalClose) != 0)
+        else if ((block->Info.Handle0.Events & LocalClose) != 0)
         {
             // The socket was closed (closesocket) while registered: nothing more will come from
             // it, so it is not re-armed; it stays registered until the loop removes it.
@@ -585,7 +540,7 @@ internal sealed unsafe class AfdPoller : IPoller
         }
         else
         {
-            ready = IOEventsFor(block->Info.Handle0.Events);
+            ready = ToIOEvents(block->Info.Handle0.Events);
         }
 
         QueueUpdate(state);
