@@ -9,7 +9,7 @@ namespace Loop;
 
 /// <summary>
 /// A single-threaded event loop in the shape of Tornado's IOLoop: descriptor handlers on epoll,
-/// kqueue or poll, timers, and a callback queue.
+/// kqueue or poll (on Windows: socket handlers on IOCP), timers, and a callback queue.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -132,9 +132,11 @@ public sealed partial class IOLoop : IDisposable
 
     /// <summary>
     /// A descriptor that becomes readable whenever this loop has I/O to handle or was woken by
-    /// another thread (the epoll or kqueue descriptor), or -1 for the poll backend. A host that
+    /// another thread (the epoll or kqueue descriptor), or -1 for the poll backend and on Windows
+    /// (an I/O completion port is not something a host's poller can watch). A Unix host that
     /// runs the loop with <see cref="RunOnce(TimeSpan)"/> can sleep on it in its own poller, for at most
-    /// <see cref="BackendTimeout"/> (libuv's <c>uv_backend_fd</c>).
+    /// <see cref="BackendTimeout"/> (libuv's <c>uv_backend_fd</c>); where it is -1, the host
+    /// lets <see cref="RunOnce(TimeSpan)"/> do the waiting, for at most <see cref="BackendTimeout"/>.
     /// </summary>
     public int BackendFileDescriptor => _poller.BackendFileDescriptor;
 

@@ -74,7 +74,8 @@ internal sealed unsafe class AfdPoller : IPoller
     private int _freeSlotCount;
     private int _slotsUsed;
 
-    // Sockets whose poll must be (re)submitted before the next wait: wepoll's update queue.
+    // Sockets whose poll must be (re)submitted before the next wait: wepoll's update queue
+    // (a registration submits its first poll at once).
     private SocketState[] _updates = new SocketState[16];
     private int _updateCount;
 
@@ -156,9 +157,18 @@ internal sealed unsafe class AfdPoller : IPoller
         var state = new SocketState(baseHandle, afd) { Interest = events, Token = token };
         state.Block = (PollBlock*)NativeMemory.AllocZeroed((nuint)sizeof(PollBlock));
         state.Block->Slot = TakeSlot(state);
+
+        // The first poll goes in at once, so a handle AFD does not know is refused here, at
+        // registration, as epoll_ctl refuses a bad descriptor.
+        int status = Submit(state, ForInterest(events));
+        if (status != StatusSuccess && status != StatusPending)
+        {
+            FreeBlock(state);
+            throw NativeErrors.ForNtStatus("NtDeviceIoControlFile(IOCTL_AFD_POLL)", status);
+        }
+
         afd.Count++;
         _sockets.Add(fd, state);
-        QueueUpdate(state);
     }
 
     public void Modify(int fd, IOEvents events, ulong token)
@@ -421,7 +431,19 @@ internal sealed unsafe class AfdPoller : IPoller
                 case PollStatus.Cancelled:
                     break;
                 default:
-                    Submit(state, wanted);
+                    int status = Submit(state, wanted);
+                    if (status == StatusInvalidHandle)
+                    {
+                        // The socket was closed while registered: it has nothing more to
+                        // report (wepoll drops it from the set; here it stays registered,
+                        // silent, until it is removed).
+                        state.IsClosed = true;
+                    }
+                    else if (status != StatusSuccess && status != StatusPending)
+                    {
+                        throw NativeErrors.ForNtStatus("NtDeviceIoControlFile(IOCTL_AFD_POLL)", status);
+                    }
+
                     break;
             }
         }
@@ -429,8 +451,12 @@ internal sealed unsafe class AfdPoller : IPoller
         _updateCount = 0;
     }
 
-    /// <summary>Submits one AFD poll for <paramref name="mask"/> (wepoll's afd_poll).</summary>
-    private void Submit(SocketState state, uint mask)
+    /// <summary>
+    /// Submits one AFD poll for <paramref name="mask"/> (wepoll's afd_poll). Returns the
+    /// NTSTATUS: STATUS_SUCCESS or STATUS_PENDING when the poll is in (the socket is then
+    /// Pending), an error otherwise.
+    /// </summary>
+    private int Submit(SocketState state, uint mask)
     {
         PollBlock* block = state.Block;
         block->Info.Timeout = long.MaxValue;
@@ -462,18 +488,9 @@ internal sealed unsafe class AfdPoller : IPoller
             state.Status = PollStatus.Pending;
             state.PendingMask = mask;
             _outstanding++;
-            return;
         }
 
-        if (status == StatusInvalidHandle)
-        {
-            // The socket was closed while registered: it has nothing more to report (wepoll
-            // drops it from the set; here it stays registered, silent, until it is removed).
-            state.IsClosed = true;
-            return;
-        }
-
-        throw NativeErrors.ForNtStatus("NtDeviceIoControlFile(IOCTL_AFD_POLL)", status);
+        return status;
     }
 
     /// <summary>Cancels the socket's pending poll (wepoll's afd_cancel_poll); its completion still comes.</summary>

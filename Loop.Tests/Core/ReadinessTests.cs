@@ -135,10 +135,11 @@ public sealed class ReadinessTests(PollerBackend backend) : LoopFixture(backend)
         using SocketPair pair = SocketPair.Create();
         IOEvents seen = IOEvents.None;
         SocketError received = SocketError.Success;
+        int count = -1;
         Loop.AddHandler(pair.Left, (fd, events) =>
         {
             seen = events;
-            pair.Left.Receive(new byte[8], SocketFlags.None, out received);
+            count = pair.Left.Receive(new byte[8], SocketFlags.None, out received);
             Loop.RemoveHandler(fd);
         }, IOEvents.Read);
 
@@ -148,7 +149,14 @@ public sealed class ReadinessTests(PollerBackend backend) : LoopFixture(backend)
         TickUntil(() => seen != IOEvents.None);
         Assert.That(seen & IOEvents.Read, Is.EqualTo(IOEvents.Read), $"events {seen}");
         Assert.That(seen, Is.EqualTo(IOEvents.Read | IOEvents.Error).Or.EqualTo(IOEvents.Read), $"events {seen}");
-        Assert.That(received, Is.EqualTo(SocketError.ConnectionReset));
+        if (Wine.IsRunning && received == SocketError.Success && count == 0)
+        {
+            // Measured under Wine 8: closing a socket with a zero linger sends FIN, not RST, so
+            // the peer reads an orderly end of stream. Windows and Linux send a reset.
+            Assert.Ignore("Wine closes a zero-linger socket gracefully (the peer reads end of stream), so there is no reset to report");
+        }
+
+        Assert.That(received, Is.EqualTo(SocketError.ConnectionReset), $"received {count} bytes");
     }
 
     [Test]
