@@ -271,15 +271,6 @@ public sealed class IOLoopHandlerTests(PollerBackend backend) : LoopFixture(back
     [Test]
     public void Close_AllFds_DisposesRegisteredSocketsAndClosesRawDescriptors()
     {
-        if (Wine.IsRunning)
-        {
-            // Measured under Wine 8.0 (not seen on Linux, and not in a standalone program doing
-            // the same steps): after this test closes a socket handle under its Socket, the next
-            // socket test of the run hangs with its thread inside kernelbase's ResetEvent, a
-            // wineserver call that never returns. Cause not isolated yet.
-            Assert.Ignore("Under Wine 8 the socket test that follows this one hangs in a wineserver call (ResetEvent); cause not isolated");
-        }
-
         SkipLeakCheck = true;
         SocketPair pair = SocketPair.Create();
         SocketPair raw = SocketPair.Create();
