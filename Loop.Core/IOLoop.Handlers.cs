@@ -31,7 +31,9 @@ public sealed partial class IOLoop
     /// <paramref name="events"/> ready (level-triggered), until <see cref="RemoveHandler(int)"/>.
     /// <see cref="IOEvents.Error"/> is always delivered. The descriptor stays the caller's: the
     /// loop closes it only in <c>Close(allFds: true)</c>. Remove the handler before closing the
-    /// descriptor. Loop thread only.
+    /// descriptor. Loop thread only. On Windows only sockets can be watched, and
+    /// <paramref name="fd"/> is the SOCKET handle as an <see cref="int"/> (<c>(int)socket.Handle</c>:
+    /// Windows kernel handles have 32 significant bits).
     /// </summary>
     /// <exception cref="InvalidOperationException"><paramref name="fd"/> is already registered with this loop.</exception>
     /// <exception cref="System.ComponentModel.Win32Exception">The kernel refused it (for example, it is not open).</exception>
@@ -274,11 +276,7 @@ public sealed partial class IOLoop
                         disposable.Dispose();
                         break;
                     default:
-                        if (Libc.close(fd) != 0)
-                        {
-                            throw NativeErrors.For("close", Libc.LastErrno);
-                        }
-
+                        CloseDescriptor(fd);
                         break;
                 }
             }
@@ -289,6 +287,22 @@ public sealed partial class IOLoop
         }
 
         _handlerCount = 0;
+    }
+
+    /// <summary>Closes a bare descriptor the loop was given (a socket handle on Windows).</summary>
+    private static void CloseDescriptor(int fd)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            if (WindowsWinsock.closesocket(fd) != 0)
+            {
+                throw NativeErrors.ForWin32("closesocket", Marshal.GetLastPInvokeError());
+            }
+        }
+        else if (Libc.close(fd) != 0)
+        {
+            throw NativeErrors.For("close", Libc.LastErrno);
+        }
     }
 
     /// <summary>The registered descriptors and their handlers, for diagnostics (a test saying what is still watched).</summary>

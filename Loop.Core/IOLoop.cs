@@ -9,7 +9,7 @@ namespace Loop;
 
 /// <summary>
 /// A single-threaded event loop in the shape of Tornado's IOLoop: descriptor handlers on epoll,
-/// kqueue or poll, timers, and a callback queue.
+/// kqueue or poll (on Windows: socket handlers on IOCP), timers, and a callback queue.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -86,12 +86,10 @@ public sealed partial class IOLoop : IDisposable
         _poller = CreatePoller(options.Backend, options.EventBufferSize);
         try
         {
-            _waker = IWaker.Create(options.ForcePipeWaker);
-            _poller.Add(_waker.ReadFileDescriptor, IOEvents.Read, WakerToken);
+            _waker = CreateWaker(_poller, options.ForcePipeWaker);
         }
         catch
         {
-            _waker?.Dispose();
             _poller.Dispose();
             throw;
         }
@@ -134,9 +132,11 @@ public sealed partial class IOLoop : IDisposable
 
     /// <summary>
     /// A descriptor that becomes readable whenever this loop has I/O to handle or was woken by
-    /// another thread (the epoll or kqueue descriptor), or -1 for the poll backend. A host that
+    /// another thread (the epoll or kqueue descriptor), or -1 for the poll backend and on Windows
+    /// (an I/O completion port is not something a host's poller can watch). A Unix host that
     /// runs the loop with <see cref="RunOnce(TimeSpan)"/> can sleep on it in its own poller, for at most
-    /// <see cref="BackendTimeout"/> (libuv's <c>uv_backend_fd</c>).
+    /// <see cref="BackendTimeout"/> (libuv's <c>uv_backend_fd</c>); where it is -1, the host
+    /// lets <see cref="RunOnce(TimeSpan)"/> do the waiting, for at most <see cref="BackendTimeout"/>.
     /// </summary>
     public int BackendFileDescriptor => _poller.BackendFileDescriptor;
 
@@ -237,7 +237,10 @@ public sealed partial class IOLoop : IDisposable
             _closed = true;
             _remote.Reset();
             _remoteRunning.Reset();
-            _poller.Remove(_waker.ReadFileDescriptor);
+            if (_waker.ReadFileDescriptor >= 0)
+            {
+                _poller.Remove(_waker.ReadFileDescriptor);
+            }
 
             // Wakes are written under this lock, so the waker cannot be written after it closes.
             _waker.Dispose();
@@ -269,21 +272,62 @@ public sealed partial class IOLoop : IDisposable
         {
             backend = OperatingSystem.IsLinux() ? PollerBackend.Epoll
                 : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() || OperatingSystem.IsIOS() ? PollerBackend.Kqueue
+                : OperatingSystem.IsWindows() ? PollerBackend.Iocp
                 : PollerBackend.Poll;
+        }
+
+        if (backend == PollerBackend.Iocp && OperatingSystem.IsWindows())
+        {
+            return new AfdPoller(capacity);
         }
 
         if (OperatingSystem.IsWindows())
         {
-            throw new PlatformNotSupportedException("IOLoop needs a Unix poller (epoll, kqueue or poll); Windows is not supported yet.");
+            throw new PlatformNotSupportedException($"The {backend} poller is a Unix one; on Windows the loop uses {PollerBackend.Iocp}.");
         }
 
-        return backend switch
+        if (backend == PollerBackend.Epoll && OperatingSystem.IsLinux())
         {
-            PollerBackend.Epoll when OperatingSystem.IsLinux() => new EpollPoller(capacity),
-            PollerBackend.Kqueue when OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() || OperatingSystem.IsIOS() => new KqueuePoller(capacity),
-            PollerBackend.Poll => new PollPoller(),
-            _ => throw new PlatformNotSupportedException($"The {backend} poller is not available on this OS."),
-        };
+            return new EpollPoller(capacity);
+        }
+
+        if (backend == PollerBackend.Kqueue && (OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() || OperatingSystem.IsIOS()))
+        {
+            return new KqueuePoller(capacity);
+        }
+
+        if (backend == PollerBackend.Poll)
+        {
+            return new PollPoller();
+        }
+
+        throw new PlatformNotSupportedException($"The {backend} poller is not available on this OS.");
+    }
+
+    /// <summary>
+    /// The waker, registered with the poller under <see cref="WakerToken"/>: on Windows a
+    /// completion posted to the poller's port, elsewhere an eventfd or a pipe whose read end is
+    /// watched for reading.
+    /// </summary>
+    private static IWaker CreateWaker(IPoller poller, bool forcePipe)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return ((AfdPoller)poller).CreateWaker(WakerToken);
+        }
+
+        IWaker waker = IWaker.Create(forcePipe);
+        try
+        {
+            poller.Add(waker.ReadFileDescriptor, IOEvents.Read, WakerToken);
+        }
+        catch
+        {
+            waker.Dispose();
+            throw;
+        }
+
+        return waker;
     }
 
     private void ThrowIfClosed() => ObjectDisposedException.ThrowIf(_closed, this);

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 
 namespace Loop.Interop;
 
@@ -6,6 +7,7 @@ namespace Loop.Interop;
 /// Owns a file descriptor the loop created itself (an epoll or kqueue instance, an eventfd)
 /// and closes it exactly once, even if the owner is never disposed.
 /// </summary>
+[UnsupportedOSPlatform("windows")]
 internal sealed class FileDescriptorHandle : SafeHandle
 {
     internal FileDescriptorHandle(int fd)

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 
 namespace Loop.Interop;
 
@@ -6,7 +7,10 @@ namespace Loop.Interop;
 /// The few libc calls the loop needs that .NET does not expose: the pollers (epoll, kqueue,
 /// poll) and eventfd. Everything else (sockets, pipes) goes through .NET's own types.
 /// Calls return -1 and set errno on failure, as in C; callers turn that into exceptions.
+/// Unix only: on Windows nothing may touch this class (its static constructor installs a
+/// resolver for "libc", which does not exist there).
 /// </summary>
+[UnsupportedOSPlatform("windows")]
 internal static unsafe partial class Libc
 {
     internal const string LibraryName = "libc";
@@ -189,7 +193,4 @@ internal static unsafe partial class Libc
 
     /// <summary>The errno of the last failed call on this thread.</summary>
     internal static int LastErrno => Marshal.GetLastPInvokeError();
-
-    /// <summary>The text libc gives for <paramref name="errno"/>.</summary>
-    internal static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
 }

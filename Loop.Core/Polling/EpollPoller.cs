@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 using Loop.Interop;
 
 namespace Loop.Polling;
@@ -8,6 +9,7 @@ namespace Loop.Polling;
 /// Linux epoll, level-triggered. The kernel writes events into one buffer allocated once on the
 /// pinned object heap, so it never moves and needs no freeing.
 /// </summary>
+[SupportedOSPlatform("linux")]
 internal sealed unsafe class EpollPoller : IPoller
 {
     private readonly FileDescriptorHandle _epoll;

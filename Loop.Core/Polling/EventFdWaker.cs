@@ -1,8 +1,10 @@
+using System.Runtime.Versioning;
 using Loop.Interop;
 
 namespace Loop.Polling;
 
 /// <summary>An eventfd (Linux): one descriptor, an 8-byte counter, never fills up.</summary>
+[SupportedOSPlatform("linux")]
 internal sealed unsafe class EventFdWaker : IWaker
 {
     private readonly FileDescriptorHandle _handle;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
 using Loop.Interop;
 
 namespace Loop.Polling;
@@ -15,6 +16,9 @@ namespace Loop.Polling;
 /// against it. FreeBSD 12 and later use a 64-byte <c>struct kevent</c> (with <c>ext[4]</c>);
 /// macOS and older FreeBSD use the 32-byte one.
 /// </remarks>
+[SupportedOSPlatform("macos")]
+[SupportedOSPlatform("ios")]
+[SupportedOSPlatform("freebsd")]
 internal sealed unsafe class KqueuePoller : IPoller
 {
     private static readonly bool s_extendedLayout = OperatingSystem.IsFreeBSD() && Environment.OSVersion.Version.Major >= 12;

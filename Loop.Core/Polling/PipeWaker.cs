@@ -1,4 +1,5 @@
 using System.IO.Pipes;
+using System.Runtime.Versioning;
 using Microsoft.Win32.SafeHandles;
 using Loop.Interop;
 
@@ -10,6 +11,7 @@ namespace Loop.Polling;
 /// <see cref="_pending"/>), so a write cannot block, and the read end is only read after the
 /// poller reported it readable.
 /// </summary>
+[UnsupportedOSPlatform("windows")]
 internal sealed unsafe class PipeWaker : IWaker
 {
     private readonly AnonymousPipeServerStream _writeEnd;

@@ -1,3 +1,4 @@
+using System.Runtime.Versioning;
 using Loop.Interop;
 
 namespace Loop.Polling;
@@ -8,6 +9,7 @@ namespace Loop.Polling;
 /// O(registered). Ready entries are scanned from a rotating start so that, when more are ready
 /// than the caller's buffer holds, the ones left over come first next time.
 /// </summary>
+[UnsupportedOSPlatform("windows")]
 internal sealed unsafe class PollPoller : IPoller
 {
     private Libc.PollFd[] _fds = new Libc.PollFd[16];

@@ -3,13 +3,12 @@ using Loop.Tests.Support;
 namespace Loop.Tests.Core;
 
 /// <summary>
-/// Base of the loop tests: every test runs once on epoll and once on poll (the fixture
-/// arguments), gets a fresh loop with a capturing log, and at teardown must have left no
+/// Base of the loop tests: every test runs once per backend of this OS (epoll and poll on
+/// Linux, kqueue and poll on macOS and the BSDs, IOCP on Windows: <see cref="TestBackends.Loop"/>), gets a fresh loop with a capturing log, and at teardown must have left no
 /// handler, timer or callback behind and no unexpected warning or error in the log. The loop's
 /// own descriptors must be closed afterwards (libuv's MAKE_VALGRIND_HAPPY).
 /// </summary>
-[TestFixture(PollerBackend.Epoll)]
-[TestFixture(PollerBackend.Poll)]
+[TestFixtureSource(typeof(TestBackends), nameof(TestBackends.Loop))]
 public abstract class LoopFixture(PollerBackend backend)
 {
     /// <summary>The bound every test puts on a loop run.</summary>

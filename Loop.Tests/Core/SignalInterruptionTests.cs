@@ -7,6 +7,7 @@ namespace Loop.Tests.Core;
 /// Signals aimed at the loop thread while it waits in the poller make the wait fail with
 /// EINTR; the loop must retry with the time that is left, not stop or fire timers early.
 /// </summary>
+[Platform(Include = "Linux", Reason = "Signals interrupt a Unix poller's wait (EINTR); tgkill and /proc are Linux's. A Windows wait is not interrupted by signals")]
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed partial class SignalInterruptionTests(PollerBackend backend) : LoopFixture(backend)
 {

@@ -5,7 +5,7 @@ using Loop.Tests.Support;
 namespace Loop.Tests.Streams;
 
 /// <summary>netutil_test.py: the resolvers and is_valid_ip.</summary>
-[TestFixture(PollerBackend.Epoll, StreamKind.Plain)]
+[TestFixtureSource(typeof(TestBackends), nameof(TestBackends.NativePlainStreams))]
 public sealed class ResolverTests(PollerBackend backend, StreamKind kind) : StreamFixture(backend, kind)
 {
     [Test]

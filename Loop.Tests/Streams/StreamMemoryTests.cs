@@ -1,10 +1,11 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using Loop.Tests.Support;
 
 namespace Loop.Tests.Streams;
 
 /// <summary>What an open, idle stream keeps in memory once its reads and writes are done.</summary>
-[TestFixture(PollerBackend.Epoll, StreamKind.Plain)]
+[TestFixtureSource(typeof(TestBackends), nameof(TestBackends.NativePlainStreams))]
 public sealed class StreamMemoryTests(PollerBackend backend, StreamKind kind) : StreamFixture(backend, kind)
 {
     private const int Pairs = 64;

@@ -6,9 +6,7 @@ using Loop.Tests.Support;
 namespace Loop.Tests.Streams;
 
 /// <summary>Tornado's TestReadWriteMixin, for plain and TLS streams (iostream_test.py).</summary>
-[TestFixture(PollerBackend.Epoll, StreamKind.Plain)]
-[TestFixture(PollerBackend.Poll, StreamKind.Plain)]
-[TestFixture(PollerBackend.Epoll, StreamKind.Tls)]
+[TestFixtureSource(typeof(TestBackends), nameof(TestBackends.ReadWriteStreams))]
 public sealed class StreamReadWriteTests(PollerBackend backend, StreamKind kind) : StreamFixture(backend, kind)
 {
     [Test]

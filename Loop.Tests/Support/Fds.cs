@@ -1,12 +1,17 @@
+using System.Runtime.InteropServices;
+
 namespace Loop.Tests.Support;
 
-/// <summary>Looks at this process's open descriptors (Linux /proc).</summary>
-public static class Fds
+/// <summary>Looks at this process's open descriptors (Linux /proc; on Windows, the handle table).</summary>
+public static partial class Fds
 {
     /// <summary>Whether the descriptor is open, even one whose /proc link cannot be followed (an epoll's here).</summary>
     public static bool IsListed(int fd) => Directory.GetFileSystemEntries("/proc/self/fd", fd.ToString(System.Globalization.CultureInfo.InvariantCulture)).Length > 0;
 
-    public static bool IsOpen(int fd) => File.Exists($"/proc/self/fd/{fd}") || Directory.Exists($"/proc/self/fd/{fd}");
+    /// <summary>Whether the descriptor (on Windows: the handle, such as a socket's) is open.</summary>
+    public static bool IsOpen(int fd) => OperatingSystem.IsWindows()
+        ? GetHandleInformation(fd, out _) != 0
+        : File.Exists($"/proc/self/fd/{fd}") || Directory.Exists($"/proc/self/fd/{fd}");
 
     /// <summary>What the descriptor refers to (its /proc link, e.g. <c>anon_inode:[eventpoll]</c> or <c>socket:[1234]</c>), or null if closed.</summary>
     public static string? Target(int fd)
@@ -83,4 +88,8 @@ public static class Fds
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(error).Throw();
         }
     }
+
+    // handleapi.h: BOOL GetHandleInformation(HANDLE hObject, LPDWORD lpdwFlags); FALSE for a closed handle.
+    [LibraryImport("kernel32.dll", SetLastError = true)]
+    private static partial int GetHandleInformation(nint handle, out uint flags);
 }
