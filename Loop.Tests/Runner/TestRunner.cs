@@ -14,7 +14,8 @@ namespace Loop.Tests.Runner;
 /// </summary>
 /// <remarks>
 /// Arguments: namespaces or fixture names (prefixes of a test's full name) to run, all tests if
-/// none; <c>--list</c> prints the selected tests instead. Prints one line per failed test with its
+/// none; <c>--list</c> prints the selected tests instead; <c>--isolate</c> runs each fixture in a
+/// process of its own and adds up their counts. Prints one line per failed test with its
 /// message, the skipped tests with their reasons, and ends with <c>N passed, N failed, N skipped</c>.
 /// Exits 0 when nothing failed and at least one test ran.
 /// </remarks>
@@ -43,14 +44,20 @@ public static class TestRunner
         var runner = new NUnitTestAssemblyRunner(new DefaultTestAssemblyBuilder());
         runner.Load(typeof(TestRunner).Assembly, new Dictionary<string, object>());
         var filter = new PrefixFilter(prefixes);
+        ITest[] selected = [.. Leaves(runner.LoadedTest ?? throw new InvalidOperationException("NUnit loaded no tests from this assembly.")).Where(t => filter.Pass(t))];
         if (list)
         {
-            foreach (string name in Leaves(runner.LoadedTest ?? throw new InvalidOperationException("NUnit loaded no tests from this assembly.")).Where(t => filter.Pass(t)).Select(t => t.FullName))
+            foreach (ITest test in selected)
             {
-                s_out.WriteLine(name);
+                s_out.WriteLine(test.FullName);
             }
 
             return 0;
+        }
+
+        if (args.Contains("--isolate"))
+        {
+            return RunIsolated(selected);
         }
 
         s_out.WriteLine($"Loop tests on {System.Runtime.InteropServices.RuntimeInformation.OSDescription} ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}), selection: {(prefixes.Length == 0 ? "all" : string.Join(", ", prefixes))}");
@@ -66,6 +73,78 @@ public static class TestRunner
 
         s_out.WriteLine($"{listener.Passed} passed, {listener.Failed} failed, {listener.Skipped.Count} skipped");
         return listener.Failed == 0 && listener.Passed > 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Runs each selected fixture in a process of its own (this program again, with the fixture as
+    /// its selection), so that a hang or crash that the platform causes (Wine's wineserver) costs
+    /// that fixture only, named, and the counts of the others still come. Sums their counts.
+    /// </summary>
+    private static int RunIsolated(ITest[] selected)
+    {
+        string self = Environment.ProcessPath ?? throw new InvalidOperationException("The runner's own path is unknown.");
+        string[] fixtures = [.. selected.Select(FixtureOf).Distinct(StringComparer.Ordinal)];
+        s_out.WriteLine($"Loop tests on {System.Runtime.InteropServices.RuntimeInformation.OSDescription} ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}), {fixtures.Length} fixtures, each in its own process");
+        int passed = 0, failed = 0, skipped = 0;
+        var clock = Stopwatch.StartNew();
+        foreach (string fixture in fixtures)
+        {
+            var start = new ProcessStartInfo(self) { RedirectStandardOutput = true, UseShellExecute = false };
+            if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+            {
+                // Run as `dotnet Loop.Tests.dll` rather than from the apphost.
+                start.ArgumentList.Add(typeof(TestRunner).Assembly.Location);
+            }
+
+            start.ArgumentList.Add(fixture + ".");
+            using Process child = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {self}.");
+            string? last = null;
+            while (child.StandardOutput.ReadLine() is { } line)
+            {
+                if (line.StartsWith("FAILED ", StringComparison.Ordinal) || line.StartsWith("HUNG ", StringComparison.Ordinal)
+                    || line.StartsWith("skipped: ", StringComparison.Ordinal) || line.StartsWith("loop-tests:", StringComparison.Ordinal)
+                    || line.StartsWith("   at ", StringComparison.Ordinal))
+                {
+                    s_out.WriteLine(line);
+                }
+
+                last = line;
+            }
+
+            child.WaitForExit();
+            string[] words = last?.Split(' ') ?? [];
+            if (words.Length == 6 && words[1] == "passed," && words[3] == "failed,"
+                && int.TryParse(words[0], CultureInfo.InvariantCulture, out int p) && int.TryParse(words[2], CultureInfo.InvariantCulture, out int f)
+                && int.TryParse(words[4], CultureInfo.InvariantCulture, out int k))
+            {
+                passed += p;
+                failed += f;
+                skipped += k;
+                s_out.WriteLine($"{fixture}: {last}");
+            }
+            else
+            {
+                // The process ended without its counts: a crash. Count the fixture as one failure.
+                failed++;
+                s_out.WriteLine($"CRASHED {fixture}: exit code {child.ExitCode}, no counts (last line: {last ?? "none"})");
+            }
+        }
+
+        s_out.WriteLine($"Ran in {clock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s.");
+        s_out.WriteLine($"{passed} passed, {failed} failed, {skipped} skipped");
+        return failed == 0 && passed > 0 ? 0 : 1;
+    }
+
+    /// <summary>The full name of the fixture a test belongs to (a parameterized fixture's instance, e.g. <c>…Tests(Iocp)</c>).</summary>
+    private static string FixtureOf(ITest test)
+    {
+        ITest? node = test;
+        while (node is not null && node.TestType != "TestFixture")
+        {
+            node = node.Parent;
+        }
+
+        return (node ?? test.Parent ?? test).FullName;
     }
 
     private static IEnumerable<ITest> Leaves(ITest test) =>
