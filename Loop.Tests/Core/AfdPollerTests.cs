@@ -99,11 +99,7 @@ public sealed class AfdPollerTests
 
         // The socket closes while its cancelled poll may still be out: nothing is reported.
         pair.Dispose();
-        long deadline = Environment.TickCount64 + 5000;
-        while (poller.BlockCount > 0 && Environment.TickCount64 < deadline)
-        {
-            Assert.That(poller.Wait(events, 100), Is.LessThanOrEqualTo(0));
-        }
+        WaitQuietlyUntil(poller, () => poller.BlockCount == 0);
 
         Assert.That(poller.BlockCount, Is.Zero);
         Assert.That(poller.OutstandingCount, Is.Zero);
@@ -123,11 +119,7 @@ public sealed class AfdPollerTests
         pair.Dispose();
 
         // AFD completes the poll with AFD_POLL_LOCAL_CLOSE: not an event, and not re-armed.
-        long deadline = Environment.TickCount64 + 2000;
-        while (poller.OutstandingCount > 0 && Environment.TickCount64 < deadline)
-        {
-            Assert.That(poller.Wait(events, 100), Is.LessThanOrEqualTo(0));
-        }
+        WaitQuietlyUntil(poller, () => poller.OutstandingCount == 0);
 
         Assert.That(poller.OutstandingCount, Is.Zero);
         Assert.That(poller.Wait(events, 0), Is.Zero);
@@ -148,12 +140,7 @@ public sealed class AfdPollerTests
             pairs.ForEach(p => poller.Add((int)p.Left.Handle, IOEvents.Read, Token));
             Assert.That(poller.AfdHandleCount, Is.EqualTo(3));
             pairs.ForEach(p => poller.Remove((int)p.Left.Handle));
-            Span<PollerEvent> events = new PollerEvent[16];
-            long deadline = Environment.TickCount64 + 5000;
-            while (poller.BlockCount > 0 && Environment.TickCount64 < deadline)
-            {
-                Assert.That(poller.Wait(events, 100), Is.LessThanOrEqualTo(0));
-            }
+            WaitQuietlyUntil(poller, () => poller.BlockCount == 0);
 
             Assert.That(poller.BlockCount, Is.Zero, "every cancelled poll came back and freed its block");
         }
@@ -211,6 +198,21 @@ public sealed class AfdPollerTests
         waker.Drain();
         Assert.That(poller.Wait(events, 0), Is.Zero);
         waker.Dispose();
+    }
+
+    /// <summary>
+    /// Waits on the poller until <paramref name="settled"/> holds (5 s at most), each wait
+    /// consuming only cancellations and closes: nothing may be reported as an event meanwhile.
+    /// </summary>
+    [SupportedOSPlatform("windows")]
+    private static void WaitQuietlyUntil(AfdPoller poller, Func<bool> settled)
+    {
+        var events = new PollerEvent[16];
+        long deadline = Environment.TickCount64 + 5000;
+        while (!settled() && Environment.TickCount64 < deadline)
+        {
+            Assert.That(poller.Wait(events, 100), Is.LessThanOrEqualTo(0));
+        }
     }
 
     /// <summary>Waits until the poller reports something (a -1 is a wait that only consumed cancellations).</summary>
