@@ -108,8 +108,8 @@ public sealed class IOLoopRunTests(PollerBackend backend) : LoopFixture(backend)
         loop.Close();
         loop.Close();
         Assert.That(during.Where(File.Exists), Is.Empty, "descriptors left open after Close");
-        Assert.That(() => loop.AddHandler(0, (_, _) => { }, IOEvents.Read), Throws.InstanceOf<ObjectDisposedException>());
-        Assert.That(() => loop.Start(), Throws.InstanceOf<ObjectDisposedException>());
+        Assert.Catch<ObjectDisposedException>(() => loop.AddHandler(0, (_, _) => { }, IOEvents.Read));
+        Assert.Catch<ObjectDisposedException>(loop.Start);
     }
 
     [Test]

@@ -537,7 +537,8 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
         (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync();
         ValueTask<byte[]> read = client.ReadBytesAsync(1);
         TlsClientOptions options = TestCertificates.TrustingClient();
-        Assert.That(() => client.StartTlsAsync(options), Throws.InvalidOperationException.With.Message.Contains("not idle"));
+        InvalidOperationException refused = await AsyncAssert.ThrowsAsync<InvalidOperationException>(async () => await client.StartTlsAsync(options));
+        Assert.That(refused.Message, Does.Contain("not idle"));
         await server.WriteAsync(Bytes("x"));
         await read;
     });

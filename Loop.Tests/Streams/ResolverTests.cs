@@ -58,7 +58,7 @@ public sealed class ResolverTests(PollerBackend backend, StreamKind kind) : Stre
 
     [Test]
     public void OverrideResolver_BadMapping_IsRejected() =>
-        Assert.That(() => new OverrideResolver(DefaultResolver.Instance, new Dictionary<string, string> { ["a:b"] = "c" }), Throws.ArgumentException);
+        Assert.Throws<ArgumentException>(() => _ = new OverrideResolver(DefaultResolver.Instance, new Dictionary<string, string> { ["a:b"] = "c" }));
 
     [Test]
     public void CachingResolver_WithinTtl_AsksOnceAndSharesAConcurrentLookup() => Run(async () =>

@@ -29,6 +29,20 @@ public abstract class StreamFixture(PollerBackend backend, StreamKind kind)
 
     protected TestLog Log { get; private set; } = null!;
 
+    /// <summary>
+    /// Under Wine the TLS form of a fixture is skipped whole, before any test: the test
+    /// certificates cannot be made there (see <see cref="TestCertificates"/>), and an exception
+    /// that ends a test from inside the loop leaves Wine's process unable to run the next one.
+    /// </summary>
+    [OneTimeSetUp]
+    public void SkipTlsUnderWine()
+    {
+        if (Kind == StreamKind.Tls && Wine.IsRunning)
+        {
+            Assert.Ignore("Wine 8 cannot make the test certificates: ECDsa.Create(nistP256) fails with NTE_NOT_SUPPORTED (0x80090029)");
+        }
+    }
+
     [SetUp]
     public void CreateLoop()
     {
