@@ -8,6 +8,24 @@ namespace Loop.Tests.Streams;
 [TestFixtureSource(typeof(TestBackends), nameof(TestBackends.NativePlainStreams))]
 public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) : StreamFixture(backend, kind)
 {
+    /// <summary>Tests that need the test certificates (TLS servers, trusted or untrusted chains).</summary>
+    private const string CertificatesCategory = "Certificates";
+
+    /// <summary>
+    /// Under Wine the tests that need certificates are skipped before they start: Wine 8 cannot
+    /// make them (see <see cref="TestCertificates"/>), and a test ended from inside the loop by
+    /// that failure leaves Wine's process unable to run the next test.
+    /// </summary>
+    [SetUp]
+    public void SkipCertificateTestsUnderWine()
+    {
+        // The method's own attributes: a test case of a parameterized method carries no category itself.
+        if (Wine.IsRunning && TestContext.CurrentContext.Test.Method?.GetCustomAttributes<CategoryAttribute>(true).Any(c => c.Name == CertificatesCategory) == true)
+        {
+            Assert.Ignore("Wine 8 cannot make the test certificates: ECDsa.Create(nistP256) fails with NTE_NOT_SUPPORTED (0x80090029)");
+        }
+    }
+
     [Test]
     public void ConnectAsync_RefusedPort_FailsWithStreamClosedAndRunsCloseCallback() => Run(async () =>
     {
@@ -81,6 +99,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     }
 
     [Test]
+    [Platform(Exclude = "Win", Reason = "Measured under Wine 8: its Winsock refuses AF_UNIX sockets (WSAEAFNOSUPPORT, 0x273F); the hang-up behaviour tested is a Unix socket's")]
     public void UnixSocket_PeerClosesWhileReadingIsPaused_DataStillQueuedIsDelivered() => Run(async () =>
     {
         // A Unix socket reports a hang-up as soon as the peer closes, even to a stream that is not
@@ -148,6 +167,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void StartTlsAsync_OptionsThatCannotLoad_ClosesTheSocketAndRunsTheCloseCallback() => Run(async () =>
     {
         (global::Loop.IOStream client, _) = await MakePairAsync();
@@ -209,6 +229,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void TcpConnector_TlsHandshakeNeverAnswered_TimesOut() => Run(async () =>
     {
         using Socket listener = Listen();
@@ -221,6 +242,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void TcpConnector_IPLiteralTlsHandshakeNeverAnswered_TimesOut() => Run(async () =>
     {
         using Socket listener = Listen();
@@ -323,6 +345,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Platform(Include = "Linux", Reason = "Binding to an interface by name needs SO_BINDTODEVICE, which only Linux has; elsewhere the connector refuses the name at once (PlatformNotSupportedException)")]
     public void TcpConnector_UnknownNetworkInterface_FailsClearly() => Run(async () =>
     {
         using Socket listener = Listen();
@@ -344,6 +367,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Platform(Include = "Linux", Reason = "Binding to an interface by name needs SO_BINDTODEVICE, which only Linux has; elsewhere the connector refuses the name at once (PlatformNotSupportedException)")]
     public void TcpConnector_NetworkInterfaceByName_BindsTheSocketToIt() => Run(async () =>
     {
         using Socket listener = Listen();
@@ -390,6 +414,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
 
     [TestCase(false)]
     [TestCase(true)]
+    [Category(CertificatesCategory)]
     public void Tls_ClientCertificateFromPem_IsPresentedToAServerThatRequiresOne(bool combinedFile) => Run(async () =>
     {
         using TlsServer server = TlsServer.Start(TestCertificates.Server, requireClientCertificate: true);
@@ -414,6 +439,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void Tls_NoClientCertificate_AServerThatRequiresOne_EndsTheConnection() => Run(async () =>
     {
         using TlsServer server = TlsServer.Start(TestCertificates.Server, requireClientCertificate: true);
@@ -437,6 +463,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void Tls_ClientCertificateFileMissing_IsAnArgumentError() => Run(async () =>
     {
         using TlsServer server = TlsServer.Start(TestCertificates.Server, requireClientCertificate: true);
@@ -448,6 +475,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void Tls_TrustedCertificateForTheHost_Connects() => Run(async () =>
     {
         using TlsServer server = TlsServer.Start(TestCertificates.Server);
@@ -459,6 +487,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void Tls_CaFromPemFileAndAlpn_Connects() => Run(async () =>
     {
         using TlsServer server = TlsServer.Start(TestCertificates.Server);
@@ -478,6 +507,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
 
     [TestCase("bar.example.com", TlsFailureReason.NameMismatch, "does not match host name 'bar.example.com'")]
     [TestCase("localhost", TlsFailureReason.Expired, "expired")]
+    [Category(CertificatesCategory)]
     public void Tls_BadCertificate_FailsWithTheReason(string serverName, TlsFailureReason reason, string text) => Run(async () =>
     {
         using TlsServer server = TlsServer.Start(reason == TlsFailureReason.Expired ? TestCertificates.Expired : TestCertificates.Server);
@@ -489,6 +519,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void Tls_SelfSignedCertificate_FailsAsUntrusted() => Run(async () =>
     {
         using TlsServer server = TlsServer.Start(TestCertificates.SelfSigned);
@@ -500,6 +531,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void Tls_ValidationOffOrNameCheckOff_Connects() => Run(async () =>
     {
         using TlsServer server = TlsServer.Start(TestCertificates.SelfSigned);
@@ -511,6 +543,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void StartTlsAsync_AfterPlaintextExchange_BothSidesKeepTalking() => Run(async () =>
     {
         (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync();
@@ -532,6 +565,7 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    [Category(CertificatesCategory)]
     public void StartTlsAsync_WithReadPending_IsRefused() => Run(async () =>
     {
         (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync();
