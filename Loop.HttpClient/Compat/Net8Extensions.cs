@@ -45,7 +45,7 @@ internal static class Net8Extensions
         }
         else
         {
-            completion.SetResult(task.Result);
+            completion.SetResult(task.Result); // Completed (checked above): no blocking.
         }
     }
 

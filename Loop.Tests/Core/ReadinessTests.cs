@@ -180,10 +180,12 @@ public sealed class ReadinessTests(PollerBackend backend) : LoopFixture(backend)
             started = e.SocketErrorCode;
         }
 
-        // Linux may refuse a loopback connect at once; elsewhere (and usually) it is in progress.
+        // A kernel may refuse a loopback connect inside connect() itself (neither Linux nor Wine
+        // did here: both report it through the poller); then no refusal reaches the poller and
+        // there is nothing to test (the connector's own tests cover a refusal however it comes).
         if (started == SocketError.ConnectionRefused)
         {
-            Assert.Pass("the kernel refused the connect synchronously; there is nothing to poll");
+            Assert.Ignore("the kernel refused the connect inside connect(); no refusal reaches the poller to be reported");
         }
 
         Assert.That(started, Is.EqualTo(SocketError.WouldBlock).Or.EqualTo(SocketError.InProgress));
