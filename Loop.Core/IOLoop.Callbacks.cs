@@ -249,6 +249,7 @@ public sealed partial class IOLoop
             ran++;
         }
 
+        _callbacksRun += ran - ranBefore;
         if (cursor == batch.Count)
         {
             batch.ResetAfterTakingAll();

@@ -270,12 +270,48 @@ public sealed partial class IOLoop
         _running = false;
     }
 
+    // What the loop has run, for the Loop.IOLoop meter (LoopTelemetry): counted always (an
+    // add per batch), reported per iteration only while someone listens.
+    private long _callbacksRun;
+    private long _timersFired;
+    private long _reportedCallbacks;
+    private long _reportedTimers;
+    private long _reportedHandlerCalls;
+    private bool _measurePoll;
+    private long _polledTicks;
+
     /// <summary>One pass: callbacks, due timers, one wait in the poller, ready handlers.</summary>
     /// <param name="maxWaitMs">The longest wait in the poller; -1 for no limit.</param>
     /// <param name="waitOnlyIfIdle">Do not wait at all once callbacks or timers have run (RunOnce's contract).</param>
     /// <param name="allowance">What the tick may still do (unbounded for Start).</param>
     /// <returns>How many callbacks and timers ran before the wait.</returns>
     private int RunIteration(int maxWaitMs, bool waitOnlyIfIdle, ref Allowance allowance)
+    {
+        if (!LoopTelemetry.Observed)
+        {
+            return RunIterationCore(maxWaitMs, waitOnlyIfIdle, ref allowance);
+        }
+
+        // Someone listens to the Loop.IOLoop meter: the iteration's busy time (the wait in the
+        // poller left out) and what it ran since the last report.
+        long started = MonotonicClock.Now;
+        _polledTicks = 0;
+        _measurePoll = true;
+        int ran = RunIterationCore(maxWaitMs, waitOnlyIfIdle, ref allowance);
+        _measurePoll = false;
+        long busy = MonotonicClock.Now - started - _polledTicks;
+        LoopTelemetry.Report(
+            _callbacksRun - _reportedCallbacks,
+            _timersFired - _reportedTimers,
+            HandlerCalls - _reportedHandlerCalls,
+            MonotonicClock.ToSeconds(busy));
+        _reportedCallbacks = _callbacksRun;
+        _reportedTimers = _timersFired;
+        _reportedHandlerCalls = HandlerCalls;
+        return ran;
+    }
+
+    private int RunIterationCore(int maxWaitMs, bool waitOnlyIfIdle, ref Allowance allowance)
     {
         int ran = RunCallbacks(ref allowance);
         ran += RunDueTimers(RefreshIterationTime(), ref allowance);
@@ -325,12 +361,17 @@ public sealed partial class IOLoop
     /// <summary>Waits in the poller, retrying after EINTR with what is left of the timeout.</summary>
     private int Poll(int timeoutMs)
     {
-        long start = timeoutMs > 0 ? MonotonicClock.Now : 0;
+        long start = timeoutMs > 0 || _measurePoll ? MonotonicClock.Now : 0;
         while (true)
         {
             int count = _poller.Wait(_events, timeoutMs);
             if (count >= 0)
             {
+                if (_measurePoll)
+                {
+                    _polledTicks = MonotonicClock.Now - start;
+                }
+
                 return count;
             }
 

@@ -127,6 +127,7 @@ public sealed partial class IOLoop
             _setAside.Clear();
         }
 
+        _timersFired += ran;
         return ran;
     }
 

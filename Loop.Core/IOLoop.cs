@@ -65,6 +65,16 @@ public sealed partial class IOLoop : IDisposable
     private IOLoop? _savedCurrent;
     private SynchronizationContext? _savedContext;
 
+    /// <summary>
+    /// The name of the loops' <see cref="System.Diagnostics.Metrics.Meter"/>: <c>Loop.IOLoop</c>,
+    /// with <c>loop.callbacks</c>, <c>loop.handler.dispatches</c>, <c>loop.timers.fired</c>
+    /// (counters, summed over every loop in the process) and <c>loop.iteration.duration</c>
+    /// (seconds one iteration spent running callbacks, timers and handlers, the wait for I/O left
+    /// out). Reported once per iteration while someone listens; nothing is done or allocated
+    /// for it otherwise.
+    /// </summary>
+    public const string MeterName = "Loop.IOLoop";
+
     /// <summary>Creates a loop on the best poller for this OS. It is not made current.</summary>
     public IOLoop()
         : this(null)

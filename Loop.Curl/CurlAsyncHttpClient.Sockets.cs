@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Loop.Curl.Native;
+using Loop.Http;
 using Microsoft.Extensions.Logging;
 
 namespace Loop.Curl;
@@ -50,10 +52,16 @@ public sealed partial class CurlAsyncHttpClient
 
         /// <summary>The <see cref="CurlTransfer.Serial"/> of the transfer that last used it (0: none known).</summary>
         public long LastUser;
+
+        /// <summary>In <see cref="_counted"/>: a connection the <c>Loop.Http</c> meter counts.</summary>
+        public bool Counted;
     }
 
     private readonly Dictionary<int, SocketState> _socketStates = [];
     private readonly Dictionary<int, int> _socketByPorts = [];
+
+    // The connections the meter counts, by socket (made only while someone listens).
+    private Dictionary<int, CountedConnection>? _counted;
 
     /// <summary>The GCHandle of this client as native user data (the socket open and close callbacks' data).</summary>
     internal nint NativeSelf => GCHandle.ToIntPtr(_self);
@@ -134,6 +142,11 @@ public sealed partial class CurlAsyncHttpClient
         if (what == CurlFlags.PollRemove)
         {
             state.Wanted = false;
+            if (state.Counted)
+            {
+                _counted![fd].MoveTo(active: false);
+            }
+
             if (!state.IsRegistered)
             {
                 return;
@@ -171,6 +184,15 @@ public sealed partial class CurlAsyncHttpClient
         if (!state.Tracked && (state.Ports < 0 || (state.Own && (events & IOEvents.Read) != 0)) && user is not null && user.MadeConnection)
         {
             Identify(ref state, fd, user, events);
+        }
+
+        if (state.Counted)
+        {
+            _counted![fd].MoveTo(active: true);
+        }
+        else if (state.Ports >= 0 && user is not null && (HttpTelemetry.OpenConnections.Enabled || HttpTelemetry.ConnectionDuration.Enabled))
+        {
+            CountConnection(ref state, fd, user);
         }
 
         if (state.IsRegistered && state.Tracked)
@@ -231,6 +253,11 @@ public sealed partial class CurlAsyncHttpClient
             return;
         }
 
+        if (state.Counted && _counted!.Remove(fd, out CountedConnection? counted))
+        {
+            counted.Close();
+        }
+
         if (state.IsRegistered)
         {
             Loop.RemoveHandler(fd);
@@ -251,10 +278,84 @@ public sealed partial class CurlAsyncHttpClient
             {
                 Loop.RemoveHandler(fd);
             }
+
+            if (state.Counted && _counted!.Remove(fd, out CountedConnection? counted))
+            {
+                counted.Close();
+            }
         }
 
         _socketStates.Clear();
         _socketByPorts.Clear();
+    }
+
+    /// <summary>
+    /// A connected socket of <paramref name="user"/>'s, first seen while someone listens to the
+    /// connection instruments: counted as an open, active connection from now until curl closes it.
+    /// </summary>
+    private void CountConnection(ref SocketState state, int fd, CurlTransfer user)
+    {
+        FetchState fetch = user.Fetch;
+        RequestUrl url = fetch.Url;
+        string version = fetch.Request.HttpVersion is { Major: 2 } ? "2" : "1.1";
+        _counted ??= [];
+        _counted[fd] = new CountedConnection(HttpTelemetry.ConnectionTags(url.Host, url.Port, url.IsHttps, peerAddress: null, version));
+        state.Counted = true;
+    }
+
+    /// <summary>One of curl's connections as the meter sees it: active while curl watches its socket, idle while curl keeps it unwatched.</summary>
+    private sealed class CountedConnection
+    {
+        private readonly TagList _tags;
+        private readonly long _openedAt = Stopwatch.GetTimestamp();
+        private readonly bool _counted = HttpTelemetry.OpenConnections.Enabled;
+        private readonly bool _timed = HttpTelemetry.ConnectionDuration.Enabled;
+        private bool _active = true;
+
+        public CountedConnection(TagList tags)
+        {
+            _tags = tags;
+            if (_counted)
+            {
+                HttpTelemetry.OpenConnections.Add(1, WithState(active: true));
+            }
+        }
+
+        public void MoveTo(bool active)
+        {
+            if (_active == active)
+            {
+                return;
+            }
+
+            if (_counted)
+            {
+                HttpTelemetry.OpenConnections.Add(-1, WithState(_active));
+                HttpTelemetry.OpenConnections.Add(1, WithState(active));
+            }
+
+            _active = active;
+        }
+
+        public void Close()
+        {
+            if (_counted)
+            {
+                HttpTelemetry.OpenConnections.Add(-1, WithState(_active));
+            }
+
+            if (_timed)
+            {
+                HttpTelemetry.ConnectionDuration.Record(Stopwatch.GetElapsedTime(_openedAt).TotalSeconds, _tags);
+            }
+        }
+
+        private TagList WithState(bool active)
+        {
+            TagList tags = _tags;
+            tags.Add("http.connection.state", active ? "active" : "idle");
+            return tags;
+        }
     }
 
     private void OnSocketEvent(int fd, IOEvents events)

@@ -191,6 +191,9 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
 
     internal new ILogger Logger => base.Logger;
 
+    /// <summary>A transfer of <paramref name="fetch"/> follows a redirect curl took.</summary>
+    internal void NoteRedirect(FetchState fetch, int statusCode, string location) => OnRedirect(fetch, statusCode, location);
+
     private protected override void ValidateForImplementation(HttpRequest request)
     {
         if (request.SslOptions is not null)

@@ -221,11 +221,12 @@ internal sealed partial class CurlTransfer
                 transfer._rawBodyBytes += (long)size;
             }
 
-            // 0: curl's own text; 1 and 2: header lines in and out (Tornado's debug log).
+            // 0: curl's own text; 1 and 2: header lines in and out (Tornado's debug log), at
+            // Trace: header lines carry values (credentials, cookies).
             else if (kind is 0 or 1 or 2 && transfer._logDebug)
             {
                 string text = Encoding.Latin1.GetString(data, checked((int)size)).TrimEnd('\r', '\n');
-                transfer._client.Logger.LogDebug("curl {Kind} {Text}", kind switch { 0 => "*", 1 => "<", _ => ">" }, text);
+                transfer._client.Logger.LogTrace("curl {Kind} {Text}", kind switch { 0 => "*", 1 => "<", _ => ">" }, text);
             }
         }
         catch (Exception e)

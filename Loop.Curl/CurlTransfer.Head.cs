@@ -222,6 +222,11 @@ internal sealed partial class CurlTransfer
     private void OnStatusLine(string text)
     {
         // A new response (after a 1xx, or a redirect that curl follows): its head only.
+        if (_fetch.Observed && _headState == HeadState.Ended && _statusCode is >= 300 and < 400)
+        {
+            _client.NoteRedirect(_fetch, _statusCode, _headers.TryGetValue("Location", out string? location) ? location : string.Empty);
+        }
+
         _headState = HeadState.Fields;
         // Room for as many fields as the client's last head had: a server repeats its heads.
         int fields = Math.Min(_client.LastFieldCount, 64);

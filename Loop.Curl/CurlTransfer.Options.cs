@@ -24,12 +24,12 @@ internal sealed partial class CurlTransfer
         SetPointer(CurlOpt.WriteData, self);
         SetPointer(CurlOpt.HeaderFunction, (nint)(delegate* unmanaged[Cdecl]<byte*, nuint, nuint, nint, nuint>)&HeaderCallback);
         SetPointer(CurlOpt.HeaderData, self);
-        // The debug callback logs (at Debug level) and counts the body bytes curl reads, which
+        // The debug callback logs (at Trace level) and counts the body bytes curl reads, which
         // bounds what libcurl skips without a limit of its own in a chunked body
         // (CurlTransfer.Body.cs). Verbose costs libcurl a formatted message and a callback for
         // every step and header line, so it is on from the start only to log; otherwise the end
         // of a chunked response's head turns it on (EnableVerbose).
-        _logDebug = _client.Logger.IsEnabled(LogLevel.Debug);
+        _logDebug = _client.Logger.IsEnabled(LogLevel.Trace);
         _verbose = _logDebug;
         SetPointer(CurlOpt.DebugFunction, (nint)(delegate* unmanaged[Cdecl]<nint, int, byte*, nuint, nint, int>)&DebugCallback);
         SetPointer(CurlOpt.DebugData, self);

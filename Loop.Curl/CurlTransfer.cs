@@ -22,6 +22,9 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
 {
     private readonly CurlAsyncHttpClient _client;
     private FetchState _fetch = null!;
+
+    /// <summary>The fetch this transfer runs (while it runs).</summary>
+    public FetchState Fetch => _fetch;
     private HttpRequest _request = null!;
     private GCHandle _self;
     private CurlStringList? _headerList;
@@ -197,6 +200,11 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
     /// <summary>curl reported the transfer done with <paramref name="result"/> (a CURLcode).</summary>
     public void Complete(int result)
     {
+        if (HttpTelemetry.DnsLookupDuration.Enabled)
+        {
+            NoteNameLookup(result);
+        }
+
         if (_callbackError is not null)
         {
             Finish(_callbackError);
@@ -249,7 +257,10 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
             effectiveUrl,
             requestTime: _fetch.Elapsed(),
             startTime: _fetch.StartTime,
-            timeInfo: times);
+            timeInfo: times)
+        {
+            Version = ResponseVersion(),
+        };
         Release();
         _outcome = response;
     }
@@ -393,6 +404,36 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
         ReleaseBody();
         _drained?.TrySetException(new HttpStreamClosedError("The request ended before its body was sent"));
         _drained = null;
+    }
+
+    /// <summary>
+    /// <c>dns.lookup.duration</c>: curl's name-lookup time, for a transfer that resolved a name to
+    /// open a connection (or failed to resolve it).
+    /// </summary>
+    private void NoteNameLookup(int result)
+    {
+        string host = _fetch.Url.Host;
+        if (System.Net.IPAddress.TryParse(host.AsSpan().Trim("[]"), out _) || (result != CurlCode.CouldNotResolveHost && !MadeConnection))
+        {
+            return;
+        }
+
+        _ = LibCurl.curl_easy_getinfo_double(Handle, CurlInfo.NameLookupTime, out double seconds);
+        HttpTelemetry.RecordDnsLookup(host, seconds, result == CurlCode.CouldNotResolveHost ? new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.HostNotFound) : null);
+    }
+
+    /// <summary>The version of the final response's status line (CURLINFO_HTTP_VERSION).</summary>
+    private Version? ResponseVersion()
+    {
+        _ = LibCurl.curl_easy_getinfo_long(Handle, CurlInfo.HttpVersion, out CLong version);
+        return (long)version.Value switch
+        {
+            CurlFlags.HttpVersion10 => System.Net.HttpVersion.Version10,
+            CurlFlags.HttpVersion11 => System.Net.HttpVersion.Version11,
+            CurlFlags.HttpVersion2 or CurlFlags.HttpVersion2Tls => System.Net.HttpVersion.Version20,
+            CurlFlags.HttpVersion3 => System.Net.HttpVersion.Version30,
+            _ => null,
+        };
     }
 
     private FetchTimes FillTimes()

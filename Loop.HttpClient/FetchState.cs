@@ -46,6 +46,21 @@ internal sealed class FetchState
     /// <summary>The implementation's fetch, while it is awaited.</summary>
     public System.Runtime.CompilerServices.ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter CoreAwaiter;
 
+    /// <summary>Whether the fetch reports to a listener or logger (<see cref="HttpTelemetry"/>): set at its start, for the whole fetch.</summary>
+    public bool Observed;
+
+    /// <summary>Whether it was counted in <c>http.client.active_requests</c> (and must be taken off at its end).</summary>
+    public bool CountedActive;
+
+    /// <summary>The URL the fetch started with (its metrics' attributes), while it is observed.</summary>
+    public RequestUrl? StartUrl;
+
+    /// <summary>The fetch's span, when a listener made one.</summary>
+    public Activity? Activity;
+
+    /// <summary>When the call was made (<see cref="Stopwatch"/> ticks): <c>http.client.request.duration</c> counts from here.</summary>
+    public long StartTimestamp => _startTimestamp;
+
     /// <summary>The continuation that ends the fetch, made once per state (the state is reused).</summary>
     public Action? OnCoreCompleted;
 
@@ -81,6 +96,10 @@ internal sealed class FetchState
         Request = null!;
         Url = null!;
         CancellationToken = default;
+        Observed = false;
+        CountedActive = false;
+        StartUrl = null;
+        Activity = null;
         _effective.Body = null;
         _effective.BodyProducer = null;
         _effective.StreamingCallback = null;

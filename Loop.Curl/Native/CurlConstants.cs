@@ -123,6 +123,7 @@ internal static class CurlFlags
     public const long HttpVersion11 = 2;
     public const long HttpVersion2 = 3;
     public const long HttpVersion2Tls = 4;
+    public const long HttpVersion3 = 30;
 
     public const int ErrorSize = 256;
 

@@ -61,6 +61,7 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
                 && (connection.ReturnedAt == loop.IterationCount || !SentUnasked(connection.Stream)))
             {
                 // Its idle timer stays armed: when it fires, the connection is in use and it lapses.
+                connection.OnActive();
                 return connection;
             }
 
@@ -134,6 +135,7 @@ internal sealed class ConnectionPool(IOLoop loop, TimeSpan idleTimeout, int maxP
         connection.Stream.SetCloseCallback(connection.OnIdleClose);
         list.Add(connection);
         IdleCount++;
+        connection.OnIdle();
     }
 
     // The callbacks a connection keeps, made once for it. (Made in methods of their own: a lambda

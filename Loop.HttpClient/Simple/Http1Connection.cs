@@ -108,6 +108,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         IdleTimer = default;
         IdleTimerArmed = false;
         Stream.Close();
+        OnClosed();
     }
 
     /// <summary>
@@ -376,7 +377,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
             && _framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
         if (_redirect is not null)
         {
-            Complete(new Outcome(null, _redirect, _redirectUrl, keepAlive));
+            Complete(new Outcome(null, _redirect, _redirectUrl, keepAlive, code));
             return;
         }
 
@@ -396,7 +397,10 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
             _request.Url,
             requestTime: _fetch.Elapsed(),
             startTime: _fetch.StartTime,
-            timeInfo: _fetch.Times);
+            timeInfo: _fetch.Times)
+        {
+            Version = response.Version == "HTTP/1.0" ? System.Net.HttpVersion.Version10 : System.Net.HttpVersion.Version11,
+        };
         Complete(new Outcome(result, null, null, keepAlive));
     }
 
@@ -449,7 +453,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
     }
 
     /// <summary>How an exchange ended: a response, or a request to follow, and whether the connection can be kept.</summary>
-    internal readonly record struct Outcome(HttpResponse? Response, HttpRequest? Redirect, RequestUrl? RedirectUrl, bool KeepAlive);
+    internal readonly record struct Outcome(HttpResponse? Response, HttpRequest? Redirect, RequestUrl? RedirectUrl, bool KeepAlive, int RedirectCode = 0);
 
     /// <summary>A cancellation of one exchange: a later exchange on the same connection is not touched.</summary>
     private sealed class ExchangeCancel(Http1Connection connection, int generation)

@@ -130,6 +130,7 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
                         }
 
                         connection = new Http1Connection(this, stream, origin, viaProxy: request.ProxyHost is not null && !fetch.Url.IsHttps);
+                        connection.OnOpened(fetch.Url);
                     }
 
                     fetch.Mark(FetchTimes.Connect);
@@ -180,6 +181,7 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
 
             fetch.Request = outcome.Redirect;
             fetch.Url = outcome.RedirectUrl!;
+            OnRedirect(fetch, outcome.RedirectCode, outcome.Redirect.Url);
         }
     }
 
@@ -277,6 +279,11 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
             {
                 TimeSpan remaining = timeout <= TimeSpan.Zero ? Timeout.InfiniteTimeSpan : timeout - Stopwatch.GetElapsedTime(started);
                 stream = await ProxyTunnel.OpenAsync(stream, fetch, abort, TlsOptions(request) with { ServerName = url.Host }, remaining, MaxHeaderSize).ConfigureAwait(true);
+            }
+
+            if (Logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+            {
+                OnConnected(url.Host, url.Port, (stream.Socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString(), Stopwatch.GetElapsedTime(started));
             }
 
             return stream;

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Text;
 using Loop.Curl;
 using Loop.Http;
@@ -9,6 +10,9 @@ namespace Loop.Tests.Http;
 /// <summary>What a keep-alive request costs the curl client in allocations once it is warm, and how its transfer objects are reused (counts, not timings).</summary>
 public sealed class CurlAllocationTests() : HttpClientFixture(typeof(CurlAsyncHttpClient))
 {
+    // Unobserved: no Debug logger (and no meter or activity listener), as in production.
+    protected override LogLevel MinimumLogLevel => LogLevel.Information;
+
     // The tests run a Debug build, where every async method's state machine is an object of its
     // own even when it completes at once: about 1,150 B here (about 930 B in Release), nearly
     // all of it the shared types (the request, the response, its headers and times, the body,

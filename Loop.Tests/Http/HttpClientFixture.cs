@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Loop.Http;
 using Loop.Tests.Support;
 
@@ -24,11 +25,19 @@ public abstract class HttpClientFixture(Type clientType, PollerBackend backend =
 
     protected static TestHttpServer Server => TestHttpServer.Shared;
 
+    /// <summary>
+    /// The lowest level the clients log at: everything by default (the per-request Debug events
+    /// included, so the suite runs the observed path); the allocation fixtures raise it to
+    /// Information, which is what a request costs when no one observes it.
+    /// </summary>
+    protected virtual LogLevel MinimumLogLevel => LogLevel.Trace;
+
     [SetUp]
     public void CreateLoopAndClient()
     {
         Log = new TestLog();
-        Loop = new IOLoop(new IOLoopOptions { LoggerFactory = Log, Backend = backend });
+        ILoggerFactory factory = MinimumLogLevel == LogLevel.Trace ? Log : new LevelFilter(Log, MinimumLogLevel);
+        Loop = new IOLoop(new IOLoopOptions { LoggerFactory = factory, Backend = backend });
         _clients.Clear();
         Client = CreateClient();
     }

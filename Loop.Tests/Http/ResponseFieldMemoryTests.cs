@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Text;
 using Loop.Http;
 using Loop.Http.Simple;
@@ -12,6 +13,9 @@ namespace Loop.Tests.Http;
 /// </summary>
 public sealed class ResponseFieldMemoryTests() : HttpClientFixture(typeof(SimpleAsyncHttpClient))
 {
+    // Unobserved: no Debug logger (and no meter or activity listener), as in production.
+    protected override LogLevel MinimumLogLevel => LogLevel.Information;
+
     private static byte[] Block(string text) => Encoding.ASCII.GetBytes(text);
 
     [Test]
