@@ -190,7 +190,7 @@ public sealed partial class CurlAsyncHttpClient
         {
             _counted![fd].MoveTo(active: true);
         }
-        else if (state.Ports >= 0 && user is not null && (HttpTelemetry.OpenConnections.Enabled || HttpTelemetry.ConnectionDuration.Enabled))
+        else if (state.Own && (events & IOEvents.Read) != 0 && user is not null && (HttpTelemetry.OpenConnections.Enabled || HttpTelemetry.ConnectionDuration.Enabled))
         {
             CountConnection(ref state, fd, user);
         }
@@ -290,8 +290,9 @@ public sealed partial class CurlAsyncHttpClient
     }
 
     /// <summary>
-    /// A connected socket of <paramref name="user"/>'s, first seen while someone listens to the
-    /// connection instruments: counted as an open, active connection from now until curl closes it.
+    /// A socket of ours that curl reads for <paramref name="user"/> (so connected: a connect
+    /// attempt is only written to), first seen so while someone listens to the connection
+    /// instruments: counted as an open, active connection from now until curl closes it.
     /// </summary>
     private void CountConnection(ref SocketState state, int fd, CurlTransfer user)
     {
