@@ -268,6 +268,33 @@ public sealed partial class IOLoop
         _savedCurrent = null;
         ReleaseThreadAfterRun();
         _running = false;
+        Interlocked.Exchange(ref _whenStopped, null)?.TrySetResult();
+    }
+
+    // Completed when the current run ends (DisposeAsync from another thread waits for it).
+    private TaskCompletionSource? _whenStopped;
+
+    /// <summary>
+    /// Closes the loop as <see cref="Dispose"/> does; if it is running <see cref="Start"/> on
+    /// another thread, first stops it and waits (asynchronously) for that run to end.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Called on the loop's own thread while it runs (from one of its callbacks): a loop cannot close under itself.</exception>
+    public async ValueTask DisposeAsync()
+    {
+        if (_running && !IsOnLoopThread)
+        {
+            var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _whenStopped, stopped);
+            Stop();
+            if (_running)
+            {
+                await stopped.Task.ConfigureAwait(false);
+            }
+
+            Interlocked.CompareExchange(ref _whenStopped, null, stopped);
+        }
+
+        Close(allFds: false);
     }
 
     // What the loop has run, for the Loop.IOLoop meter (LoopTelemetry): counted always (an

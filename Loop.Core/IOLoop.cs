@@ -34,7 +34,7 @@ namespace Loop;
 /// <see cref="Start"/>.
 /// </para>
 /// </remarks>
-public sealed partial class IOLoop : IDisposable
+public sealed partial class IOLoop : IDisposable, IAsyncDisposable
 {
     private const ulong WakerToken = ulong.MaxValue;
 

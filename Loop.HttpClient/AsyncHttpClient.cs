@@ -18,7 +18,7 @@ namespace Loop.Http;
 /// may be called from any thread: from another one, the fetch is handed to the loop and the task
 /// completes off it. <see cref="Close"/> frees every connection, timer and handler the client holds.
 /// </remarks>
-public abstract class AsyncHttpClient : IDisposable
+public abstract class AsyncHttpClient : IDisposable, IAsyncDisposable
 {
 #if NET9_0_OR_GREATER
     private static readonly Lock s_configLock = new();
@@ -41,6 +41,9 @@ public abstract class AsyncHttpClient : IDisposable
     private readonly bool _cached;
     private int _active;
     private bool _closed;
+
+    // Set when Close hands the closing to the running loop from another thread (DisposeAsync waits for it).
+    private TaskCompletionSource? _closedOnLoop;
 
     /// <summary>Creates a client on <paramref name="loop"/>; implementations are made by <see cref="Create"/> and need this constructor's shape.</summary>
     protected AsyncHttpClient(IOLoop loop, AsyncHttpClientSettings settings)
@@ -291,7 +294,22 @@ public abstract class AsyncHttpClient : IDisposable
         }
         else
         {
+            _closedOnLoop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Loop.AddCallback(CloseOnLoop);
+        }
+    }
+
+    /// <summary>
+    /// Closes the client (<see cref="Close"/>) and, when called off the loop thread while the loop
+    /// runs, waits until the loop has freed the client's connections, timers and handlers.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        Close();
+        GC.SuppressFinalize(this);
+        if (_closedOnLoop is { } closing && !Loop.IsClosed)
+        {
+            await closing.Task.ConfigureAwait(false);
         }
     }
 
@@ -695,12 +713,19 @@ public abstract class AsyncHttpClient : IDisposable
 
     private void CloseOnLoop()
     {
-        while (_queue.First is { } first)
+        try
         {
-            first.Value.Fail(new ObjectDisposedException(GetType().Name, "The client was closed."));
-        }
+            while (_queue.First is { } first)
+            {
+                first.Value.Fail(new ObjectDisposedException(GetType().Name, "The client was closed."));
+            }
 
-        CloseCore();
+            CloseCore();
+        }
+        finally
+        {
+            _closedOnLoop?.TrySetResult();
+        }
     }
 
     /// <summary>A fetch waiting for a slot.</summary>

@@ -6,7 +6,7 @@ namespace Loop.Http;
 /// until the response is complete. Not for use on a thread that is running a loop: that loop
 /// would stall, so it is refused.
 /// </summary>
-public sealed class BlockingHttpClient : IDisposable
+public sealed class BlockingHttpClient : IDisposable, IAsyncDisposable
 {
     private readonly IOLoop _loop;
     private readonly AsyncHttpClient _client;
@@ -57,6 +57,13 @@ public sealed class BlockingHttpClient : IDisposable
         _closed = true;
         _client.Close();
         _loop.Close(allFds: true);
+    }
+
+    /// <summary>Closes the client and its loop, as <see cref="Dispose"/> does (nothing here waits).</summary>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return default;
     }
 
     /// <summary>Closes the client (<see cref="Close"/>).</summary>

@@ -21,10 +21,14 @@ public partial class IOStream
     /// <param name="remoteEndPoint">An IP or Unix domain endpoint. Host names must be resolved first (see <see cref="TcpConnector"/>), so that nothing blocks on DNS.</param>
     /// <exception cref="InvalidOperationException">The stream is already connected or connecting.</exception>
     /// <exception cref="ArgumentException"><paramref name="remoteEndPoint"/> is a <see cref="DnsEndPoint"/>.</exception>
-    public ValueTask ConnectAsync(EndPoint remoteEndPoint) => ConnectWith(remoteEndPoint, completion: null);
+    /// <param name="cancellationToken">Cancels the connect while it is in progress: the stream closes (see <see cref="IOStream"/>).</param>
+    public ValueTask ConnectAsync(EndPoint remoteEndPoint, CancellationToken cancellationToken = default) =>
+        cancellationToken.IsCancellationRequested
+            ? ValueTask.FromCanceled(cancellationToken)
+            : Cancellable(ConnectWith(remoteEndPoint, completion: null), cancellationToken);
 
     /// <summary>
-    /// As <see cref="ConnectAsync(EndPoint)"/>; a connect still in progress completes
+    /// As <see cref="ConnectAsync(EndPoint, CancellationToken)"/>; a connect still in progress completes
     /// <paramref name="completion"/> (a connector's own, reused from stream to stream: the stream
     /// lets go of it once the connect has ended) rather than one of the stream's.
     /// </summary>

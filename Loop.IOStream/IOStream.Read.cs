@@ -91,8 +91,14 @@ public partial class IOStream
     /// <param name="maxBytes">The most bytes the result may have, delimiter included; 0 for no limit but <see cref="IOStreamOptions.MaxBufferSize"/>.</param>
     /// <returns>The bytes read, ending with the delimiter.</returns>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
-    public ValueTask<byte[]> ReadUntilAsync(ReadOnlyMemory<byte> delimiter, int maxBytes = 0)
+    /// <param name="cancellationToken">Cancels the read while it waits: the stream closes (see <see cref="IOStream"/>).</param>
+    public ValueTask<byte[]> ReadUntilAsync(ReadOnlyMemory<byte> delimiter, int maxBytes = 0, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<byte[]>(cancellationToken);
+        }
+
         if (delimiter.IsEmpty)
         {
             throw new ArgumentException("The delimiter must not be empty.", nameof(delimiter));
@@ -102,7 +108,7 @@ public partial class IOStream
         BeginRead(ReadKind.Until);
         _readDelimiter = delimiter;
         _readMaxBytes = maxBytes;
-        return StartBytesRead();
+        return Cancellable(StartBytesRead(), cancellationToken);
     }
 
     /// <summary>
@@ -114,14 +120,22 @@ public partial class IOStream
     /// <paramref name="maxBytes"/> when the peer is not trusted: it bounds that work.
     /// </summary>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
-    public ValueTask<byte[]> ReadUntilRegexAsync(Regex regex, int maxBytes = 0)
+    /// <param name="regex">The pattern.</param>
+    /// <param name="maxBytes">The most bytes the result may have; 0 for no limit but <see cref="IOStreamOptions.MaxBufferSize"/>.</param>
+    /// <param name="cancellationToken">Cancels the read while it waits: the stream closes (see <see cref="IOStream"/>).</param>
+    public ValueTask<byte[]> ReadUntilRegexAsync(Regex regex, int maxBytes = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(regex);
         ArgumentOutOfRangeException.ThrowIfNegative(maxBytes);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<byte[]>(cancellationToken);
+        }
+
         BeginRead(ReadKind.Regex);
         _readRegex = regex;
         _readMaxBytes = maxBytes;
-        return StartBytesRead();
+        return Cancellable(StartBytesRead(), cancellationToken);
     }
 
     /// <summary>
@@ -129,13 +143,21 @@ public partial class IOStream
     /// at least one byte is there, at most <paramref name="count"/>. A count of 0 completes at once.
     /// </summary>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
-    public ValueTask<byte[]> ReadBytesAsync(int count, bool partial = false)
+    /// <param name="count">How many bytes (the most, with <paramref name="partial"/>).</param>
+    /// <param name="partial">Complete with at least one byte rather than all of them.</param>
+    /// <param name="cancellationToken">Cancels the read while it waits: the stream closes (see <see cref="IOStream"/>).</param>
+    public ValueTask<byte[]> ReadBytesAsync(int count, bool partial = false, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<byte[]>(cancellationToken);
+        }
+
         BeginRead(ReadKind.Bytes);
         _readCount = count;
         _readPartial = partial;
-        return StartBytesRead();
+        return Cancellable(StartBytesRead(), cancellationToken);
     }
 
     /// <summary>
@@ -145,10 +167,16 @@ public partial class IOStream
     /// <see cref="ReadStreamingAsync"/> or <see cref="ReadBytesAsync"/> with partial reads.
     /// </summary>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
-    public ValueTask<byte[]> ReadUntilCloseAsync()
+    /// <param name="cancellationToken">Cancels the read while it waits: the stream closes (see <see cref="IOStream"/>).</param>
+    public ValueTask<byte[]> ReadUntilCloseAsync(CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<byte[]>(cancellationToken);
+        }
+
         BeginRead(ReadKind.UntilClose);
-        return StartBytesRead();
+        return Cancellable(StartBytesRead(), cancellationToken);
     }
 
     /// <summary>
@@ -157,9 +185,15 @@ public partial class IOStream
     /// </summary>
     /// <param name="destination">Must stay valid and unused by others while the read is pending.</param>
     /// <param name="partial">Complete with whatever is there rather than a full buffer.</param>
+    /// <param name="cancellationToken">Cancels the read while it waits: the stream closes (see <see cref="IOStream"/>).</param>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
-    public ValueTask<int> ReadIntoAsync(Memory<byte> destination, bool partial = false)
+    public ValueTask<int> ReadIntoAsync(Memory<byte> destination, bool partial = false, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<int>(cancellationToken);
+        }
+
         BeginRead(ReadKind.Into);
         _readInto = destination;
         _readIntoFilled = 0;
@@ -171,7 +205,7 @@ public partial class IOStream
 
         if (_readKind != ReadKind.None)
         {
-            return (_intCompletion ??= new LoopCompletion<int>(_loop)).Start();
+            return Cancellable((_intCompletion ??= new LoopCompletion<int>(_loop)).Start(), cancellationToken);
         }
 
         int filled = _readIntoFilled;
@@ -187,11 +221,19 @@ public partial class IOStream
     /// is closed. With a count, a close before it is reached fails the read with
     /// <see cref="StreamClosedException"/>.
     /// </summary>
+    /// <param name="onChunk">Called on the loop thread with each chunk.</param>
+    /// <param name="byteCount">How many bytes to deliver; -1 for all until the peer closes.</param>
+    /// <param name="cancellationToken">Cancels the read while it waits: the stream closes (see <see cref="IOStream"/>).</param>
     /// <exception cref="InvalidOperationException">Another read is pending.</exception>
-    public ValueTask<long> ReadStreamingAsync(Action<ReadOnlySequence<byte>> onChunk, long byteCount = -1)
+    public ValueTask<long> ReadStreamingAsync(Action<ReadOnlySequence<byte>> onChunk, long byteCount = -1, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(onChunk);
         ArgumentOutOfRangeException.ThrowIfLessThan(byteCount, -1);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<long>(cancellationToken);
+        }
+
         BeginRead(ReadKind.Chunks);
         _readChunk = onChunk;
         _readChunkRemaining = byteCount;
@@ -203,7 +245,7 @@ public partial class IOStream
 
         if (_readKind != ReadKind.None)
         {
-            return (_longCompletion ??= new LoopCompletion<long>(_loop)).Start();
+            return Cancellable((_longCompletion ??= new LoopCompletion<long>(_loop)).Start(), cancellationToken);
         }
 
         _readChunk = null;

@@ -39,8 +39,15 @@ public partial class IOStream
     /// </summary>
     /// <exception cref="StreamClosedException">(In the task.) The stream is closed, or closed before the data was sent.</exception>
     /// <exception cref="StreamBufferFullException">(In the task.) The data would take the write buffer past <see cref="IOStreamOptions.MaxWriteBufferSize"/>; nothing was written.</exception>
-    public ValueTask WriteAsync(ReadOnlyMemory<byte> data)
+    /// <param name="data">The bytes; free for reuse as soon as this returns.</param>
+    /// <param name="cancellationToken">Cancels the wait for the bytes to be sent: the stream closes (see <see cref="IOStream"/>).</param>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
         if (_closed)
         {
             return ValueTask.FromException(StreamClosedException.For(_error));
@@ -56,7 +63,7 @@ public partial class IOStream
             return ValueTask.FromException(new StreamBufferFullException($"Reached maximum write buffer size ({_options.MaxWriteBufferSize} bytes)"));
         }
 
-        return WriteCore(data);
+        return Cancellable(WriteCore(data), cancellationToken);
     }
 
     /// <summary>Writes through whatever layer the stream has (TLS encrypts first).</summary>
@@ -310,6 +317,12 @@ public partial class IOStream
     private protected long _outputUnflushed;
 
     internal long OutputUnflushed => _outputUnflushed;
+
+    /// <summary>A flush of <see cref="Output"/> that <paramref name="cancellationToken"/> can cancel (closing the stream, as for <see cref="WriteAsync"/>).</summary>
+    internal ValueTask<FlushResult> OutputFlushAsync(CancellationToken cancellationToken) =>
+        cancellationToken.IsCancellationRequested
+            ? ValueTask.FromCanceled<FlushResult>(cancellationToken)
+            : Cancellable(OutputFlushAsync(), cancellationToken);
 
     internal virtual ValueTask<FlushResult> OutputFlushAsync()
     {

@@ -19,7 +19,7 @@ internal sealed class StreamOutput(IOStream stream) : PipeWriter
 
     public override void Complete(Exception? exception = null) => stream.OutputComplete(exception);
 
-    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => stream.OutputFlushAsync();
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) => stream.OutputFlushAsync(cancellationToken);
 
     public override Memory<byte> GetMemory(int sizeHint = 0) => stream.OutputGetMemory(sizeHint);
 
