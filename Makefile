@@ -30,12 +30,21 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-.PHONY: all build test smoke test-windows wine fuzz soak bench bench-quick bench-embed bench-micro bench-tools bench-build run clean libcurl
+.PHONY: all build pack test smoke test-windows wine fuzz soak bench bench-quick bench-embed bench-micro bench-tools bench-build run clean libcurl
 
 all: build
 
 build:
 	$(DOTNET) build Loop.sln -c $(CONFIG)
+
+# Packages: one per library (net8.0 and net10.0, XML docs, README, SourceLink, .snupkg symbols) and
+# the fetcher as a .NET tool (command loop-fetch), all in $(PACK_DIR). Metadata is in
+# Directory.Build.props; PACK_ARGS adds MSBuild properties, e.g. PACK_ARGS='-p:VersionSuffix=preview.1'.
+PACK_DIR := artifacts/packages
+PACK_ARGS ?=
+pack:
+	rm -rf $(PACK_DIR)
+	$(DOTNET) pack Loop.sln -c Release $(PACK_ARGS)
 
 # Tests run in Debug: small buffers there put the growth and full-buffer paths under test.
 # --blame-hang-timeout is a last resort; every test also bounds itself. The .NET 8 smoke runs
