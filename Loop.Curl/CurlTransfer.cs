@@ -257,10 +257,8 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
             effectiveUrl,
             requestTime: _fetch.Elapsed(),
             startTime: _fetch.StartTime,
-            timeInfo: times)
-        {
-            Version = ResponseVersion(),
-        };
+            timeInfo: times);
+        _fetch.ResponseVersion = ResponseVersion();
         Release();
         _outcome = response;
     }

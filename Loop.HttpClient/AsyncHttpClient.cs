@@ -627,7 +627,7 @@ public abstract class AsyncHttpClient : IDisposable, IAsyncDisposable
         }
 
         Exception? error = failure is HttpClientError { Code: not 599 } ? null : failure ?? (response is { Code: 599 } ? response.Error : null);
-        string? version = HttpTelemetry.ProtocolVersion(response?.Version);
+        string? version = response is { Code: not 599 } ? HttpTelemetry.ProtocolVersion(fetch.ResponseVersion) : null;
         if (HttpTelemetry.RequestDuration.Enabled)
         {
             TagList tags = HttpTelemetry.RequestTags(method, url);
@@ -666,7 +666,7 @@ public abstract class AsyncHttpClient : IDisposable, IAsyncDisposable
 
         if (fetch.Activity is { } activity)
         {
-            HttpTelemetry.StopActivity(activity, response, error);
+            HttpTelemetry.StopActivity(activity, response, error, version);
         }
 
         if (Logger.IsEnabled(LogLevel.Debug))

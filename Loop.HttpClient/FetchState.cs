@@ -55,6 +55,12 @@ internal sealed class FetchState
     /// <summary>The URL the fetch started with (its metrics' attributes), while it is observed.</summary>
     public RequestUrl? StartUrl;
 
+    /// <summary>The HTTP version of the final response's status line (its metrics' and span's <c>network.protocol.version</c>), set by the implementation.</summary>
+    public Version? ResponseVersion;
+
+    /// <summary>The status code of the redirect the current hop ended with (the simple client's, for <see cref="AsyncHttpClient"/>'s redirect event).</summary>
+    public int RedirectCode;
+
     /// <summary>The fetch's span, when a listener made one.</summary>
     public Activity? Activity;
 
@@ -100,6 +106,7 @@ internal sealed class FetchState
         CountedActive = false;
         StartUrl = null;
         Activity = null;
+        ResponseVersion = null;
         _effective.Body = null;
         _effective.BodyProducer = null;
         _effective.StreamingCallback = null;

@@ -137,14 +137,6 @@ public sealed class HttpResponse : IDisposable
         Error = error ?? (code is < 200 or >= 300 ? new HttpClientError(code, Reason, this) : null);
     }
 
-    /// <summary>
-    /// The HTTP version of the final response's status line as the server sent it
-    /// (<see cref="System.Net.HttpVersion.Version10"/>, <see cref="System.Net.HttpVersion.Version11"/>
-    /// or, from the curl client, <see cref="System.Net.HttpVersion.Version20"/>); null when no
-    /// response arrived (a 599) or for a response made by hand.
-    /// </summary>
-    public Version? Version { get; internal set; }
-
     /// <summary>The request as the caller gave it.</summary>
     public HttpRequest Request { get; }
 

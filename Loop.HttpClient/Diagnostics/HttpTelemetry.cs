@@ -263,16 +263,16 @@ internal static class HttpTelemetry
     }
 
     /// <summary>Ends the span of a fetch with its outcome (on the loop thread; <see cref="Activity.Current"/> is left as it was).</summary>
-    public static void StopActivity(Activity activity, HttpResponse? response, Exception? error)
+    public static void StopActivity(Activity activity, HttpResponse? response, Exception? error, string? protocolVersion)
     {
         if (activity.IsAllDataRequested)
         {
             if (response is not null && response.Code != 599)
             {
                 activity.SetTag("http.response.status_code", StatusCode(response.Code));
-                if (ProtocolVersion(response.Version) is { } version)
+                if (protocolVersion is not null)
                 {
-                    activity.SetTag("network.protocol.version", version);
+                    activity.SetTag("network.protocol.version", protocolVersion);
                 }
             }
 

@@ -377,7 +377,8 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
             && _framed && !Stream.IsClosed && Stream.BufferedByteCount == 0;
         if (_redirect is not null)
         {
-            Complete(new Outcome(null, _redirect, _redirectUrl, keepAlive, code));
+            _fetch.RedirectCode = code;
+            Complete(new Outcome(null, _redirect, _redirectUrl, keepAlive));
             return;
         }
 
@@ -397,10 +398,8 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
             _request.Url,
             requestTime: _fetch.Elapsed(),
             startTime: _fetch.StartTime,
-            timeInfo: _fetch.Times)
-        {
-            Version = response.Version == "HTTP/1.0" ? System.Net.HttpVersion.Version10 : System.Net.HttpVersion.Version11,
-        };
+            timeInfo: _fetch.Times);
+        _fetch.ResponseVersion = response.Version == "HTTP/1.0" ? System.Net.HttpVersion.Version10 : System.Net.HttpVersion.Version11;
         Complete(new Outcome(result, null, null, keepAlive));
     }
 
@@ -453,7 +452,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
     }
 
     /// <summary>How an exchange ended: a response, or a request to follow, and whether the connection can be kept.</summary>
-    internal readonly record struct Outcome(HttpResponse? Response, HttpRequest? Redirect, RequestUrl? RedirectUrl, bool KeepAlive, int RedirectCode = 0);
+    internal readonly record struct Outcome(HttpResponse? Response, HttpRequest? Redirect, RequestUrl? RedirectUrl, bool KeepAlive);
 
     /// <summary>A cancellation of one exchange: a later exchange on the same connection is not touched.</summary>
     private sealed class ExchangeCancel(Http1Connection connection, int generation)

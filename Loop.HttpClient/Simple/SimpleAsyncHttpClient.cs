@@ -181,7 +181,7 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
 
             fetch.Request = outcome.Redirect;
             fetch.Url = outcome.RedirectUrl!;
-            OnRedirect(fetch, outcome.RedirectCode, outcome.Redirect.Url);
+            OnRedirect(fetch, fetch.RedirectCode, outcome.Redirect.Url);
         }
     }
 
