@@ -28,7 +28,9 @@ internal sealed class Transfer : IDisposable
     private readonly FetchSettings _settings;
     private readonly Stream? _direct;
     private readonly bool _writes;
-    private readonly IncrementalHash _sha256 = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+    // Only --json reports the hash: without it, OpenSSL is not even loaded (a tenth of a second at start).
+    private readonly IncrementalHash? _sha256;
 
     // The final response's head lines, kept until the first piece of the body (or the end) so
     // that a head curl reports before a redirect or a 1xx can be dropped for the next one.
@@ -51,6 +53,7 @@ internal sealed class Transfer : IDisposable
         _settings = settings;
         _direct = direct;
         _writes = writes;
+        _sha256 = settings.Json ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
     }
 
     public string Url { get; }
@@ -74,8 +77,8 @@ internal sealed class Transfer : IDisposable
 
     public bool IsFinished { get; private set; }
 
-    /// <summary>The SHA-256 of the body received; after the fetch.</summary>
-    public byte[] Sha256 => _hash ??= _sha256.GetHashAndReset();
+    /// <summary>The SHA-256 of the body received, after the fetch; with <c>--json</c> only.</summary>
+    public byte[] Sha256 => _hash ??= _sha256?.GetHashAndReset() ?? throw new InvalidOperationException("The body is hashed for --json only.");
 
     /// <summary>Fetches the URL with <paramref name="client"/>; never throws (the outcome is in <see cref="Response"/> and <see cref="Error"/>).</summary>
     public async Task RunAsync(AsyncHttpClient client)
@@ -145,7 +148,7 @@ internal sealed class Transfer : IDisposable
     public void Dispose()
     {
         _spool?.Dispose();
-        _sha256.Dispose();
+        _sha256?.Dispose();
         Response?.Dispose();
     }
 
@@ -187,7 +190,7 @@ internal sealed class Transfer : IDisposable
     private ValueTask OnBodyAsync(ReadOnlyMemory<byte> piece)
     {
         Received += piece.Length;
-        _sha256.AppendData(piece.Span);
+        _sha256?.AppendData(piece.Span);
         return _writes && (_settings.PrintBody || !_headWritten) ? WriteBodyAsync(piece) : ValueTask.CompletedTask;
     }
 
