@@ -14,12 +14,14 @@ namespace Loop.Fetch;
 /// Loop thread only.
 /// </summary>
 /// <remarks>
-/// The body goes through <see cref="HttpFetchOptions.AsyncStreamingCallback"/>: the client reads
-/// no more until a piece is written, so a slow stdout holds the server back (TCP flow control)
-/// and memory stays flat whatever the body's size. The writes themselves run off the loop thread
-/// (<see cref="Stream.WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> and
+/// With the simple client the body goes through <see cref="HttpFetchOptions.AsyncStreamingCallback"/>:
+/// the client reads no more until a piece is written, so a slow stdout holds the server back
+/// (TCP flow control) and memory stays flat whatever the body's size. Those writes run off the
+/// loop thread (<see cref="Stream.WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> and
 /// <see cref="RandomAccess.WriteAsync(SafeFileHandle, ReadOnlyMemory{byte}, long, CancellationToken)"/>);
-/// their continuations come back to it through the loop's synchronization context.
+/// their continuations come back to it through the loop's synchronization context. With the
+/// curl client the pieces go through <see cref="HttpFetchOptions.StreamingCallback"/> and are
+/// written at once (see <see cref="RunAsync"/> for why).
 /// </remarks>
 internal sealed class Transfer : IDisposable
 {
@@ -85,7 +87,19 @@ internal sealed class Transfer : IDisposable
     {
         HttpRequest request = _settings.CreateRequest(Url);
         request.HeaderCallback = OnHeaderLine;
-        request.AsyncStreamingCallback = OnBodyAsync;
+        if (_settings.Client == ClientKind.Curl)
+        {
+            // With the curl client, a pending AsyncStreamingCallback pauses the transfer
+            // (CURL_WRITEFUNC_PAUSE) until it completes, and with libcurl 7.88 a transfer paused
+            // and resumed many times now and then stays paused for good. The curl client's
+            // pieces are written as they come instead, on the loop thread: the write blocks it,
+            // which is flow control too, and this loop has nothing else to do but these fetches.
+            request.StreamingCallback = OnBody;
+        }
+        else
+        {
+            request.AsyncStreamingCallback = OnBodyAsync;
+        }
         try
         {
             HttpResponse response = await client.FetchAsync(request, raiseError: false);
@@ -187,6 +201,46 @@ internal sealed class Transfer : IDisposable
         _head.Append(line);
     }
 
+    private void OnBody(ReadOnlyMemory<byte> piece)
+    {
+        Received += piece.Length;
+        _sha256?.AppendData(piece.Span);
+        if (!_writes)
+        {
+            return;
+        }
+
+        if (!_headWritten)
+        {
+            _headWritten = true;
+            if (_settings.PrintHeaders && _head.Length > 0)
+            {
+                Write(Encoding.Latin1.GetBytes(_head.ToString()));
+            }
+        }
+
+        if (_settings.PrintBody)
+        {
+            Write(piece.Span);
+        }
+    }
+
+    private void Write(ReadOnlySpan<byte> data)
+    {
+        if (_direct is not null)
+        {
+            _direct.Write(data);
+            return;
+        }
+
+        RandomAccess.Write(OpenSpool(), data, _spoolLength);
+        _spoolLength += data.Length;
+    }
+
+    private SafeFileHandle OpenSpool() => _spool ??= File.OpenHandle(
+        Path.Combine(Path.GetTempPath(), $"loop-fetch-{Guid.NewGuid():N}.tmp"),
+        FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+
     private ValueTask OnBodyAsync(ReadOnlyMemory<byte> piece)
     {
         Received += piece.Length;
@@ -224,10 +278,7 @@ internal sealed class Transfer : IDisposable
             return;
         }
 
-        _spool ??= File.OpenHandle(
-            Path.Combine(Path.GetTempPath(), $"loop-fetch-{Guid.NewGuid():N}.tmp"),
-            FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
-        await RandomAccess.WriteAsync(_spool, data, _spoolLength);
+        await RandomAccess.WriteAsync(OpenSpool(), data, _spoolLength);
         _spoolLength += data.Length;
     }
 }
