@@ -18,6 +18,8 @@ internal sealed class FetchCommand
         the order given: the first URL's streams as it arrives, the others' are held in temporary
         files until the ones before them are written.
         Bodies stream to stdout or the -o file with no size limit. Errors are one line on stderr.
+        On a terminal, a transfer longer than a second shows a progress line on stderr (not with
+        --json, nor while the body itself goes to the terminal).
         Exit codes: 0 a response for every URL (any status, unless --fail); 1 with --fail, a status
         that is not 2xx; 2 a usage error; 3 no response (refused, timeout, DNS, TLS, cut short).
         With several URLs, the highest.

@@ -41,7 +41,10 @@ internal static class Fetcher
 
         // The first URL writes as its body arrives; the others spool until their turn.
         Transfer[] transfers = [.. settings.Urls.Select((url, index) => new Transfer(url, settings, index == 0 ? output : null, output is not null))];
-        ProgressDisplay? progress = settings.Json || Console.IsErrorRedirected ? null : new ProgressDisplay(loop, transfers, Console.Error);
+
+        // As curl: not while the body itself goes to the terminal, where the line would mix with it.
+        bool bodyOnTerminal = output is not null && settings.OutputPath is null && !Console.IsOutputRedirected;
+        ProgressDisplay? progress = settings.Json || Console.IsErrorRedirected || bodyOnTerminal ? null : new ProgressDisplay(loop, transfers, Console.Error);
         try
         {
             return loop.RunSync(() => FetchAllAsync(client, transfers, output, progress, settings));

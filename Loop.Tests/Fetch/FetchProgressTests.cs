@@ -8,7 +8,8 @@ namespace Loop.Tests.Fetch;
 /// <summary>
 /// The progress line end to end: drawn on a terminal (stderr on a pseudo-terminal made by
 /// util-linux's <c>script</c>) for a transfer that lasts more than a second, and erased at the
-/// end; never written when stderr is a pipe, nor with <c>--json</c>.
+/// end; never written when stderr is a pipe, with <c>--json</c>, or while the body goes to the
+/// terminal too.
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.All)]
@@ -56,6 +57,20 @@ public sealed partial class FetchProgressTests
     }
 
     [Test]
+    public async Task Progress_BodyGoesToTheTerminal_NotDrawn()
+    {
+        var terminal = new TerminalOutput();
+        using RawHttpServer server = HalfThenWhen(PastTheThreshold());
+
+        int exitCode = await RunOnTerminalAsync(terminal, server.Url("/"));
+
+        string text = terminal.Text;
+        Assert.That(exitCode, Is.Zero);
+        Assert.That(text, Does.Not.Contain("B/s"));
+        Assert.That(text.Count(c => c == 'x'), Is.EqualTo(2 * Half));
+    }
+
+    [Test]
     public async Task Progress_StderrIsAPipe_NothingWritten()
     {
         using RawHttpServer server = HalfThenWhen(PastTheThreshold());
@@ -80,14 +95,16 @@ public sealed partial class FetchProgressTests
     {
         await connection.ReadRequestAsync();
         await connection.WriteAsync($"HTTP/1.1 200 OK\r\nContent-Length: {2 * Half}\r\n\r\n");
-        await connection.WriteAsync(new byte[Half]);
+        byte[] half = new byte[Half];
+        Array.Fill(half, (byte)'x');
+        await connection.WriteAsync(half);
         var deadline = Stopwatch.StartNew();
         while (!condition() && deadline.Elapsed < TimeSpan.FromSeconds(10))
         {
             await Task.Delay(20);
         }
 
-        await connection.WriteAsync(new byte[Half]);
+        await connection.WriteAsync(half);
     });
 
     /// <summary>Runs loop-fetch under <c>script</c>, so that its stdout and stderr are a terminal whose output lands in <paramref name="terminal"/>.</summary>
