@@ -21,9 +21,6 @@ internal static class ErrorText
             // The ArgumentException of an invalid request names the parameter; the user gave none.
             ArgumentException { ParamName: { } name } argument => argument.Message.Replace($" (Parameter '{name}')", string.Empty, StringComparison.Ordinal),
 
-            // A failure of our own writing (stdout closed, disk full) ends the fetch as a 599 with it inside.
-            HttpClientError { Code: 599, InnerException: IOException io } when !error.Message.Contains(io.Message, StringComparison.Ordinal)
-                => $"{error.Message}: {io.Message}",
             _ => error.Message,
         };
         return OneLine(message);

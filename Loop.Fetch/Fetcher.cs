@@ -1,5 +1,6 @@
 using Loop.Curl;
 using Loop.Http;
+using Microsoft.Win32.SafeHandles;
 
 namespace Loop.Fetch;
 
@@ -60,9 +61,12 @@ internal static class Fetcher
 
     private static async Task<int> FetchAllAsync(AsyncHttpClient client, Transfer[] transfers, Stream? output, ProgressDisplay? progress, FetchSettings settings)
     {
-        using Stream? jsonOut = settings.Json ? Console.OpenStandardOutput() : null;
+        using Stream? jsonOut = settings.Json ? OpenStandardOutput() : null;
         progress?.Start();
-        Task[] fetches = [.. transfers.Select(transfer => transfer.RunAsync(client))];
+
+        // Cancelled when the output can no longer be written: the other fetches stop too.
+        using var outputGone = new CancellationTokenSource();
+        Task[] fetches = [.. transfers.Select(transfer => transfer.RunAsync(client, outputGone.Token))];
         int worst = ExitCodes.Success;
         try
         {
@@ -70,6 +74,13 @@ internal static class Fetcher
             {
                 Transfer transfer = transfers[i];
                 await fetches[i];
+                if (outputGone.IsCancellationRequested)
+                {
+                    // Said once, for the URL whose write failed.
+                    worst = ExitCodes.NoResponse;
+                    continue;
+                }
+
                 if (output is not null)
                 {
                     try
@@ -79,13 +90,20 @@ internal static class Fetcher
                     }
                     catch (IOException e)
                     {
-                        transfer.Fail(e);
+                        transfer.FailWrite(e);
                     }
                 }
 
                 if (jsonOut is not null)
                 {
-                    await jsonOut.WriteAsync(JsonReport.Line(transfer, settings));
+                    try
+                    {
+                        await jsonOut.WriteAsync(JsonReport.Line(transfer, settings));
+                    }
+                    catch (IOException e)
+                    {
+                        transfer.FailWrite(e);
+                    }
                 }
 
                 (int code, string? message) = Outcome(transfer, settings);
@@ -103,6 +121,10 @@ internal static class Fetcher
                 }
 
                 worst = Math.Max(worst, code);
+                if (transfer.WriteError is not null)
+                {
+                    await outputGone.CancelAsync();
+                }
             }
         }
         finally
@@ -118,6 +140,11 @@ internal static class Fetcher
     private static (int Code, string? Message) Outcome(Transfer transfer, FetchSettings settings)
     {
         HttpResponse? response = transfer.Response;
+        if (transfer.WriteError is { } write)
+        {
+            return (ExitCodes.NoResponse, $"cannot write {settings.OutputPath ?? "stdout"}: {ErrorText.OneLine(write.Message)}");
+        }
+
         switch (transfer.Error)
         {
             case null:
@@ -148,7 +175,32 @@ internal static class Fetcher
 
         return settings.OutputPath is { } path
             ? new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, bufferSize: 0, FileOptions.Asynchronous)
-            : Console.OpenStandardOutput();
+            : OpenStandardOutput();
+    }
+
+    /// <summary>
+    /// Stdout as a stream that fails when no one reads it any more. Console's own stream ignores
+    /// EPIPE, so a fetch piped into <c>head</c> would download to the end into nothing; a
+    /// FileStream over descriptor 1 reports it (an <see cref="IOException"/>: the fetch stops,
+    /// exit code 3). Only for a pipe, terminal or socket: over a regular file the FileStream would
+    /// write at offsets of its own without moving the descriptor's, which the shell shares with
+    /// whatever writes to the file after this process; Console's stream writes through it.
+    /// </summary>
+    private static Stream OpenStandardOutput()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return Console.OpenStandardOutput();
+        }
+
+        var descriptor = new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        if (!descriptor.CanSeek)
+        {
+            return descriptor;
+        }
+
+        descriptor.Dispose();
+        return Console.OpenStandardOutput();
     }
 
     private static AsyncHttpClient CreateClient(IOLoop loop, FetchSettings settings)

@@ -77,13 +77,18 @@ internal sealed class Transfer : IDisposable
     /// <summary>What went wrong: the response's error (a non-2xx status, or a 599), an invalid request, a failed write; null for a 2xx.</summary>
     public Exception? Error { get; private set; }
 
+    /// <summary>The failure of one of this URL's own writes (stdout closed, disk full), which ends its fetch; null when none failed.</summary>
+    public IOException? WriteError { get; private set; }
+
     public bool IsFinished { get; private set; }
 
     /// <summary>The SHA-256 of the body received, after the fetch; with <c>--json</c> only.</summary>
     public byte[] Sha256 => _hash ??= _sha256?.GetHashAndReset() ?? throw new InvalidOperationException("The body is hashed for --json only.");
 
     /// <summary>Fetches the URL with <paramref name="client"/>; never throws (the outcome is in <see cref="Response"/> and <see cref="Error"/>).</summary>
-    public async Task RunAsync(AsyncHttpClient client)
+    /// <param name="client">The client, on the loop this runs on.</param>
+    /// <param name="cancellationToken">Stops the fetch (the output can no longer be written).</param>
+    public async Task RunAsync(AsyncHttpClient client, CancellationToken cancellationToken)
     {
         HttpRequest request = _settings.CreateRequest(Url);
         request.HeaderCallback = OnHeaderLine;
@@ -102,7 +107,7 @@ internal sealed class Transfer : IDisposable
         }
         try
         {
-            HttpResponse response = await client.FetchAsync(request, raiseError: false);
+            HttpResponse response = await client.FetchAsync(request, raiseError: false, cancellationToken);
             Response = response;
             Error = response.Error;
             if (_writes && !_headWritten && _headEnded)
@@ -110,13 +115,14 @@ internal sealed class Transfer : IDisposable
                 await WriteHeadAsync();
             }
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or OperationCanceledException)
         {
             Error = e;
         }
         catch (IOException e)
         {
             Error = e;
+            WriteError ??= e;
         }
         finally
         {
@@ -156,8 +162,12 @@ internal sealed class Transfer : IDisposable
         }
     }
 
-    /// <summary>Records a failure found after the fetch (writing the spooled output).</summary>
-    public void Fail(Exception error) => Error = error;
+    /// <summary>Records a write that failed after the fetch (the spooled output, the JSON line).</summary>
+    public void FailWrite(IOException error)
+    {
+        Error = error;
+        WriteError ??= error;
+    }
 
     public void Dispose()
     {
@@ -227,19 +237,41 @@ internal sealed class Transfer : IDisposable
 
     private void Write(ReadOnlySpan<byte> data)
     {
-        if (_direct is not null)
+        try
         {
-            _direct.Write(data);
-            return;
-        }
+            if (_direct is not null)
+            {
+                _direct.Write(data);
+                return;
+            }
 
-        RandomAccess.Write(OpenSpool(), data, _spoolLength);
-        _spoolLength += data.Length;
+            RandomAccess.Write(OpenSpool(), data, _spoolLength);
+            _spoolLength += data.Length;
+        }
+        catch (IOException e)
+        {
+            // The client ends the fetch with it inside a 599; the message says it was ours.
+            WriteError ??= e;
+            throw;
+        }
     }
 
-    private SafeFileHandle OpenSpool() => _spool ??= File.OpenHandle(
-        Path.Combine(Path.GetTempPath(), $"loop-fetch-{Guid.NewGuid():N}.tmp"),
-        FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+    private SafeFileHandle OpenSpool()
+    {
+        if (_spool is null)
+        {
+            string path = Path.Combine(Path.GetTempPath(), $"loop-fetch-{Guid.NewGuid():N}.tmp");
+            _spool = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+            if (!OperatingSystem.IsWindows())
+            {
+                // Gone from the directory at once (the open handle keeps the data): nothing is
+                // left behind even when the process is killed (Windows deletes it on close itself).
+                File.Delete(path);
+            }
+        }
+
+        return _spool;
+    }
 
     private ValueTask OnBodyAsync(ReadOnlyMemory<byte> piece)
     {
@@ -272,13 +304,21 @@ internal sealed class Transfer : IDisposable
 
     private async ValueTask WriteAsync(ReadOnlyMemory<byte> data)
     {
-        if (_direct is not null)
+        try
         {
-            await _direct.WriteAsync(data);
-            return;
-        }
+            if (_direct is not null)
+            {
+                await _direct.WriteAsync(data);
+                return;
+            }
 
-        await RandomAccess.WriteAsync(OpenSpool(), data, _spoolLength);
-        _spoolLength += data.Length;
+            await RandomAccess.WriteAsync(OpenSpool(), data, _spoolLength);
+            _spoolLength += data.Length;
+        }
+        catch (IOException e)
+        {
+            WriteError ??= e;
+            throw;
+        }
     }
 }

@@ -170,6 +170,44 @@ public sealed class FetchOutputTests
 
     [TestCase("simple")]
     [TestCase("curl")]
+    public async Task StdoutClosedByTheReader_FetchesStopAndExitThree(string client)
+    {
+        // 4 GiB announced, sent until the connection goes: only stopping early ends this in time.
+        byte[] block = new byte[1024 * 1024];
+        using var server = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync($"HTTP/1.1 200 OK\r\nContent-Length: {4L << 30}\r\n\r\n");
+            while (true)
+            {
+                await connection.WriteAsync(block);
+            }
+        });
+        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        var start = new System.Diagnostics.ProcessStartInfo("bash") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add($"'{dotnet}' '{FetchProcess.DllPath}' --client {client} '{server.Url("/a")}' '{server.Url("/b")}' | head -c 10 > /dev/null; exit ${{PIPESTATUS[0]}}");
+        using var process = System.Diagnostics.Process.Start(start)!;
+        try
+        {
+            Task<string> stderr = process.StandardError.ReadToEndAsync();
+            using var deadline = new CancellationTokenSource(FetchProcess.Deadline);
+            await process.WaitForExitAsync(deadline.Token);
+
+            Assert.That(process.ExitCode, Is.EqualTo(3));
+            Assert.That(await stderr, Is.EqualTo($"loop-fetch: {server.Url("/a")}: cannot write stdout: Broken pipe\n"));
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    [TestCase("simple")]
+    [TestCase("curl")]
     public async Task LargeBody_OverTheClientsDefaultLimit_StreamsWithFlatMemory(string client)
     {
         // 104 MiB: past the clients' default MaxBodySize (100 MiB), which the tool lifts; the

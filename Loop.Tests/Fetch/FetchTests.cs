@@ -78,13 +78,15 @@ public sealed class FetchTests
         Assert.That(result.Output, Does.StartWith("HTTP/1.1 302 Found\r\n").And.Contain("Location: /countdown/0"));
     }
 
-    [Test]
-    public async Task FollowRedirects_Default_FollowsToTheEnd()
+    [TestCase("simple")]
+    [TestCase("curl")]
+    public async Task FollowRedirects_Default_FollowsToTheEndAndPrintsOnlyTheLastHead(string client)
     {
-        FetchResult result = await FetchProcess.RunAsync(Server.Url("/countdown/3"));
+        FetchResult result = await FetchProcess.RunAsync("--client", client, "--print_headers", Server.Url("/countdown/3"));
 
         Assert.That(result.ExitCode, Is.Zero, result.ToString());
-        Assert.That(result.Output, Is.EqualTo("Zero"));
+        Assert.That(result.Output, Does.StartWith("HTTP/1.1 200 OK\r\n").And.EndWith("\r\n\r\nZero"));
+        Assert.That(result.Output, Does.Not.Contain("302").And.Not.Contain("Location"));
     }
 
     [TestCase("simple", false, 0)]
