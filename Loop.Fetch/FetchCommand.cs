@@ -21,10 +21,11 @@ internal sealed class FetchCommand
         On a terminal, a transfer longer than a second shows a progress line on stderr (not with
         --json, nor while the body itself goes to the terminal).
         Exit codes: 0 a response for every URL (any status, unless --fail); 1 with --fail, a status
-        that is not 2xx; 2 a usage error; 3 no response (refused, timeout, DNS, TLS, cut short).
+        that is not 2xx; 2 a usage error; 3 no response (refused, timeout, DNS, TLS, cut short) or
+        an output that cannot be written.
         With several URLs, the highest.
         Tornado's booleans: --flag alone is true; --flag=VALUE is false for false, 0, f and no (any
-        case) and true for anything else; --flag VALUE takes only true/false/t/f/yes/no/y/n/on/off/1/0.
+        case) and true for anything else; --flag VALUE takes only true, false, t, f, yes, no, 1 and 0.
         Run with no arguments at all, it shows the clients at work against a server in the process.
         """;
 
@@ -34,7 +35,8 @@ internal sealed class FetchCommand
 
     // The words that --flag VALUE (a separate token) takes as the flag's value; any other token
     // after a boolean flag is the next URL or option, as after a flag with no value.
-    private static readonly string[] s_booleanWords = ["true", "false", "t", "f", "yes", "no", "y", "n", "on", "off", "1", "0"];
+    // Each reads the same by Tornado's rule as after "=", so both forms always agree.
+    private static readonly string[] s_booleanWords = ["true", "false", "t", "f", "yes", "no", "1", "0"];
 
     private readonly Option<bool> _printHeaders = TornadoFlag("--print_headers", "Write the status line and the response headers before the body.");
     private readonly Option<bool> _printBody = TornadoFlag("--print_body", "Write the body (default true; --print_body=false for none).", defaultValue: true);
@@ -131,9 +133,7 @@ internal sealed class FetchCommand
             }
             else if (i + 1 < args.Count && s_booleanWords.Contains(args[i + 1], StringComparer.OrdinalIgnoreCase))
             {
-                string word = args[++i];
-                bool value = !(s_falseWords.Contains(word, StringComparer.OrdinalIgnoreCase) || word.Equals("n", StringComparison.OrdinalIgnoreCase) || word.Equals("off", StringComparison.OrdinalIgnoreCase));
-                result.Add($"{name}={(value ? "true" : "false")}");
+                result.Add($"{name}={TornadoTruth(args[++i])}");
             }
             else
             {

@@ -90,7 +90,7 @@ internal static class Fetcher
                     }
                     catch (IOException e)
                     {
-                        transfer.FailWrite(e);
+                        transfer.FailWrite(e, settings.OutputPath ?? "stdout");
                     }
                 }
 
@@ -102,7 +102,7 @@ internal static class Fetcher
                     }
                     catch (IOException e)
                     {
-                        transfer.FailWrite(e);
+                        transfer.FailWrite(e, "stdout");
                     }
                 }
 
@@ -142,7 +142,7 @@ internal static class Fetcher
         HttpResponse? response = transfer.Response;
         if (transfer.WriteError is { } write)
         {
-            return (ExitCodes.NoResponse, $"cannot write {settings.OutputPath ?? "stdout"}: {ErrorText.OneLine(write.Message)}");
+            return (ExitCodes.NoResponse, $"cannot write {transfer.WriteTarget}: {ErrorText.OneLine(write.Message)}");
         }
 
         switch (transfer.Error)

@@ -80,6 +80,9 @@ internal sealed class Transfer : IDisposable
     /// <summary>The failure of one of this URL's own writes (stdout closed, disk full), which ends its fetch; null when none failed.</summary>
     public IOException? WriteError { get; private set; }
 
+    /// <summary>What <see cref="WriteError"/> failed to write: the <c>-o</c> file or stdout.</summary>
+    public string? WriteTarget { get; private set; }
+
     public bool IsFinished { get; private set; }
 
     /// <summary>The SHA-256 of the body received, after the fetch; with <c>--json</c> only.</summary>
@@ -122,7 +125,7 @@ internal sealed class Transfer : IDisposable
         catch (IOException e)
         {
             Error = e;
-            WriteError ??= e;
+            NoteWriteError(e, OutputName);
         }
         finally
         {
@@ -162,11 +165,11 @@ internal sealed class Transfer : IDisposable
         }
     }
 
-    /// <summary>Records a write that failed after the fetch (the spooled output, the JSON line).</summary>
-    public void FailWrite(IOException error)
+    /// <summary>Records a write to <paramref name="target"/> that failed after the fetch (the spooled output, the JSON line).</summary>
+    public void FailWrite(IOException error, string target)
     {
         Error = error;
-        WriteError ??= error;
+        NoteWriteError(error, target);
     }
 
     public void Dispose()
@@ -174,6 +177,18 @@ internal sealed class Transfer : IDisposable
         _spool?.Dispose();
         _sha256?.Dispose();
         Response?.Dispose();
+    }
+
+    /// <summary>Where this URL's head and body go: the <c>-o</c> file or stdout (a spool file's failure is the same disk's).</summary>
+    private string OutputName => _settings.OutputPath ?? "stdout";
+
+    private void NoteWriteError(IOException error, string target)
+    {
+        if (WriteError is null)
+        {
+            WriteError = error;
+            WriteTarget = target;
+        }
     }
 
     private void OnHeaderLine(string line)
@@ -251,7 +266,7 @@ internal sealed class Transfer : IDisposable
         catch (IOException e)
         {
             // The client ends the fetch with it inside a 599; the message says it was ours.
-            WriteError ??= e;
+            NoteWriteError(e, OutputName);
             throw;
         }
     }
@@ -317,7 +332,7 @@ internal sealed class Transfer : IDisposable
         }
         catch (IOException e)
         {
-            WriteError ??= e;
+            NoteWriteError(e, OutputName);
             throw;
         }
     }

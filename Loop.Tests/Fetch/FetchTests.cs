@@ -32,7 +32,7 @@ public sealed class FetchTests
     [TestCase("--print-headers")]
     [TestCase("--print_headers=TRUE")]
     [TestCase("--print_headers", "true")]
-    [TestCase("--print-headers", "ON")]
+    [TestCase("--print-headers", "YES")]
     public async Task PrintHeaders_AnyTrueSpelling_WritesStatusLineAndHeadersBeforeTheBody(params string[] flag)
     {
         FetchResult result = await FetchProcess.RunAsync([.. flag, Server.Url("/hello")]);
