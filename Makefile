@@ -173,10 +173,12 @@ bench-tools:
 
 # The main job: a server inside the process (Kestrel on 127.0.0.1), a handful of URLs fetched
 # concurrently on one IOLoop, and a table of what came back. No network needed.
-# With URLs it is the command-line fetcher: make run ARGS='--print_headers http://…'
+# With ARGS it is the command-line fetcher: make run ARGS='--print_headers http://…' (the shell
+# reads ARGS, so quote inside it: ARGS='-H "Accept: text/plain" http://…'). The command is not
+# echoed, so that stdout holds only what the fetcher writes (make run ARGS='…' > file).
 ARGS ?=
 run: libcurl
-	$(DOTNET) run -c Release --project Loop.Fetch -- $(ARGS)
+	@$(DOTNET) run -c Release --project Loop.Fetch -- $(ARGS)
 
 # The soak: each client for a million keep-alive requests, then with Connection: close, 200 at
 # once, against a server the runner starts on 127.0.0.1; fds, loop handlers and timers, heap and
