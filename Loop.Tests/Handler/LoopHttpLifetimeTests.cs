@@ -160,6 +160,19 @@ public sealed class LoopHttpLifetimeTests
     }
 
     [Test]
+    public async Task Send_Http2Required_OnTheSimpleClient_VersionNegotiationError_OrLowerIsSentAs11()
+    {
+        using var client = new HttpClient(new LoopHttpMessageHandler());
+        var request = new HttpRequestMessage(HttpMethod.Get, Server.Url("/hello")) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+        HttpRequestException error = await HandlerAssert.CatchAsync<HttpRequestException>(() => client.SendAsync(request));
+
+        Assert.That(error.HttpRequestError, Is.EqualTo(HttpRequestError.VersionNegotiationError));
+        using HttpResponseMessage lower = await client.SendAsync(new HttpRequestMessage(HttpMethod.Get, Server.Url("/hello")) { Version = HttpVersion.Version20 }).Within();
+        Assert.That(lower.Version, Is.EqualTo(HttpVersion.Version11), "RequestVersionOrLower falls back to 1.1");
+    }
+
+    [Test]
     public void Classify_EachKindOfClientError_GivesItsHttpRequestError()
     {
         Assert.That(ErrorMapping.Classify(new HttpConnectError("h", 80, "refused", new SocketException((int)SocketError.ConnectionRefused))), Is.EqualTo(HttpRequestError.ConnectionError));

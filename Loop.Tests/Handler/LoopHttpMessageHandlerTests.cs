@@ -385,6 +385,24 @@ public sealed class LoopHttpMessageHandlerTests(LoopClientKind kind)
     }
 
     [Test]
+    public async Task Post_Redirect302_FollowedAsGetWithoutContentOrAuthorization()
+    {
+        string id = Guid.NewGuid().ToString();
+        var request = new HttpRequestMessage(HttpMethod.Post, Server.Url($"/redirect?id={id}")) { Content = new StringContent("form") };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "secret");
+
+        using HttpResponseMessage response = await _client.SendAsync(request).Within();
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(Server.Seen(id).Headers["Authorization"], Is.EqualTo("Bearer secret"));
+        HandlerTestServer.Observed target = Server.Seen(id + "-target");
+        Assert.That(target.Method, Is.EqualTo("GET"));
+        Assert.That(target.Headers.ContainsKey("Authorization"), Is.False);
+        Assert.That(target.Headers.ContainsKey("Content-Type"), Is.False);
+        Assert.That(response.RequestMessage!.Method, Is.EqualTo(HttpMethod.Get));
+    }
+
+    [Test]
     public async Task Get_Redirect_WithAutoRedirectOff_GivesThe302()
     {
         using var handler = new LoopHttpMessageHandler(new LoopHttpMessageHandlerOptions { Client = kind, AllowAutoRedirect = false });
