@@ -148,7 +148,8 @@ public sealed class LoopHttpMessageHandlerTests(LoopClientKind kind)
         long held = exchange.BytesWritten - exchange.BytesRead;
         Assert.That(held, Is.LessThanOrEqualTo(_handler.Options.ResponseBufferSize + 256 * 1024), "at most the buffer and one received piece wait for the reader");
         Assert.That(exchange.BytesWritten, Is.LessThan(size / 4), "the rest stays with the server (TCP flow control)");
-        Assert.That(Interlocked.Read(ref Server.Seen(id).BytesWritten), Is.LessThan(size / 2), "the server is held back");
+        long serverAtPause = Interlocked.Read(ref Server.Seen(id).BytesWritten);
+        Assert.That(serverAtPause, Is.LessThan(size / 2), "the server is held back");
 
         long total = first;
         bool patternHolds = buffer[0] == 0;
@@ -166,6 +167,7 @@ public sealed class LoopHttpMessageHandlerTests(LoopClientKind kind)
             maxHeld = Math.Max(maxHeld, exchange.BytesWritten - exchange.BytesRead);
         }
 
+        TestContext.Out.WriteLine($"{kind}: {total} bytes read; at most {maxHeld} bytes waited for the reader; the server had written {serverAtPause} when the loop first waited ({held} held then)");
         Assert.That(total, Is.EqualTo(size));
         Assert.That(patternHolds, Is.True, "the bytes arrive in order");
         Assert.That(maxHeld, Is.LessThanOrEqualTo(_handler.Options.ResponseBufferSize + 256 * 1024), "the buffer stayed bounded throughout");
@@ -283,6 +285,30 @@ public sealed class LoopHttpMessageHandlerTests(LoopClientKind kind)
         Assert.That(error.InnerException, Is.InstanceOf<TimeoutException>());
         await Server.Seen(id).Aborted.Task.Within();
         await HandlerAssert.UntilAsync(() => _handler.Client.ActiveCount == 0, "the client has no active fetch");
+    }
+
+    [Test]
+    public async Task DisposeHandler_WhileRequestsWaitForTheHeadOrStreamTheBody_TheyFail_NothingHangs()
+    {
+        string waiting = Guid.NewGuid().ToString();
+        string streaming = Guid.NewGuid().ToString();
+        Task<HttpResponseMessage> head = _client.GetAsync(Server.Url($"/hold?id={waiting}"));
+        using HttpResponseMessage response = await _client.GetAsync(Server.Url($"/forever?id={streaming}"), HttpCompletionOption.ResponseHeadersRead).Within();
+        Stream body = await response.Content.ReadAsStreamAsync().Within();
+        await HandlerAssert.UntilAsync(() => Server.Seen(waiting).Method is not null, "the server has the first request");
+
+        _handler.Dispose();
+
+        await HandlerAssert.CatchAsync<HttpRequestException>(() => head);
+        await HandlerAssert.CatchAsync<HttpIOException>(async () =>
+        {
+            var sink = new byte[64 * 1024];
+            while (await body.ReadAsync(sink) > 0)
+            {
+            }
+        });
+        await Server.Seen(waiting).Aborted.Task.Within();
+        await Server.Seen(streaming).Aborted.Task.Within();
     }
 
     [Test]
