@@ -546,6 +546,12 @@ internal sealed class LoopExchange
                 FollowRedirect(target);
                 return;
             }
+            else if (!_published)
+            {
+                // Both clients report the final head before they end a fetch; should one not, the
+                // caller gets an error rather than a wait that never ends.
+                failure = new HttpProtocolError($"The fetch ended ({response.Code}) without reporting its response head.");
+            }
         }
 
         _requestPipe?.Reader.CancelPendingRead();

@@ -130,6 +130,23 @@ public sealed class LoopHttpMessageHandlerTests(LoopClientKind kind)
     }
 
     [Test]
+    public async Task Post_ContentThatFailsMidway_HttpRequestExceptionWithTheContentsErrorInside()
+    {
+        string id = Guid.NewGuid().ToString();
+
+        HttpRequestException error = await HandlerAssert.CatchAsync<HttpRequestException>(() => _client.PostAsync(Server.Url($"/echo?id={id}"), new FailingContent()));
+
+        Exception? cause = error;
+        while (cause is not null and not InvalidDataException)
+        {
+            cause = cause.InnerException;
+        }
+
+        Assert.That(cause, Is.Not.Null, $"the content's own error is inside: {error}");
+        await HandlerAssert.UntilAsync(() => _handler.Client.ActiveCount == 0, "the client has no active fetch");
+    }
+
+    [Test]
     public async Task Get_LargeBodyReadThroughResponseHeadersRead_ReaderPauses_ClientBufferStaysBounded()
     {
         const long size = 64L * 1024 * 1024;
@@ -350,6 +367,17 @@ public sealed class LoopHttpMessageHandlerTests(LoopClientKind kind)
     }
 
     [Test]
+    public async Task Get_BodyOverTheClientsMaxBodySize_ConfigurationLimitExceeded()
+    {
+        using var handler = new LoopHttpMessageHandler(new LoopHttpMessageHandlerOptions { Client = kind, ClientSettings = new AsyncHttpClientSettings { MaxBodySize = 10_000 } });
+        using var client = new HttpClient(handler);
+
+        HttpRequestException error = await HandlerAssert.CatchAsync<HttpRequestException>(() => client.GetAsync(Server.Url("/big?size=50000")));
+
+        Assert.That(error.HttpRequestError, Is.EqualTo(HttpRequestError.ConfigurationLimitExceeded));
+    }
+
+    [Test]
     public async Task Get_BodyEndsEarly_ReadThrowsHttpIOExceptionResponseEnded()
     {
         using RawHttpServer server = RawHttpServer.Responding("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
@@ -527,6 +555,22 @@ public sealed class LoopHttpMessageHandlerTests(LoopClientKind kind)
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         using var reader = new StreamReader(response.Content.ReadAsStream());
         Assert.That(reader.ReadToEnd(), Is.EqualTo("Hello!"));
+    }
+
+    /// <summary>A content that writes a piece, then fails.</summary>
+    private sealed class FailingContent : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.WriteAsync(new byte[1000]);
+            throw new InvalidDataException("the content's source broke");
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
     }
 
     /// <summary>A content that writes its pieces one by one, each once the server has received all before it.</summary>
