@@ -49,7 +49,8 @@ pack:
 # Tests run in Debug: small buffers there put the growth and full-buffer paths under test.
 # --blame-hang-timeout is a last resort; every test also bounds itself. The .NET 8 smoke runs
 # first; when it fails the suite does not run and make test fails.
-test: libcurl smoke
+# make pack runs first: Loop.Tests/Packaging installs the fetcher's tool package from $(PACK_DIR).
+test: libcurl smoke pack
 	rm -rf $(RESULTS)
 	$(DOTNET) test Loop.Tests/Loop.Tests.csproj -c Debug \
 		--logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
