@@ -76,7 +76,8 @@ public sealed record HttpRequest : HttpFetchOptions
     /// Produces the body while the request is sent, instead of <see cref="Body"/>: it is called
     /// with a write function and its task ends the body. Each write completes when the data has
     /// been handed to the connection (flow control). Without a <c>Content-Length</c> header the
-    /// body is sent chunked. The simple client only.
+    /// body is sent chunked. Both clients take it (the curl client reads it through its read
+    /// callback, pausing the upload while a write waits).
     /// </summary>
     public Func<Func<ReadOnlyMemory<byte>, ValueTask>, Task>? BodyProducer { get; set; }
 
