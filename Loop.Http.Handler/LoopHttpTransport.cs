@@ -14,7 +14,7 @@ namespace Loop.Http;
 /// (the service container, for <c>AddLoop</c>), so a handler that <c>IHttpClientFactory</c>
 /// recycles cannot stop the loop under the others.
 /// </remarks>
-public sealed class LoopHttpTransport : IDisposable
+public sealed class LoopHttpTransport : IDisposable, IAsyncDisposable
 {
     private readonly Thread _thread;
     private int _disposed;
@@ -81,6 +81,27 @@ public sealed class LoopHttpTransport : IDisposable
         }
     }
 
+    /// <summary>
+    /// As <see cref="Dispose"/>, but waits for the loop's thread to end without blocking the
+    /// caller's thread.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Loop.Stop();
+        if (!Loop.IsOnLoopThread)
+        {
+            await _ended.Task.ConfigureAwait(false);
+        }
+    }
+
+    // Completed when the loop's thread has closed the client and the loop (DisposeAsync waits for it).
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private void Run()
     {
         bool pollerFailed = false;
@@ -107,6 +128,7 @@ public sealed class LoopHttpTransport : IDisposable
         finally
         {
             Loop.Close(allFds: true);
+            _ended.TrySetResult();
         }
     }
 }

@@ -43,6 +43,22 @@ public sealed class LoopHttpLifetimeTests
     }
 
     [Test]
+    public async Task DisposeAsync_Transport_ThreadEndsAndLoopCloses()
+    {
+        var transport = new LoopHttpTransport();
+        using (var client = new HttpClient(new LoopHttpMessageHandler(transport), disposeHandler: true))
+        {
+            Assert.That(await client.GetStringAsync(Server.Url("/hello")).Within(), Is.EqualTo("Hello!"));
+        }
+
+        Assert.That(transport.IsDisposed, Is.False, "the handler leaves a transport it was given");
+        await transport.DisposeAsync().AsTask().Within();
+        Assert.That(transport.Thread.IsAlive, Is.False);
+        Assert.That(transport.Loop.IsClosed, Is.True);
+        Assert.That(Fds.ClientSocketsTo(Server.Port), Is.Empty, "no connection is left open");
+    }
+
+    [Test]
     public async Task CallersClient_OnALoopTheCallerRuns_Works_AndDisposeLeavesTheClientOpen()
     {
         using var loop = new IOLoop();
