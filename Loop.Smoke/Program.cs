@@ -43,6 +43,7 @@ internal static class Program
             Section("README HTTP example (SimpleAsyncHttpClient, BlockingHttpClient)", () => HttpExample(server.BaseUrl));
             Section("CurlAsyncHttpClient", () => CurlFetch(server.BaseUrl));
             Section("the .NET 8 stand-ins", () => StandIns(server.BaseUrl));
+            Section("HttpClient on LoopHttpMessageHandler, with the Loop.Http meter", () => HandlerFetch(server.BaseUrl));
             Check(server.Requests >= 7, "local server answered every fetch", $"{server.Requests} requests on {server.BaseUrl}");
         }
 
@@ -76,7 +77,7 @@ internal static class Program
     private static void CheckAssemblies()
     {
         string appDirectory = Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
-        foreach (Assembly assembly in (Assembly[])[typeof(IOLoop).Assembly, typeof(IOStream).Assembly, typeof(AsyncHttpClient).Assembly, typeof(CurlAsyncHttpClient).Assembly])
+        foreach (Assembly assembly in (Assembly[])[typeof(IOLoop).Assembly, typeof(IOStream).Assembly, typeof(AsyncHttpClient).Assembly, typeof(CurlAsyncHttpClient).Assembly, typeof(LoopHttpMessageHandler).Assembly])
         {
             string? framework = assembly.GetCustomAttribute<TargetFrameworkAttribute>()?.FrameworkName;
             Check(
@@ -243,6 +244,28 @@ internal static class Program
         }
 
         Check(refusal.Contains("upgrade", StringComparison.OrdinalIgnoreCase), "Connection: keep-alive, Upgrade is refused at the call", refusal);
+    }
+
+    /// <summary>Loop.Http.Handler's net8.0 build: a plain HttpClient on a handler with its own loop thread, observed by a MeterListener.</summary>
+    private static void HandlerFetch(string server)
+    {
+        int measured = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == HttpClientDiagnostics.MeterName && instrument.Name == "http.client.request.duration")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => Interlocked.Increment(ref measured));
+        listener.Start();
+
+        using var client = new System.Net.Http.HttpClient(new LoopHttpMessageHandler());
+        using System.Net.Http.HttpResponseMessage response = client.GetAsync($"{server}/hello").GetAwaiter().GetResult(); // Main's thread, not a loop's.
+        string body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult(); // Likewise.
+        Check((int)response.StatusCode == 200 && body == "Hello, world", "HttpClient GET /hello through LoopHttpMessageHandler", $"{(int)response.StatusCode}, '{body}', HTTP/{response.Version}");
+        Check(Volatile.Read(ref measured) == 1, "http.client.request.duration recorded once", $"{measured} measurement(s)");
     }
 
     private static string Describe(HttpResponse? response) =>
