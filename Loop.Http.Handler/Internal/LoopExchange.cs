@@ -491,7 +491,7 @@ internal sealed class LoopExchange
         ValueTask<FlushResult> flush = writer.FlushAsync();
         if (flush.IsCompletedSuccessfully)
         {
-            return flush.Result.IsCompleted ? ValueTask.FromException(ReaderGone()) : default;
+            return flush.Result.IsCompleted ? ValueTask.FromException(ReaderGone()) : default; // Completed (checked above): no blocking.
         }
 
         return WaitForReaderAsync(flush);
@@ -533,7 +533,7 @@ internal sealed class LoopExchange
         }
         else
         {
-            using HttpResponse response = task.Result;
+            using HttpResponse response = task.Result; // The fetch's task has ended (this is its continuation): no blocking.
 
             // A 599 the client made (a subtype, or its plain error around a cause); a server's own
             // 599, or any other non-2xx, is a response.

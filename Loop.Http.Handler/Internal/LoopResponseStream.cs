@@ -77,6 +77,7 @@ internal sealed class LoopResponseStream(PipeReader reader, LoopExchange exchang
         byte[] rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
         try
         {
+            // Stream's synchronous Read, blocking by design; never on the loop thread (checked above).
             int read = ReadAsync(rented.AsMemory(0, buffer.Length)).AsTask().GetAwaiter().GetResult();
             rented.AsSpan(0, read).CopyTo(buffer);
             return read;

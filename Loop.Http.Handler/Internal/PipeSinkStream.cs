@@ -35,6 +35,7 @@ internal sealed class PipeSinkStream(PipeWriter writer) : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    // Stream's synchronous Write, blocking by design: HttpContent writes here on a thread-pool thread, never the loop's.
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count).GetAwaiter().GetResult();
 
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
