@@ -73,10 +73,12 @@ internal sealed class FetchProcess : IDisposable
     }
 
     /// <summary>Waits for the exit and for stdout and stderr to be read to their end; returns the exit code.</summary>
-    /// <exception cref="TimeoutException">The process ran past <see cref="Deadline"/> (it is killed).</exception>
-    public async Task<int> WaitAsync()
+    /// <param name="limit">How long it may run; <see cref="Deadline"/> when null.</param>
+    /// <exception cref="TimeoutException">The process ran past <paramref name="limit"/> (it is killed).</exception>
+    public async Task<int> WaitAsync(TimeSpan? limit = null)
     {
-        using var deadline = new CancellationTokenSource(Deadline);
+        TimeSpan allowed = limit ?? Deadline;
+        using var deadline = new CancellationTokenSource(allowed);
         try
         {
             await _process.WaitForExitAsync(deadline.Token);
@@ -85,7 +87,7 @@ internal sealed class FetchProcess : IDisposable
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
-            throw new TimeoutException($"loop-fetch ran for more than {Deadline.TotalSeconds} s.");
+            throw new TimeoutException($"loop-fetch ran for more than {allowed.TotalSeconds} s.");
         }
 
         return _process.ExitCode;
