@@ -38,10 +38,15 @@ internal sealed unsafe class EventFdWaker : IWaker
 
     public void Drain()
     {
-        // Clear the flag first: a wake that lands after it writes again and is not lost.
-        Volatile.Write(ref _pending, 0);
+        // Read first, then clear the flag. The other way round, a wake landing between the two
+        // took the flag and wrote, the read swallowed that write, and the flag stayed set over
+        // an empty eventfd: every later Wake returned early and the loop slept through them
+        // (until a timer or I/O woke it). Now a wake before the clear finds the flag set and
+        // needs no write (its callback is queued, and the loop takes the queue after this
+        // drain); a wake after it writes again.
         ulong value;
         _ = Libc.read(_fd, &value, sizeof(ulong));
+        Volatile.Write(ref _pending, 0);
     }
 
     public void Dispose() => _handle.Dispose();

@@ -45,9 +45,11 @@ internal sealed unsafe class PipeWaker : IWaker
 
     public void Drain()
     {
-        Volatile.Write(ref _pending, 0);
+        // Read first, then clear the flag (see EventFdWaker.Drain: the other order can swallow
+        // a wake and leave the flag set, so later wakes write nothing).
         byte* buffer = stackalloc byte[64];
         _ = Libc.read(_readFd, buffer, 64);
+        Volatile.Write(ref _pending, 0);
     }
 
     public void Dispose()
