@@ -14,14 +14,13 @@ namespace Loop.Fetch;
 /// Loop thread only.
 /// </summary>
 /// <remarks>
-/// With the simple client the body goes through <see cref="HttpFetchOptions.AsyncStreamingCallback"/>:
-/// the client reads no more until a piece is written, so a slow stdout holds the server back
-/// (TCP flow control) and memory stays flat whatever the body's size. Those writes run off the
-/// loop thread (<see cref="Stream.WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> and
+/// With either client the body goes through <see cref="HttpFetchOptions.AsyncStreamingCallback"/>:
+/// the client reads no more until a piece is written (the curl client pauses the transfer), so a
+/// slow stdout holds the server back (TCP flow control) and memory stays flat whatever the body's
+/// size. Those writes run off the loop thread
+/// (<see cref="Stream.WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/> and
 /// <see cref="RandomAccess.WriteAsync(SafeFileHandle, ReadOnlyMemory{byte}, long, CancellationToken)"/>);
-/// their continuations come back to it through the loop's synchronization context. With the
-/// curl client the pieces go through <see cref="HttpFetchOptions.StreamingCallback"/> and are
-/// written at once (see <see cref="RunAsync"/> for why).
+/// their continuations come back to it through the loop's synchronization context.
 /// </remarks>
 internal sealed class Transfer : IDisposable
 {
@@ -95,19 +94,7 @@ internal sealed class Transfer : IDisposable
     {
         HttpRequest request = _settings.CreateRequest(Url);
         request.HeaderCallback = OnHeaderLine;
-        if (_settings.Client == ClientKind.Curl)
-        {
-            // With the curl client, a pending AsyncStreamingCallback pauses the transfer
-            // (CURL_WRITEFUNC_PAUSE) until it completes, and with libcurl 7.88 a transfer paused
-            // and resumed many times now and then stays paused for good. The curl client's
-            // pieces are written as they come instead, on the loop thread: the write blocks it,
-            // which is flow control too, and this loop has nothing else to do but these fetches.
-            request.StreamingCallback = OnBody;
-        }
-        else
-        {
-            request.AsyncStreamingCallback = OnBodyAsync;
-        }
+        request.AsyncStreamingCallback = OnBodyAsync;
         try
         {
             HttpResponse response = await client.FetchAsync(request, raiseError: false, cancellationToken);
@@ -224,51 +211,6 @@ internal sealed class Transfer : IDisposable
         }
 
         _head.Append(line);
-    }
-
-    private void OnBody(ReadOnlyMemory<byte> piece)
-    {
-        Received += piece.Length;
-        _sha256?.AppendData(piece.Span);
-        if (!_writes)
-        {
-            return;
-        }
-
-        if (!_headWritten)
-        {
-            _headWritten = true;
-            if (_settings.PrintHeaders && _head.Length > 0)
-            {
-                Write(Encoding.Latin1.GetBytes(_head.ToString()));
-            }
-        }
-
-        if (_settings.PrintBody)
-        {
-            Write(piece.Span);
-        }
-    }
-
-    private void Write(ReadOnlySpan<byte> data)
-    {
-        try
-        {
-            if (_direct is not null)
-            {
-                _direct.Write(data);
-                return;
-            }
-
-            RandomAccess.Write(OpenSpool(), data, _spoolLength);
-            _spoolLength += data.Length;
-        }
-        catch (IOException e)
-        {
-            // The client ends the fetch with it inside a 599; the message says it was ours.
-            NoteWriteError(e, OutputName);
-            throw;
-        }
     }
 
     private SafeFileHandle OpenSpool()
