@@ -28,7 +28,10 @@ public sealed class SoakTests(Type clientType) : QuietLoopFixture
         int fdsBefore = CountNonFiles(before);
         long heapBefore = SoakRun.SettledHeap();
         var options = new SoakOptions(requests, Concurrency: 50, close, Samples: 10, BatchTimeout: BatchTimeout);
-        var limits = new SoakLimits(FdSlack: 4, HeapFraction: 0.5, HeapSlackBytes: 4 << 20, RssFraction: double.PositiveInfinity);
+        // The fd count is the whole test process's: the in-process servers of other fixtures
+        // (Kestrel for the handler and fetcher tests, their child processes' pipes) may close a few
+        // sockets during the run. A leak per request would pass 8 within the first batch of 2,000.
+        var limits = new SoakLimits(FdSlack: 8, HeapFraction: 0.5, HeapSlackBytes: 4 << 20, RssFraction: double.PositiveInfinity);
         SoakResult result;
         using (SoakServer server = SoakServer.Start(close))
         {
