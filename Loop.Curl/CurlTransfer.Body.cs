@@ -48,6 +48,10 @@ internal sealed partial class CurlTransfer
     private bool _writePaused;
     private bool _asyncPending;
 
+    // curl finished the transfer while the async streaming callback held its last piece: the
+    // response waits for the callback (a fetch never completes with a piece still being written).
+    private bool _deliverAfterHandOver;
+
     /// <summary>The body fields as a new transfer has them (the pooled memory went back in <see cref="ReleaseBody"/>; the delegates to this object stay).</summary>
     private void ResetBody()
     {
@@ -66,6 +70,7 @@ internal sealed partial class CurlTransfer
         _handOverLength = 0;
         _writePaused = false;
         _asyncPending = false;
+        _deliverAfterHandOver = false;
     }
 
     private nuint OnBody(ReadOnlySpan<byte> data)
@@ -228,6 +233,16 @@ internal sealed partial class CurlTransfer
         catch (Exception e)
         {
             SetCallbackError(e);
+            _asyncPending = false;
+            if (_deliverAfterHandOver)
+            {
+                // curl had finished: the callback's failure is the fetch's outcome all the same.
+                _deliverAfterHandOver = false;
+                _outcome = e;
+                Deliver();
+                return;
+            }
+
             _client.Abort(this, e);
             return;
         }
@@ -237,6 +252,13 @@ internal sealed partial class CurlTransfer
         }
 
         _asyncPending = false;
+        if (_deliverAfterHandOver)
+        {
+            _deliverAfterHandOver = false;
+            Deliver();
+            return;
+        }
+
         if (_writePaused)
         {
             _writePaused = false;

@@ -291,6 +291,14 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
             return;
         }
 
+        if (_asyncPending && _outcome is HttpResponse)
+        {
+            // The async streaming callback still holds the last of the body: the response is
+            // the caller's once it is done with it (AwaitStreamingAsync delivers then).
+            _deliverAfterHandOver = true;
+            return;
+        }
+
         _delivered = true;
         if (_outcome is HttpResponse response)
         {

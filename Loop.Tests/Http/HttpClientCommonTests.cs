@@ -774,6 +774,51 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     });
 
     [Test]
+    public void AsyncStreamingCallback_StillWritingTheLastPiece_TheFetchCompletesOnlyWhenItIsDone() => Run(async () =>
+    {
+        // The whole body comes in one read, so the client reaches the end of the response while
+        // the callback still holds it (as a fetcher writing to a file does): the fetch must wait
+        // for the callback, or the caller would find the body not yet written.
+        var written = new StringBuilder();
+        var request = new HttpRequest(Server.Url("/hello"))
+        {
+            AsyncStreamingCallback = data =>
+            {
+                string piece = Encoding.ASCII.GetString(data.Span);
+                var done = new TaskCompletionSource();
+                Loop.CallLater(TimeSpan.FromMilliseconds(20), () =>
+                {
+                    written.Append(piece);
+                    done.SetResult();
+                });
+                return new ValueTask(done.Task);
+            },
+        };
+
+        HttpResponse response = await Client.FetchAsync(request);
+        Assert.That(written.ToString(), Is.EqualTo("Hello world!"));
+        Assert.That(response.Body, Is.Empty);
+    });
+
+    [Test]
+    public void AsyncStreamingCallback_FailingOnTheLastPiece_FailsTheFetch() => Run(async () =>
+    {
+        var request = new HttpRequest(Server.Url("/hello"))
+        {
+            AsyncStreamingCallback = _ =>
+            {
+                var done = new TaskCompletionSource();
+                Loop.CallLater(TimeSpan.FromMilliseconds(20), () => done.SetException(new IOException("disk full")));
+                return new ValueTask(done.Task);
+            },
+        };
+
+        HttpClientError error = await AsyncAssert.ThrowsAsync<HttpClientError>(() => Client.FetchAsync(request));
+        Assert.That(error.Code, Is.EqualTo(599));
+        Assert.That(error.InnerException, Is.TypeOf<IOException>().With.Message.EqualTo("disk full"));
+    });
+
+    [Test]
     public void AsyncStreamingCallback_WithTheSynchronousOne_IsRefusedAtTheCall()
     {
         var request = new HttpRequest(Server.Url("/hello")) { StreamingCallback = _ => { }, AsyncStreamingCallback = _ => ValueTask.CompletedTask };
