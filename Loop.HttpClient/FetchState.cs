@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Tasks.Sources;
 
 namespace Loop.Http;
 
@@ -6,9 +7,16 @@ namespace Loop.Http;
 /// One fetch as the clients see it: the caller's request, the effective one (defaults filled in),
 /// the parsed URL, the deadlines and the timings. Reused by the client for later fetches once
 /// this one has ended (<see cref="Reset"/>), so a fetch allocates none of this in steady state.
+/// For <see cref="AsyncHttpClient.FetchValueAsync(HttpRequest, bool, CancellationToken)"/> it is
+/// also the source of the caller's value task, and goes back to the pool when the caller has
+/// taken the outcome.
 /// </summary>
-internal sealed class FetchState
+internal sealed class FetchState : IValueTaskSource<HttpResponse>
 {
+    // The caller's value task (FetchValueAsync); _valueOwner is set while one waits on this state.
+    private ManualResetValueTaskSourceCore<HttpResponse> _valueSource;
+    private AsyncHttpClient? _valueOwner;
+
     // The effective request of the first hop, reused from fetch to fetch.
     private readonly HttpRequest _effective = new(string.Empty);
     private long _startTimestamp;
@@ -141,4 +149,70 @@ internal sealed class FetchState
 
     /// <summary>Time since the call, less the time spent queued.</summary>
     public TimeSpan Elapsed() => Stopwatch.GetElapsedTime(_startTimestamp) - QueueTime;
+
+    /// <summary>Whether a <c>FetchValueAsync</c> caller waits on this state (rather than on <see cref="Completion"/>'s task).</summary>
+    public bool HasValueCaller => _valueOwner is not null;
+
+    /// <summary>Makes this state the source of the caller's value task; <paramref name="owner"/> takes it back once the outcome is taken.</summary>
+    public ValueTask<HttpResponse> BindValueCaller(AsyncHttpClient owner)
+    {
+        _valueOwner = owner;
+        return new ValueTask<HttpResponse>(this, _valueSource.Version);
+    }
+
+    /// <summary>Completes the caller's value task (its continuation runs inline, on the loop thread).</summary>
+    public void SetValueOutcome(HttpResponse? response, Exception? failure)
+    {
+        if (failure is null)
+        {
+            _valueSource.SetResult(response!);
+        }
+        else
+        {
+            _valueSource.SetException(failure);
+        }
+    }
+
+    /// <inheritdoc/>
+    HttpResponse IValueTaskSource<HttpResponse>.GetResult(short token)
+    {
+        if (token != _valueSource.Version || _valueSource.GetStatus(token) == ValueTaskSourceStatus.Pending)
+        {
+            // Awaited twice, or read before it completed: what ValueTask forbids. The state is
+            // left alone (it may be another fetch's by now).
+            throw new InvalidOperationException("The ValueTask of a fetch was awaited more than once, or its result was read before it completed.");
+        }
+
+        try
+        {
+            return _valueSource.GetResult(token);
+        }
+        finally
+        {
+            AsyncHttpClient owner = _valueOwner!;
+            _valueOwner = null;
+            _valueSource.Reset();
+            owner.ReturnValueState(this);
+        }
+    }
+
+    /// <inheritdoc/>
+    ValueTaskSourceStatus IValueTaskSource<HttpResponse>.GetStatus(short token) => _valueSource.GetStatus(token);
+
+    /// <inheritdoc/>
+    void IValueTaskSource<HttpResponse>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        if ((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0
+            && _valueOwner is { } owner
+            && SynchronizationContext.Current == owner.Loop.SynchronizationContext
+            && TaskScheduler.Current == TaskScheduler.Default)
+        {
+            // Awaited under the loop's own context: the fetch completes on the loop thread, where
+            // the continuation may run inline. (The core would post it to the context, allocating
+            // for each await, and run it one loop turn late.)
+            flags &= ~ValueTaskSourceOnCompletedFlags.UseSchedulingContext;
+        }
+
+        _valueSource.OnCompleted(continuation, state, token, flags);
+    }
 }

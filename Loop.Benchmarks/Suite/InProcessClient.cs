@@ -9,7 +9,9 @@ namespace Loop.Benchmarks.Suite;
 /// time is up, as a user's code would (a request per fetch, the body buffered, <c>MaxClients</c>
 /// or <c>MaxConnectionsPerServer</c> = concurrency and nothing else set). The <c>-pooled</c>
 /// kinds are the same client with <see cref="HttpFetchOptions.PooledBody"/> on every request,
-/// each response disposed once its status is checked. The client is made again when the
+/// each response disposed once its status is checked. The <c>-value</c> kinds are what a caller
+/// who counts allocations writes: one request object per worker, reused, and
+/// <see cref="AsyncHttpClient.FetchValueAsync(HttpRequest, bool, CancellationToken)"/>. The client is made again when the
 /// concurrency or the connection mode changes, and kept between repetitions.
 /// </summary>
 /// <remarks>
@@ -21,9 +23,10 @@ namespace Loop.Benchmarks.Suite;
 internal sealed class InProcessClient : IBenchClient
 {
     /// <summary>The command-line names of the .NET clients, in report order.</summary>
-    public static readonly string[] Kinds = ["simple", "simple-pooled", "curl", "curl-pooled", "httpclient"];
+    public static readonly string[] Kinds = ["simple", "simple-value", "simple-pooled", "curl", "curl-value", "curl-pooled", "httpclient"];
 
     private const string PooledSuffix = "-pooled";
+    private const string ValueSuffix = "-value";
 
     private readonly string _kind;
     private readonly LatencyHistogram _latencies = new();
@@ -47,8 +50,10 @@ internal sealed class InProcessClient : IBenchClient
     public static string DisplayName(string kind) => kind switch
     {
         "simple" => "SimpleAsyncHttpClient",
+        "simple-value" => "SimpleAsyncHttpClient, FetchValueAsync",
         "simple-pooled" => "SimpleAsyncHttpClient, pooled body",
         "curl" => "CurlAsyncHttpClient",
+        "curl-value" => "CurlAsyncHttpClient, FetchValueAsync",
         "curl-pooled" => "CurlAsyncHttpClient, pooled body",
         "httpclient" => "HttpClient",
         _ => kind,
@@ -207,6 +212,7 @@ internal sealed class InProcessClient : IBenchClient
         private readonly int _concurrency;
         private readonly bool _close;
         private readonly bool _pooled;
+        private readonly bool _value;
         private long _ok;
         private long _errors;
 
@@ -217,6 +223,7 @@ internal sealed class InProcessClient : IBenchClient
             _concurrency = concurrency;
             _close = close;
             _pooled = IsPooled(kind);
+            _value = kind.EndsWith(ValueSuffix, StringComparison.Ordinal);
         }
 
         public override (long Ok, long Errors) Drive(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
@@ -227,6 +234,17 @@ internal sealed class InProcessClient : IBenchClient
             TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
             _loop.RunSync(() => RunWorkersAsync(url, bodyBytes, deadline, latencies, timeline, probe), timeout: left + TimeSpan.FromMinutes(2));
             return (_ok, _errors);
+        }
+
+        private HttpRequest NewRequest(string url)
+        {
+            var request = new HttpRequest(url, headers: _close ? new HttpHeaders { { "Connection", "close" } } : null);
+            if (_pooled)
+            {
+                request.PooledBody = true;
+            }
+
+            return request;
         }
 
         public override void Dispose()
@@ -248,16 +266,13 @@ internal sealed class InProcessClient : IBenchClient
 
         private async Task WorkerAsync(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
+            HttpRequest? reused = _value ? NewRequest(url) : null;
             while (Stopwatch.GetTimestamp() < deadline)
             {
                 long started = Stopwatch.GetTimestamp();
-                var request = new HttpRequest(url, headers: _close ? new HttpHeaders { { "Connection", "close" } } : null);
-                if (_pooled)
-                {
-                    request.PooledBody = true;
-                }
-
-                HttpResponse response = await _client.FetchAsync(request, raiseError: false);
+                HttpResponse response = reused is not null
+                    ? await _client.FetchValueAsync(reused, raiseError: false)
+                    : await _client.FetchAsync(NewRequest(url), raiseError: false);
                 long now = Stopwatch.GetTimestamp();
                 latencies.Record(Nanoseconds(now - started));
                 timeline?.Record(now);

@@ -24,7 +24,10 @@ internal static class SuiteCommand
 {
     private const int ManyConnections = SuiteRunner.ManyConnections;
 
-    private static readonly string[] s_allClients = ["wrk", "simple", "simple-pooled", "curl", "curl-pooled", "httpclient", "curl-tool", "undici"];
+    private static readonly string[] s_allClients = ["wrk", "simple", "simple-value", "simple-pooled", "curl", "curl-value", "curl-pooled", "httpclient", "curl-tool", "undici"];
+
+    // Without --clients: every client but the -value kinds (our clients again, awaited as value tasks).
+    private static readonly string[] s_defaultClients = [.. s_allClients.Where(c => !c.EndsWith("-value", StringComparison.Ordinal))];
 
     // The options that take a value, and those that are flags alone.
     private static readonly string[] s_valueOptions =
@@ -44,7 +47,8 @@ internal static class SuiteCommand
         "         [--note TEXT] [--default-tiering] [--alloc-profile]",
         "         [--no-startup | --startup-only] [--startup-seconds 15] [--startup-repetitions 3]",
         "         [--startup-env NAME=VALUE,...]",
-        "Durations in seconds; --concurrency keeps only the rows at those concurrencies; the -pooled clients",
+        "Durations in seconds; --concurrency keeps only the rows at those concurrencies; the -value clients",
+        "(one request object per worker, awaited with FetchValueAsync) run only when named; the -pooled clients",
         "(PooledBody = true, each response disposed after use) run only the 1 MiB rows.");
 
     public static int Run(string[] args)
@@ -80,7 +84,7 @@ internal static class SuiteCommand
             ScenarioWarmup: TimeSpan.FromSeconds(Number(args, "--scenario-warmup", quick ? 0.5 : 2)));
         string output = CommandArgs.Option(args, "--out") ?? Path.Combine("docs", "benchmarks.md");
         string workDirectory = CommandArgs.Option(args, "--work-dir") ?? Path.Combine(Path.GetTempPath(), "loop-bench");
-        HashSet<string> wanted = [.. (CommandArgs.Option(args, "--clients") ?? string.Join(',', s_allClients)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        HashSet<string> wanted = [.. (CommandArgs.Option(args, "--clients") ?? string.Join(',', s_defaultClients)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
         bool defaultTiering = args.Contains("--default-tiering");
         Directory.CreateDirectory(workDirectory);
         bool startupOnly = args.Contains("--startup-only");

@@ -32,6 +32,20 @@ public sealed class CurlAllocationTests() : HttpClientFixture(typeof(CurlAsyncHt
     });
 
     [Test]
+    public void KeepAliveRequest_FetchValueAsync_AllocatesNoTaskAndNoContinuation() => RunQuiet(async client =>
+    {
+        // The same request, awaited as a Task and as a value task under the loop's context: the
+        // value task saves the Task (72 B) and the continuation an await of a Task allocates
+        // under a context (SynchronizationContextAwaitTaskContinuation, 40 B).
+        using var raw = AllocationProbe.Answering("Hello, world!");
+        var request = new HttpRequest(raw.Url());
+        double asTask = await AllocationProbe.BytesPerRequestAsync(() => client.FetchAsync(request));
+        double asValue = await AllocationProbe.BytesPerValueRequestAsync(() => client.FetchValueAsync(request));
+        TestContext.Out.WriteLine($"{asTask:F0} B per request with FetchAsync, {asValue:F0} B with FetchValueAsync (the request reused)");
+        Assert.That(asValue, Is.LessThanOrEqualTo(asTask - 100));
+    });
+
+    [Test]
     public void KeepAliveRequest_Streamed_AllocatesLittle() => RunQuiet(async client =>
     {
         using var raw = AllocationProbe.Answering("Hello, world!");

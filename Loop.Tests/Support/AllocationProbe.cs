@@ -45,6 +45,23 @@ public static class AllocationProbe
         return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)measured;
     }
 
+    /// <summary>Bytes allocated on this thread per <paramref name="fetch"/> (a value-task fetch), as <see cref="BytesPerRequestAsync(Func{Task{HttpResponse}})"/> counts them.</summary>
+    public static async Task<double> BytesPerValueRequestAsync(Func<ValueTask<HttpResponse>> fetch)
+    {
+        for (int i = 0; i < Warmup; i++)
+        {
+            Assert.That((await fetch()).Code, Is.EqualTo(200));
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < Measured; i++)
+        {
+            await fetch();
+        }
+
+        return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Measured;
+    }
+
     /// <summary>
     /// Bytes allocated per keep-alive request to <paramref name="url"/> (an <see cref="Answering"/>
     /// server's 13-byte body) whose body goes to a streaming callback, after checking that the
