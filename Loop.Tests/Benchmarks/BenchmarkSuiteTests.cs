@@ -180,7 +180,7 @@ public sealed class BenchmarkSuiteTests
             Console.SetOut(output);
         }
 
-        Assert.That(captured.ToString(), Does.Contain("wrk,simple,simple-pooled,curl,curl-pooled,httpclient,curl-tool,undici"));
+        Assert.That(captured.ToString(), Does.Contain("wrk,simple,simple-value,simple-pooled,curl,curl-value,curl-pooled,httpclient,curl-tool,undici"));
     }
 
     [Test]
