@@ -66,6 +66,9 @@ internal sealed class InProcessClient : IBenchClient
     /// </summary>
     public static bool IsPooled(string kind) => kind.EndsWith(PooledSuffix, StringComparison.Ordinal);
 
+    /// <summary>Whether <paramref name="kind"/> reuses a request per worker and awaits <see cref="AsyncHttpClient.FetchValueAsync(HttpRequest, bool, CancellationToken)"/>.</summary>
+    public static bool IsValue(string kind) => kind.EndsWith(ValueSuffix, StringComparison.Ordinal);
+
     /// <summary>Whether a client of <paramref name="kind"/> takes part in <paramref name="scenario"/>: the pooled kinds only with the large body.</summary>
     public static bool RunsScenario(string kind, Scenario scenario) => !IsPooled(kind) || scenario.BodyBytes >= Scenario.LargeBody;
 
@@ -223,7 +226,7 @@ internal sealed class InProcessClient : IBenchClient
             _concurrency = concurrency;
             _close = close;
             _pooled = IsPooled(kind);
-            _value = kind.EndsWith(ValueSuffix, StringComparison.Ordinal);
+            _value = IsValue(kind);
         }
 
         public override (long Ok, long Errors) Drive(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)

@@ -26,9 +26,6 @@ internal static class SuiteCommand
 
     private static readonly string[] s_allClients = ["wrk", "simple", "simple-value", "simple-pooled", "curl", "curl-value", "curl-pooled", "httpclient", "curl-tool", "undici"];
 
-    // Without --clients: every client but the -value kinds (our clients again, awaited as value tasks).
-    private static readonly string[] s_defaultClients = [.. s_allClients.Where(c => !c.EndsWith("-value", StringComparison.Ordinal))];
-
     // The options that take a value, and those that are flags alone.
     private static readonly string[] s_valueOptions =
     [
@@ -48,7 +45,7 @@ internal static class SuiteCommand
         "         [--no-startup | --startup-only] [--startup-seconds 15] [--startup-repetitions 3]",
         "         [--startup-env NAME=VALUE,...]",
         "Durations in seconds; --concurrency keeps only the rows at those concurrencies; the -value clients",
-        "(one request object per worker, awaited with FetchValueAsync) run only when named; the -pooled clients",
+        "(one request object per worker, awaited with FetchValueAsync) skip the start-up runs; the -pooled clients",
         "(PooledBody = true, each response disposed after use) run only the 1 MiB rows.");
 
     public static int Run(string[] args)
@@ -84,7 +81,7 @@ internal static class SuiteCommand
             ScenarioWarmup: TimeSpan.FromSeconds(Number(args, "--scenario-warmup", quick ? 0.5 : 2)));
         string output = CommandArgs.Option(args, "--out") ?? Path.Combine("docs", "benchmarks.md");
         string workDirectory = CommandArgs.Option(args, "--work-dir") ?? Path.Combine(Path.GetTempPath(), "loop-bench");
-        HashSet<string> wanted = [.. (CommandArgs.Option(args, "--clients") ?? string.Join(',', s_defaultClients)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        HashSet<string> wanted = [.. (CommandArgs.Option(args, "--clients") ?? string.Join(',', s_allClients)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
         bool defaultTiering = args.Contains("--default-tiering");
         Directory.CreateDirectory(workDirectory);
         bool startupOnly = args.Contains("--startup-only");
@@ -95,8 +92,9 @@ internal static class SuiteCommand
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(pair => pair.Split('=', 2))
             .ToDictionary(pair => pair[0], pair => pair.Length > 1 ? pair[1] : string.Empty);
-        // The start-up runs fetch 13 B, which the pooled kinds skip.
-        string[] startupKinds = [.. InProcessClient.Kinds.Where(k => wanted.Contains(k) && !InProcessClient.IsPooled(k))];
+        // The start-up runs fetch 13 B, which the pooled kinds skip; the -value kinds run the same
+        // code as their plain kind until the caller's await, so they would repeat its start-up.
+        string[] startupKinds = [.. InProcessClient.Kinds.Where(k => wanted.Contains(k) && !InProcessClient.IsPooled(k) && !InProcessClient.IsValue(k))];
 
         var notes = new List<string>();
         var skipped = new List<string>();
@@ -128,6 +126,12 @@ internal static class SuiteCommand
         {
             startup = false;
             skipped.Add("the start-up runs: no .NET client among `--clients`.");
+        }
+
+        string[] valueKinds = [.. InProcessClient.Kinds.Where(k => wanted.Contains(k) && InProcessClient.IsValue(k))];
+        if (startup && valueKinds.Length > 0)
+        {
+            skipped.Add($"{string.Join(" and ", valueKinds.Select(InProcessClient.DisplayName))} in the start-up runs: the same code as the plain client up to the caller's await.");
         }
 
         string[] pooled = [.. InProcessClient.Kinds.Where(k => wanted.Contains(k) && InProcessClient.IsPooled(k))];
