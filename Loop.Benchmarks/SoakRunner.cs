@@ -18,14 +18,29 @@ namespace Loop.Benchmarks;
 /// </remarks>
 internal static class SoakRunner
 {
+    private const string Usage = "usage: Loop.Benchmarks soak [--requests N] [--concurrency C] [--close] [--samples S] [--clients simple,curl] [--quiet]";
+
     public static int Run(string[] args)
     {
-        int requests = int.Parse(CommandArgs.Option(args, "--requests") ?? "1000000", CultureInfo.InvariantCulture);
-        int concurrency = int.Parse(CommandArgs.Option(args, "--concurrency") ?? "200", CultureInfo.InvariantCulture);
-        int samples = int.Parse(CommandArgs.Option(args, "--samples") ?? "50", CultureInfo.InvariantCulture);
+        // A misspelt option or value must not start a run of many minutes that ignores it.
+        if (CommandArgs.FirstUnknown(args, ["--requests", "--concurrency", "--samples", "--clients"], ["--close", "--quiet"]) is { } unknown)
+        {
+            return UsageError($"unknown option, or an option without its value: {unknown}");
+        }
+
+        if (!TryCount(args, "--requests", 1_000_000, out int requests) || !TryCount(args, "--concurrency", 200, out int concurrency) || !TryCount(args, "--samples", 50, out int samples))
+        {
+            return UsageError("--requests, --concurrency and --samples take a whole number above zero");
+        }
+
         bool close = args.Contains("--close");
         bool quiet = args.Contains("--quiet");
-        string[] clients = (CommandArgs.Option(args, "--clients") ?? "simple,curl").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        string[] clients = (CommandArgs.Option(args, "--clients") ?? "simple,curl").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (clients.FirstOrDefault(c => c is not ("simple" or "curl")) is { } stranger)
+        {
+            return UsageError($"unknown client: {stranger} (simple or curl)");
+        }
+
         var options = new SoakOptions(requests, concurrency, close, samples);
         var limits = new SoakLimits();
 
@@ -75,5 +90,19 @@ internal static class SoakRunner
                 loop.RunOnce(TimeSpan.Zero);
             }
         }
+    }
+
+    private static bool TryCount(string[] args, string name, int fallback, out int value)
+    {
+        value = fallback;
+        return CommandArgs.Option(args, name) is not { } text
+            || (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value) && value > 0);
+    }
+
+    private static int UsageError(string message)
+    {
+        Console.Error.WriteLine($"soak: {message}");
+        Console.Error.WriteLine(Usage);
+        return 2;
     }
 }

@@ -250,17 +250,7 @@ public abstract partial class AsyncHttpClient : IDisposable, IAsyncDisposable
 
         FetchState fetch = BeginFetch(request, raiseError, cancellationToken);
         ValueTask<HttpResponse> outcome = fetch.BindValueCaller(this);
-        ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter awaiter = StartCore(fetch).ConfigureAwait(false).GetAwaiter();
-        if (awaiter.IsCompleted)
-        {
-            EndFetch(fetch, awaiter);
-        }
-        else
-        {
-            fetch.CoreAwaiter = awaiter;
-            awaiter.UnsafeOnCompleted(fetch.OnCoreCompleted ??= EndFetchCallback(fetch));
-        }
-
+        RunCore(fetch);
         return outcome;
     }
 
@@ -549,8 +539,15 @@ public abstract partial class AsyncHttpClient : IDisposable, IAsyncDisposable
     {
         AsyncTaskMethodBuilder<HttpResponse> completion = AsyncTaskMethodBuilder<HttpResponse>.Create();
         Task<HttpResponse> task = completion.Task;
-        ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter awaiter = StartCore(fetch).ConfigureAwait(false).GetAwaiter();
         fetch.Completion = completion;
+        RunCore(fetch);
+        return task;
+    }
+
+    /// <summary>Starts the implementation's fetch and ends it (<see cref="EndFetch"/>) when it completes: at once, or from the continuation the fetch state keeps.</summary>
+    private void RunCore(FetchState fetch)
+    {
+        ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter awaiter = StartCore(fetch).ConfigureAwait(false).GetAwaiter();
         if (awaiter.IsCompleted)
         {
             EndFetch(fetch, awaiter);
@@ -561,8 +558,6 @@ public abstract partial class AsyncHttpClient : IDisposable, IAsyncDisposable
             fetch.CoreAwaiter = awaiter;
             awaiter.UnsafeOnCompleted(fetch.OnCoreCompleted ??= EndFetchCallback(fetch));
         }
-
-        return task;
     }
 
     /// <summary>

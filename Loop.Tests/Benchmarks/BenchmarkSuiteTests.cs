@@ -202,6 +202,28 @@ public sealed class BenchmarkSuiteTests
         Assert.That(captured.ToString(), Does.Contain("unknown client: simple-pool").And.Contain("usage:"));
     }
 
+    [TestCase("--request", "10")]
+    [TestCase("--requests", "ten")]
+    [TestCase("--requests")]
+    [TestCase("--clients", "simple,curll")]
+    [CancelAfter(10_000)]
+    public void Soak_BadArguments_ExitWithUsageBeforeRunningAnything(params string[] args)
+    {
+        TextWriter error = Console.Error;
+        var captured = new StringWriter();
+        Console.SetError(captured);
+        try
+        {
+            Assert.That(Loop.Benchmarks.SoakRunner.Run(args), Is.EqualTo(2));
+        }
+        finally
+        {
+            Console.SetError(error);
+        }
+
+        Assert.That(captured.ToString(), Does.StartWith("soak: ").And.Contain("usage: Loop.Benchmarks soak"));
+    }
+
     [Test]
     public void StartupProbe_TwoFreshClientsForASecondAndAHalf_ReportHasAWellFormedTableAndChart()
     {
