@@ -168,38 +168,18 @@ public sealed class BenchmarkSuiteTests
     [CancelAfter(10_000)]
     public void Suite_Help_ListsEveryClientKind()
     {
-        TextWriter output = Console.Out;
-        var captured = new StringWriter();
-        Console.SetOut(captured);
-        try
-        {
-            Assert.That(SuiteCommand.Run(["--help"]), Is.EqualTo(0));
-        }
-        finally
-        {
-            Console.SetOut(output);
-        }
-
-        Assert.That(captured.ToString(), Does.Contain("wrk,simple,simple-value,simple-pooled,curl,curl-value,curl-pooled,httpclient,curl-tool,undici"));
+        (int exitCode, string text) = ConsoleCapture.Out(() => SuiteCommand.Run(["--help"]));
+        Assert.That(exitCode, Is.EqualTo(0));
+        Assert.That(text, Does.Contain("wrk,simple,simple-value,simple-pooled,curl,curl-value,curl-pooled,httpclient,curl-tool,undici"));
     }
 
     [Test]
     [CancelAfter(10_000)]
     public void Suite_UnknownClient_ExitsWithUsageBeforeRunningAnything()
     {
-        TextWriter error = Console.Error;
-        var captured = new StringWriter();
-        Console.SetError(captured);
-        try
-        {
-            Assert.That(SuiteCommand.Run(["--clients", "wrk,simple-pool"]), Is.EqualTo(2));
-        }
-        finally
-        {
-            Console.SetError(error);
-        }
-
-        Assert.That(captured.ToString(), Does.Contain("unknown client: simple-pool").And.Contain("usage:"));
+        (int exitCode, string text) = ConsoleCapture.Error(() => SuiteCommand.Run(["--clients", "wrk,simple-pool"]));
+        Assert.That(exitCode, Is.EqualTo(2));
+        Assert.That(text, Does.Contain("unknown client: simple-pool").And.Contain("usage:"));
     }
 
     [TestCase("--request", "10")]
@@ -209,19 +189,9 @@ public sealed class BenchmarkSuiteTests
     [CancelAfter(10_000)]
     public void Soak_BadArguments_ExitWithUsageBeforeRunningAnything(params string[] args)
     {
-        TextWriter error = Console.Error;
-        var captured = new StringWriter();
-        Console.SetError(captured);
-        try
-        {
-            Assert.That(Loop.Benchmarks.SoakRunner.Run(args), Is.EqualTo(2));
-        }
-        finally
-        {
-            Console.SetError(error);
-        }
-
-        Assert.That(captured.ToString(), Does.StartWith("soak: ").And.Contain("usage: Loop.Benchmarks soak"));
+        (int exitCode, string text) = ConsoleCapture.Error(() => Loop.Benchmarks.SoakRunner.Run(args));
+        Assert.That(exitCode, Is.EqualTo(2));
+        Assert.That(text, Does.StartWith("soak: ").And.Contain("usage: Loop.Benchmarks soak"));
     }
 
     [Test]
@@ -329,19 +299,9 @@ public sealed class BenchmarkSuiteTests
     public void Suite_UnknownOptionOrMissingValue_ExitsWithUsageBeforeRunningAnything(params string[] args)
     {
         // Never starts nginx or a client: the arguments are checked first.
-        TextWriter error = Console.Error;
-        var captured = new StringWriter();
-        Console.SetError(captured);
-        try
-        {
-            Assert.That(SuiteCommand.Run(args), Is.EqualTo(2));
-        }
-        finally
-        {
-            Console.SetError(error);
-        }
-
-        Assert.That(captured.ToString(), Does.Contain($"unknown option, or an option without its value: {args[0]}").And.Contain("usage:"));
+        (int exitCode, string text) = ConsoleCapture.Error(() => SuiteCommand.Run(args));
+        Assert.That(exitCode, Is.EqualTo(2));
+        Assert.That(text, Does.Contain($"unknown option, or an option without its value: {args[0]}").And.Contain("usage:"));
     }
 
     [Test]

@@ -125,19 +125,9 @@ public sealed class EmbeddingBenchmarkTests
     public void Embed_UnknownOptionOrValue_ExitsWithUsageBeforeRunningAnything(params string[] args)
     {
         // Never starts nginx or a host process: the arguments are checked first.
-        TextWriter error = Console.Error;
-        var captured = new StringWriter();
-        Console.SetError(captured);
-        try
-        {
-            Assert.That(EmbedCommand.Run(args), Is.EqualTo(2));
-        }
-        finally
-        {
-            Console.SetError(error);
-        }
-
-        Assert.That(captured.ToString(), Does.StartWith("embed: "));
+        (int exitCode, string text) = ConsoleCapture.Error(() => EmbedCommand.Run(args));
+        Assert.That(exitCode, Is.EqualTo(2));
+        Assert.That(text, Does.StartWith("embed: "));
     }
 
     private static string[] TableOf(string markdown, string title)
