@@ -339,6 +339,7 @@ internal static class SuiteCommand
             method.Add("connections: the connections nginx accepted (stub_status) during a client's repetition, median; the first repetition includes the warm-up's (every repetition at 10,000). A client that keeps its connections alive opens none once warm; a high count at keep-alive means it closes and reopens them.");
         }
 
+        method.Add("open conns, RSS/conn, heap/conn (the 10,000-connection rows): the client's descriptors, resident memory and live heap after a full collection while all its connections are open, less the same before it opened them, per open connection; heap/conn is the median, RSS/conn the largest of the repetitions (the first, as a rule: the process keeps the memory that one made resident, and later repetitions reuse it).");
         method.Add("Latency: p50 and p99 of each request from its start to its whole body (wrk from `--latency`, `curl -Z` from `-w %{time_total}`); don't read much into concurrency 1, which measures how fast an idle core wakes up.");
         return method;
     }
