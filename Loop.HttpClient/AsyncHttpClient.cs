@@ -230,8 +230,9 @@ public abstract partial class AsyncHttpClient : IDisposable, IAsyncDisposable
     /// <see cref="FetchAsync(HttpRequest, bool, CancellationToken)"/> as a <see cref="ValueTask{TResult}"/>,
     /// for code on the loop thread that counts allocations: there, the value task comes from the
     /// client's pooled fetch state, so a fetch allocates no <see cref="Task"/>, and an
-    /// <c>await</c> under the loop's context allocates no continuation and resumes inline when
-    /// the fetch ends (not a loop turn later). Together that is about 110 bytes less per fetch.
+    /// <c>await</c> under the loop's context allocates no continuation (it resumes inline on the
+    /// loop thread when the fetch ends, as an await of the task does). Together that is about 110
+    /// bytes less per fetch.
     /// Everything else is as <see cref="FetchAsync(HttpRequest, bool, CancellationToken)"/> says.
     /// Await the value task once, or call <see cref="ValueTask{TResult}.AsTask"/> once, and
     /// nothing more: the state behind it serves a later fetch once its result is taken (a
