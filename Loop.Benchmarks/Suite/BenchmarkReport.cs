@@ -141,7 +141,7 @@ internal sealed class BenchmarkReport
             Line(text);
         }
 
-        Line(text, $"Produced by `{Command}` on {Date.UtcDateTime:yyyy-MM-dd HH:mm} UTC. Regenerate with `make bench` (the full suite, about 20 minutes) or `make bench-quick` (about a minute, fewer rows); `make bench-micro` runs the BenchmarkDotNet micro-benchmarks.");
+        Line(text, $"Produced by `{Command}` on {Date.UtcDateTime:yyyy-MM-dd HH:mm} UTC. Regenerate with `make bench` (the full suite, about 35 minutes) or `make bench-quick` (about a minute, fewer rows); `make bench-micro` runs the BenchmarkDotNet micro-benchmarks.");
         Line(text);
         Line(text, "## Machine");
         Line(text);
