@@ -139,7 +139,7 @@ public sealed class LoopHttpMessageHandler : HttpMessageHandler
             throw new InvalidOperationException("A synchronous Send on the loop's own thread would wait for itself: use SendAsync.");
         }
 
-        return SendAsync(request, cancellationToken).GetAwaiter().GetResult();
+        return SendAsync(request, cancellationToken).GetAwaiter().GetResult(); // HttpClient.Send is blocking by design; never on the loop thread (checked above).
     }
 
     /// <summary>

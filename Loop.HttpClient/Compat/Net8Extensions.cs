@@ -32,7 +32,7 @@ internal static class Net8Extensions
             // so GetResult returns at once.
             try
             {
-                task.GetAwaiter().GetResult();
+                task.GetAwaiter().GetResult(); // Completed (checked above): rethrows its cancellation, no blocking.
             }
             catch (OperationCanceledException e)
             {

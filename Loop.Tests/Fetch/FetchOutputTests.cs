@@ -241,7 +241,7 @@ public sealed class FetchOutputTests
         while (!exit.IsCompleted)
         {
             peakKiB = Math.Max(peakKiB, PeakResidentKiB(process.Process.Id));
-            await Task.WhenAny(exit, Task.Delay(20));
+            await Task.WhenAny(exit, Task.Delay(20)); // the sampling interval of the peak memory; ends at the process's exit
         }
 
         Assert.That(await exit, Is.Zero, await process.StderrAsync());

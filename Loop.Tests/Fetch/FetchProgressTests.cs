@@ -101,7 +101,7 @@ public sealed partial class FetchProgressTests
         var deadline = Stopwatch.StartNew();
         while (!condition() && deadline.Elapsed < TimeSpan.FromSeconds(10))
         {
-            await Task.Delay(20);
+            await Task.Delay(20); // the deliberately slow server polls the test's condition, within the deadline above
         }
 
         await connection.WriteAsync(half);

@@ -16,7 +16,7 @@ internal static class HandlerAssert
                 Assert.Fail($"Timed out waiting until {what}.");
             }
 
-            await Task.Delay(2);
+            await Task.Delay(2); // the polling interval; the deadline above bounds the wait
         }
     }
 

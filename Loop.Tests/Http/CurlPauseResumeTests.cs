@@ -59,7 +59,7 @@ public sealed class CurlPauseResumeTests() : HttpClientFixture(typeof(CurlAsyncH
                             return new ValueTask(Task.Run(static () => { }));
 
                         default:
-                            return new ValueTask(Task.Delay(1));
+                            return new ValueTask(Task.Delay(1)); // the behaviour under test: a callback completing later, on a pool timer
                     }
                 },
             };
