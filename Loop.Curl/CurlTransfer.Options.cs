@@ -38,6 +38,17 @@ internal sealed partial class CurlTransfer
             SetLong(CurlOpt.Verbose, 1);
         }
 
+        // The client's idle-connection limit (libcurl's own is 118 s), or no reuse at all.
+        // CURLOPT_MAXAGE_CONN came with libcurl 7.65.0: an older one keeps its own limit.
+        if (_client.MaxIdleSeconds > 0)
+        {
+            _ = LibCurl.curl_easy_setopt_long(Handle, CurlOpt.MaxAgeConn, new CLong(checked((nint)_client.MaxIdleSeconds)));
+        }
+        else
+        {
+            SetLong(CurlOpt.ForbidReuse, 1);
+        }
+
         if (_client.LargeBodies)
         {
             // The bodies lately were large: a larger receive buffer (curl's default is 16 KiB)

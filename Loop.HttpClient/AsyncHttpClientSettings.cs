@@ -38,14 +38,22 @@ public sealed record AsyncHttpClientSettings
     /// <summary>How host names are resolved; the system's resolver (off the loop thread) when not set.</summary>
     public IResolver? Resolver { get; init; }
 
-    /// <summary>How long an idle keep-alive connection is kept for reuse; 60 s. Zero keeps none.</summary>
+    /// <summary>
+    /// How long an idle keep-alive connection is kept for reuse; <see cref="DefaultIdleConnectionTimeout"/>.
+    /// Zero keeps none. The curl client counts it in whole seconds, rounded up, and libcurl closes
+    /// a connection idle for longer when it next looks for one to reuse.
+    /// </summary>
     public TimeSpan? IdleConnectionTimeout { get; init; }
+
+    /// <summary>The default <see cref="IdleConnectionTimeout"/>: 60 s.</summary>
+    public static readonly TimeSpan DefaultIdleConnectionTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>
     /// The most idle connections kept per origin; by default <see cref="MaxClients"/> (as many
     /// as can be busy at once, so a steady load never closes and reopens connections). Lower it
     /// to hold fewer sockets between bursts; the oldest idle connection goes first. The simple
-    /// client only (libcurl keeps its own connection cache).
+    /// client only: libcurl's connection cache holds up to <see cref="MaxClients"/> connections
+    /// in all.
     /// </summary>
     public int? MaxIdleConnectionsPerOrigin { get; init; }
 

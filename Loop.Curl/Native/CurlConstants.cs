@@ -56,6 +56,8 @@ internal static class CurlOpt
     public const int RedirProtocols = LongType + 182;
     public const int XferInfoFunction = FunctionType + 219;
     public const int FreshConnect = LongType + 74;
+    public const int ForbidReuse = LongType + 75;
+    public const int MaxAgeConn = LongType + 288;
     public const int BufferSize = LongType + 98;
     public const int OpenSocketFunction = FunctionType + 163;
     public const int OpenSocketData = PointerType + 164;
@@ -65,6 +67,7 @@ internal static class CurlOpt
     public const int PrereqData = PointerType + 313;
     public const int RedirProtocolsString = PointerType + 319;
 
+    public const int MultiMaxConnects = LongType + 6;
     public const int MultiSocketFunction = FunctionType + 1;
     public const int MultiSocketData = PointerType + 2;
     public const int MultiTimerFunction = FunctionType + 4;

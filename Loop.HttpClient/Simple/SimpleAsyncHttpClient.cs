@@ -57,7 +57,7 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
         StreamOptions = new IOStreamOptions { MaxBufferSize = MaxBufferSize };
         _pool = new ConnectionPool(
             loop,
-            settings.IdleConnectionTimeout ?? TimeSpan.FromSeconds(60),
+            settings.IdleConnectionTimeout ?? AsyncHttpClientSettings.DefaultIdleConnectionTimeout,
             settings.MaxIdleConnectionsPerOrigin ?? MaxClients);
     }
 

@@ -65,6 +65,44 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     });
 
     [Test]
+    public void KeepAlive_ABurstAfterALull_ReusesEveryConnection() => Run(async () =>
+    {
+        // 40 fetches at once (each held by the server until all have arrived, so each has its
+        // own connection), all answered, then 40 again: the second burst opens none. libcurl's
+        // own cache limit shrinks as the first burst drains and closed 9 of them.
+        const int burst = 40;
+        string tag = Guid.NewGuid().ToString("N");
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxClients = burst });
+        var request = new HttpRequest(Server.Url("/trigger"), headers: new HttpHeaders { { "X-Tag", tag } });
+        for (int round = 0; round < 2; round++)
+        {
+            Task<HttpResponse>[] fetches = [.. Enumerable.Range(0, burst).Select(_ => client.FetchAsync(request))];
+            for (int i = 0; i < burst; i++)
+            {
+                await Server.ReleaseNextAsync();
+            }
+
+            HttpResponse[] responses = await Task.WhenAll(fetches);
+            Assert.That(responses.Select(Text), Is.All.EqualTo("ok"));
+            Assert.That(Server.ConnectionsFor(tag), Is.EqualTo(burst), $"connections after round {round + 1}");
+        }
+    });
+
+    [Test]
+    public void IdleConnectionTimeoutZero_KeepsNoConnection() => Run(async () =>
+    {
+        string tag = Guid.NewGuid().ToString("N");
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { IdleConnectionTimeout = TimeSpan.Zero });
+        var request = new HttpRequest(Server.Url("/hello"), headers: new HttpHeaders { { "X-Tag", tag } });
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.That(Text(await client.FetchAsync(request)), Is.EqualTo("Hello world!"));
+        }
+
+        Assert.That(Server.ConnectionsFor(tag), Is.EqualTo(3));
+    });
+
+    [Test]
     public void Patch_SendsItsBody() => Run(async () =>
     {
         HttpResponse response = await FetchAsync("/echopost", new HttpRequest("x", "PATCH", null, "some patch data"));
