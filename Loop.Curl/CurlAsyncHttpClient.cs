@@ -61,6 +61,10 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
 
     // IdleConnectionTimeout in whole seconds (CURLOPT_MAXAGE_CONN); 0: no connection is kept.
     private readonly long _maxIdleSeconds;
+
+    // Responses in a row that fit the small receive buffer (see ReceiveBufferSize).
+    private int _smallInARow;
+
     private bool _inCurl;
 
     /// <summary>Creates a client; prefer <see cref="AsyncHttpClient.Create"/>, which keeps one per loop.</summary>
@@ -186,24 +190,51 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     }
 
     /// <summary>
-    /// Whether the bodies lately were large: set by a body of 256 KiB or more, cleared by one
-    /// under 64 KiB. Transfers made meanwhile ask curl for a larger receive buffer.
+    /// The receive buffer (<c>CURLOPT_BUFFERSIZE</c>) transfers ask libcurl for now, by the size
+    /// of the responses lately; 0 leaves libcurl's default (16 KiB).
+    /// <see cref="CurlTransfer.LargeReceiveBuffer"/> from a body of 256 KiB or more until one
+    /// under 64 KiB: fewer reads and write callbacks per body.
+    /// <see cref="CurlTransfer.SmallReceiveBuffer"/> once <see cref="SmallResponsesInARow"/>
+    /// responses in a row had fields and body within half of it (room for the status line and
+    /// some growth), until one does not: libcurl 7.88 allocates the buffer for every transfer,
+    /// and with thousands of small responses in flight the default one costs about 3 KiB more
+    /// resident memory each (16.4 KiB allocated, the first page or two touched).
     /// </summary>
-    internal bool LargeBodies { get; private set; }
+    internal int ReceiveBufferSize { get; private set; }
+
+    /// <summary>How many small responses in a row make transfers ask for the small receive buffer.</summary>
+    internal const int SmallResponsesInARow = 64;
 
     /// <summary>How long a connection may have been idle to be reused, whole seconds; 0 keeps none.</summary>
     internal long MaxIdleSeconds => _maxIdleSeconds;
 
-    /// <summary>A transfer received <paramref name="bytes"/> of body (as they came, before decoding).</summary>
-    internal void NoteBodySize(long bytes)
+    /// <summary>A transfer received header fields of <paramref name="headBytes"/> and <paramref name="bodyBytes"/> of body (as they came, before decoding).</summary>
+    internal void NoteResponseSize(long headBytes, long bodyBytes)
     {
-        if (bytes >= 256 * 1024)
+        if (bodyBytes >= 256 * 1024)
         {
-            LargeBodies = true;
+            ReceiveBufferSize = CurlTransfer.LargeReceiveBuffer;
+            _smallInARow = 0;
         }
-        else if (bytes < 64 * 1024)
+        else if (headBytes + bodyBytes <= CurlTransfer.SmallReceiveBuffer / 2)
         {
-            LargeBodies = false;
+            _smallInARow = Math.Min(_smallInARow + 1, SmallResponsesInARow);
+            if (_smallInARow == SmallResponsesInARow)
+            {
+                ReceiveBufferSize = CurlTransfer.SmallReceiveBuffer;
+            }
+            else if (ReceiveBufferSize == CurlTransfer.LargeReceiveBuffer)
+            {
+                ReceiveBufferSize = 0;
+            }
+        }
+        else
+        {
+            _smallInARow = 0;
+            if (ReceiveBufferSize == CurlTransfer.SmallReceiveBuffer || (ReceiveBufferSize == CurlTransfer.LargeReceiveBuffer && bodyBytes < 64 * 1024))
+            {
+                ReceiveBufferSize = 0;
+            }
         }
     }
 
