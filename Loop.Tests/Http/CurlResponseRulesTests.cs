@@ -289,6 +289,18 @@ public sealed class CurlResponseRulesTests() : HttpClientFixture(typeof(CurlAsyn
         Assert.That(error.CurlCode, Is.Not.Null);
     });
 
+    [TestCase(null, 60)]
+    [TestCase(0.3, 1)]
+    [TestCase(2.5, 3)]
+    [TestCase(0.0, 0)]
+    public void IdleConnectionTimeout_IsLibcurlsMaxAgeInWholeSeconds_RoundedUp(double? seconds, long expected)
+    {
+        // CURLOPT_MAXAGE_CONN counts whole seconds: a shorter limit keeps a connection a little
+        // longer, never less; 0 forbids reuse (IdleConnectionTimeoutZero_KeepsNoConnection).
+        var client = (CurlAsyncHttpClient)CreateClient(new AsyncHttpClientSettings { IdleConnectionTimeout = seconds is { } s ? TimeSpan.FromSeconds(s) : null });
+        Assert.That(client.MaxIdleSeconds, Is.EqualTo(expected));
+    }
+
     [Test]
     public void ReceiveBuffer_ShrinksAfterSmallResponses_AndALargerResponseStillComesWhole() => Run(async () =>
     {
