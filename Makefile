@@ -119,9 +119,10 @@ libcurl:
 # docs/benchmarks.svg. The runner starts and stops nginx itself and raises the open-file limit.
 # Then the start-up runs: each .NET client in a fresh process on one core with the runtime's
 # default tiering, requests/s per half second for 15 s (docs/benchmarks-startup.svg); 3 processes
-# per client here, 1 in bench-quick. BENCH_ARGS='--no-startup' leaves them out, '--startup-only'
+# per client, none in bench-quick. BENCH_ARGS='--no-startup' leaves them out, '--startup-only'
 # runs only them, '--startup-env DOTNET_TieredPGO=0' measures a runtime setting.
-# About 25 minutes; bench-quick is the two-minute version (fewer rows, shorter rounds).
+# About 35 minutes; bench-quick is the one-minute version (fewer rows and clients, shorter rounds,
+# one repetition, no start-up runs).
 bench: libcurl bench-tools bench-build
 	LOOP_BENCH_COMMAND='make bench$(if $(READY_TO_RUN), READY_TO_RUN=$(READY_TO_RUN))' $(BENCH_RUN) suite --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
