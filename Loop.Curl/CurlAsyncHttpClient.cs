@@ -22,9 +22,9 @@ namespace Loop.Curl;
 /// <see cref="AsyncHttpClient.MaxClients"/>) and reset between requests, so no option of one
 /// request leaks into the next (before libcurl 8.1.0, whose reused handles can corrupt memory,
 /// each request gets a fresh one); connections are kept alive by libcurl's connection cache,
-/// which holds up to <see cref="AsyncHttpClient.MaxClients"/> connections (libcurl's own default
-/// shrinks with the transfers running, so a lull between two bursts would close connections the
-/// next burst opens again). <see cref="AsyncHttpClientSettings.IdleConnectionTimeout"/> bounds how
+/// which holds up to 4 × <see cref="AsyncHttpClient.MaxClients"/> connections, the oldest idle
+/// one closed first (libcurl's own default, 4 × the transfers running, shrinks as a burst drains,
+/// so a lull between two bursts would close connections the next burst opens again). <see cref="AsyncHttpClientSettings.IdleConnectionTimeout"/> bounds how
 /// long a connection may have been idle to be reused (whole seconds, rounded up: libcurl's
 /// <c>CURLOPT_MAXAGE_CONN</c>, from libcurl 7.65.0); zero keeps none.
 /// </para>
@@ -88,9 +88,9 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
         // libcurl sizes its connection cache at 4 × the transfers added at the moment a
         // connection comes back, so as a burst drains the cache shrinks below the connections
         // open and each returned one closes the oldest idle: after 10,000 at once, 2,500 were
-        // closed and opened again by the next burst. MaxClients is as many as can be busy at
-        // once, as the simple client's pool keeps by default.
-        Check(LibCurl.curl_multi_setopt_long(multi, CurlOpt.MultiMaxConnects, new CLong(MaxClients)));
+        // closed and opened again by the next burst. Fixed at 4 × MaxClients, that default's
+        // largest: as many as can be busy at once, and room for idle ones to other origins.
+        Check(LibCurl.curl_multi_setopt_long(multi, CurlOpt.MultiMaxConnects, new CLong(ConnectionCacheSize)));
         TimeSpan idle = settings.IdleConnectionTimeout ?? AsyncHttpClientSettings.DefaultIdleConnectionTimeout;
         _maxIdleSeconds = idle > TimeSpan.Zero ? (long)Math.Ceiling(idle.TotalSeconds) : 0;
         if (settings.HostnameMapping is { Count: > 0 } || settings.Resolver is not null)
@@ -204,6 +204,9 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
 
     /// <summary>How many small responses in a row make transfers ask for the small receive buffer.</summary>
     internal const int SmallResponsesInARow = 64;
+
+    /// <summary>How many connections libcurl's cache keeps (<c>CURLMOPT_MAXCONNECTS</c>): 4 × <see cref="AsyncHttpClient.MaxClients"/>.</summary>
+    internal int ConnectionCacheSize => (int)Math.Min(4L * MaxClients, int.MaxValue);
 
     /// <summary>How long a connection may have been idle to be reused, whole seconds; 0 keeps none.</summary>
     internal long MaxIdleSeconds => _maxIdleSeconds;

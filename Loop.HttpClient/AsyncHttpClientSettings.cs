@@ -52,8 +52,8 @@ public sealed record AsyncHttpClientSettings
     /// The most idle connections kept per origin; by default <see cref="MaxClients"/> (as many
     /// as can be busy at once, so a steady load never closes and reopens connections). Lower it
     /// to hold fewer sockets between bursts; the oldest idle connection goes first. The simple
-    /// client only: libcurl's connection cache holds up to <see cref="MaxClients"/> connections
-    /// in all.
+    /// client only: libcurl's connection cache holds up to 4 × <see cref="MaxClients"/>
+    /// connections in all.
     /// </summary>
     public int? MaxIdleConnectionsPerOrigin { get; init; }
 

@@ -89,6 +89,22 @@ public sealed class HttpClientCommonTests(Type clientType) : HttpClientFixture(c
     });
 
     [Test]
+    public void KeepAlive_OneClientSlot_TwoOriginsInTurn_KeepBothConnections() => Run(async () =>
+    {
+        // One fetch at a time, but a connection kept for each origin: going back and forth opens none.
+        string tag = Guid.NewGuid().ToString("N");
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
+        var headers = new HttpHeaders { { "X-Tag", tag } };
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.That(Text(await client.FetchAsync(new HttpRequest(Server.Url("/hello"), headers: headers))), Is.EqualTo("Hello world!"));
+            Assert.That(Text(await client.FetchAsync(new HttpRequest(Server.OtherUrl("/hello"), headers: headers))), Is.EqualTo("Hello world!"));
+        }
+
+        Assert.That(Server.ConnectionsFor(tag), Is.EqualTo(2));
+    });
+
+    [Test]
     public void IdleConnectionTimeoutZero_KeepsNoConnection() => Run(async () =>
     {
         string tag = Guid.NewGuid().ToString("N");
