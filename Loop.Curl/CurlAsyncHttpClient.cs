@@ -62,9 +62,6 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     // IdleConnectionTimeout in whole seconds (CURLOPT_MAXAGE_CONN); 0: no connection is kept.
     private readonly long _maxIdleSeconds;
 
-    // Responses in a row that fit the small receive buffer (see ReceiveBufferSize).
-    private int _smallInARow;
-
     private bool _inCurl;
 
     /// <summary>Creates a client; prefer <see cref="AsyncHttpClient.Create"/>, which keeps one per loop.</summary>
@@ -190,20 +187,10 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     }
 
     /// <summary>
-    /// The receive buffer (<c>CURLOPT_BUFFERSIZE</c>) transfers ask libcurl for now, by the size
-    /// of the responses lately; 0 leaves libcurl's default (16 KiB).
-    /// <see cref="CurlTransfer.LargeReceiveBuffer"/> from a body of 256 KiB or more until one
-    /// under 64 KiB: fewer reads and write callbacks per body.
-    /// <see cref="CurlTransfer.SmallReceiveBuffer"/> once <see cref="SmallResponsesInARow"/>
-    /// responses in a row had fields and body within half of it (room for the status line and
-    /// some growth), until one does not: libcurl 7.88 allocates the buffer for every transfer,
-    /// and with thousands of small responses in flight the default one costs about 4 KiB more
-    /// resident memory each (16 KiB allocated, the pages at its two ends touched).
+    /// Whether the bodies lately were large: set by a body of 256 KiB or more, cleared by one
+    /// under 64 KiB. Transfers made meanwhile ask curl for a larger receive buffer.
     /// </summary>
-    internal int ReceiveBufferSize { get; private set; }
-
-    /// <summary>How many small responses in a row make transfers ask for the small receive buffer.</summary>
-    internal const int SmallResponsesInARow = 64;
+    internal bool LargeBodies { get; private set; }
 
     /// <summary>How many connections libcurl's cache keeps (<c>CURLMOPT_MAXCONNECTS</c>): 4 × <see cref="AsyncHttpClient.MaxClients"/>.</summary>
     internal int ConnectionCacheSize => (int)Math.Min(4L * MaxClients, int.MaxValue);
@@ -211,33 +198,16 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     /// <summary>How long a connection may have been idle to be reused, whole seconds; 0 keeps none.</summary>
     internal long MaxIdleSeconds => _maxIdleSeconds;
 
-    /// <summary>A transfer received header fields of <paramref name="headBytes"/> and <paramref name="bodyBytes"/> of body (as they came, before decoding).</summary>
-    internal void NoteResponseSize(long headBytes, long bodyBytes)
+    /// <summary>A transfer received <paramref name="bytes"/> of body (as they came, before decoding).</summary>
+    internal void NoteBodySize(long bytes)
     {
-        if (bodyBytes >= 256 * 1024)
+        if (bytes >= 256 * 1024)
         {
-            ReceiveBufferSize = CurlTransfer.LargeReceiveBuffer;
-            _smallInARow = 0;
+            LargeBodies = true;
         }
-        else if (headBytes + bodyBytes <= CurlTransfer.SmallReceiveBuffer / 2)
+        else if (bytes < 64 * 1024)
         {
-            _smallInARow = Math.Min(_smallInARow + 1, SmallResponsesInARow);
-            if (_smallInARow == SmallResponsesInARow)
-            {
-                ReceiveBufferSize = CurlTransfer.SmallReceiveBuffer;
-            }
-            else if (ReceiveBufferSize == CurlTransfer.LargeReceiveBuffer)
-            {
-                ReceiveBufferSize = 0;
-            }
-        }
-        else
-        {
-            _smallInARow = 0;
-            if (ReceiveBufferSize == CurlTransfer.SmallReceiveBuffer || (ReceiveBufferSize == CurlTransfer.LargeReceiveBuffer && bodyBytes < 64 * 1024))
-            {
-                ReceiveBufferSize = 0;
-            }
+            LargeBodies = false;
         }
     }
 

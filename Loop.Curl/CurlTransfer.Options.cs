@@ -49,11 +49,11 @@ internal sealed partial class CurlTransfer
             SetLong(CurlOpt.ForbidReuse, 1);
         }
 
-        // The receive buffer the responses lately call for (libcurl's default is 16 KiB); the
-        // option lives on the easy handle, so a reset handle is back at the default.
-        if (_client.ReceiveBufferSize != 0)
+        if (_client.LargeBodies)
         {
-            _ = LibCurl.curl_easy_setopt_long(Handle, CurlOpt.BufferSize, new CLong(_client.ReceiveBufferSize));
+            // The bodies lately were large: a larger receive buffer (curl's default is 16 KiB)
+            // means fewer reads and write callbacks per body. Only then: it is per transfer.
+            _ = LibCurl.curl_easy_setopt_long(Handle, CurlOpt.BufferSize, new CLong(LargeReceiveBuffer));
         }
 
         // Redirects: only to http and https (libcurl's own default allows more).
@@ -305,9 +305,6 @@ internal sealed partial class CurlTransfer
 
     /// <summary>The receive buffer asked for while bodies are large: libcurl's largest (CURL_MAX_READ_SIZE).</summary>
     internal const int LargeReceiveBuffer = 512 * 1024;
-
-    /// <summary>The receive buffer asked for while whole responses are small: libcurl's smallest (READBUFFER_MIN).</summary>
-    internal const int SmallReceiveBuffer = 1024;
 
     private void SetLong(int option, long value) => Check(LibCurl.curl_easy_setopt_long(Handle, option, new CLong(checked((nint)value))), option);
 

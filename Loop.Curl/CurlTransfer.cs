@@ -226,7 +226,7 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
             return;
         }
 
-        _client.NoteResponseSize(_headerBytes, _bodyBytesIn);
+        _client.NoteBodySize(_bodyBytesIn);
         try
         {
             FinishBody();

@@ -302,32 +302,6 @@ public sealed class CurlResponseRulesTests() : HttpClientFixture(typeof(CurlAsyn
     }
 
     [Test]
-    public void ReceiveBuffer_ShrinksAfterSmallResponses_AndALargerResponseStillComesWhole() => Run(async () =>
-    {
-        var client = (CurlAsyncHttpClient)CreateClient();
-        for (int i = 1; i < CurlAsyncHttpClient.SmallResponsesInARow; i++)
-        {
-            Assert.That(Text(await client.FetchAsync(Server.Url("/hello"))), Is.EqualTo("Hello world!"));
-        }
-
-        Assert.That(client.ReceiveBufferSize, Is.Zero, "libcurl's default until enough small responses in a row");
-        Assert.That(Text(await client.FetchAsync(Server.Url("/hello"))), Is.EqualTo("Hello world!"));
-        Assert.That(client.ReceiveBufferSize, Is.EqualTo(CurlTransfer.SmallReceiveBuffer));
-
-        // Received through the small buffer: all of it, then the default again.
-        HttpResponse medium = await client.FetchAsync(Server.Url("/large?size=100000"));
-        Assert.That(medium.BodyMemory.Length, Is.EqualTo(100_000));
-        Assert.That(medium.BodyMemory.Span.IndexOfAnyExcept((byte)'a'), Is.EqualTo(-1));
-        Assert.That(client.ReceiveBufferSize, Is.Zero);
-
-        // A large body: the large buffer, then back to the default after a body under 64 KiB.
-        Assert.That((await client.FetchAsync(Server.Url("/large?size=300000"))).BodyMemory.Length, Is.EqualTo(300_000));
-        Assert.That(client.ReceiveBufferSize, Is.EqualTo(CurlTransfer.LargeReceiveBuffer));
-        Assert.That((await client.FetchAsync(Server.Url("/large?size=2000"))).BodyMemory.Length, Is.EqualTo(2000));
-        Assert.That(client.ReceiveBufferSize, Is.Zero);
-    });
-
-    [Test]
     public void FoldedFirstField_OnTheNextRequestOverAKeptConnection_IsAProtocolError_NotACrash() => Run(async () =>
     {
         // libcurl before 8.1.0 unfolded such a line onto the previous response's last field,
