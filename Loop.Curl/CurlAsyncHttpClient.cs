@@ -58,10 +58,6 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     private double _timerDue;
     private TimeoutHandle _tick;
     private bool _tickArmed;
-
-    // IdleConnectionTimeout in whole seconds (CURLOPT_MAXAGE_CONN); 0: no connection is kept.
-    private readonly long _maxIdleSeconds;
-
     private bool _inCurl;
 
     /// <summary>Creates a client; prefer <see cref="AsyncHttpClient.Create"/>, which keeps one per loop.</summary>
@@ -89,7 +85,7 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
         // largest: as many as can be busy at once, and room for idle ones to other origins.
         Check(LibCurl.curl_multi_setopt_long(multi, CurlOpt.MultiMaxConnects, new CLong(ConnectionCacheSize)));
         TimeSpan idle = settings.IdleConnectionTimeout ?? AsyncHttpClientSettings.DefaultIdleConnectionTimeout;
-        _maxIdleSeconds = idle > TimeSpan.Zero ? (long)Math.Ceiling(idle.TotalSeconds) : 0;
+        MaxIdleSeconds = idle > TimeSpan.Zero ? (long)Math.Ceiling(idle.TotalSeconds) : 0;
         if (settings.HostnameMapping is { Count: > 0 } || settings.Resolver is not null)
         {
             Logger.LogWarning("The curl client resolves with libcurl: HostnameMapping and Resolver are ignored.");
@@ -196,7 +192,7 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     internal int ConnectionCacheSize => (int)Math.Min(4L * MaxClients, int.MaxValue);
 
     /// <summary>How long a connection may have been idle to be reused, whole seconds; 0 keeps none.</summary>
-    internal long MaxIdleSeconds => _maxIdleSeconds;
+    internal long MaxIdleSeconds { get; }
 
     /// <summary>A transfer received <paramref name="bytes"/> of body (as they came, before decoding).</summary>
     internal void NoteBodySize(long bytes)
