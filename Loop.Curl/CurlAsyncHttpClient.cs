@@ -24,9 +24,10 @@ namespace Loop.Curl;
 /// each request gets a fresh one); connections are kept alive by libcurl's connection cache,
 /// which holds up to 4 × <see cref="AsyncHttpClient.MaxClients"/> connections, the oldest idle
 /// one closed first (libcurl's own default, 4 × the transfers running, shrinks as a burst drains,
-/// so a lull between two bursts would close connections the next burst opens again). <see cref="AsyncHttpClientSettings.IdleConnectionTimeout"/> bounds how
-/// long a connection may have been idle to be reused (whole seconds, rounded up: libcurl's
-/// <c>CURLOPT_MAXAGE_CONN</c>, from libcurl 7.65.0); zero keeps none.
+/// so a lull between two bursts would close connections the next burst opens again).
+/// <see cref="AsyncHttpClientSettings.IdleConnectionTimeout"/> bounds how long a connection may
+/// have been idle to be reused (whole seconds, rounded up: libcurl's <c>CURLOPT_MAXAGE_CONN</c>,
+/// from libcurl 7.65.0); zero keeps none.
 /// </para>
 /// <para>
 /// Beyond the simple client it supports digest authentication (also for proxies), and

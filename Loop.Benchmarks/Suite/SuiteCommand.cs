@@ -89,7 +89,7 @@ internal static class SuiteCommand
         Directory.CreateDirectory(workDirectory);
         bool startupOnly = args.Contains("--startup-only");
         bool startup = startupOnly || (!args.Contains("--no-startup") && !quick);
-        int startupRepetitions = (int)Number(args, "--startup-repetitions", quick ? 1 : settings.Repetitions);
+        int startupRepetitions = (int)Number(args, "--startup-repetitions", settings.Repetitions);
         double startupSeconds = Number(args, "--startup-seconds", 3 * StartupProbe.SteadySeconds);
         Dictionary<string, string> startupEnvironment = (CommandArgs.Option(args, "--startup-env") ?? string.Empty)
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
