@@ -8,23 +8,28 @@ FILTER ?= *
 BENCH_ARGS ?=
 # A remark printed at the top of docs/benchmarks.md, e.g. make bench-quick NOTE='Smoke run'
 NOTE ?=
-BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/Loop.Benchmarks.dll
-# READY_TO_RUN=1: bench-build publishes the suite with every assembly (Loop.* included) compiled
-# ReadyToRun by crossgen2 (restored from NuGet on first use), and bench/bench-quick run that
-# build: what the start-up rows look like when the libraries ship precompiled code.
+# How the benchmark program gets the Loop assemblies (bench-build, then bench/bench-quick/bench-embed):
+# READY_TO_RUN=packages (the default): ReadyToRun for $(RID), as the library packages carry them
+#   (runtimes/<rid>/lib, see Directory.Build.targets); the benchmark program and its other
+#   dependencies stay IL, as a user's application is, and the framework is precompiled as shipped.
+# READY_TO_RUN=none: IL only, each Loop method jitted at its first call (a project reference's build).
+# READY_TO_RUN=all: every assembly of the program ReadyToRun, the benchmark's own code included.
 # READY_TO_RUN=composite: self-contained, the .NET libraries and Loop.* compiled together into one
 # composite ReadyToRun image (one version bubble, so the framework's generics over Loop's types are
 # precompiled too; about 180 MB): what an application published that way gets.
-READY_TO_RUN ?=
+# Each needs crossgen2 and the runtime pack for $(RID), restored from NuGet on first use.
+READY_TO_RUN ?= packages
 RID ?= linux-x64
+BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/$(RID)/$(READY_TO_RUN)/Loop.Benchmarks.dll
 BENCH_RUN = $(DOTNET) $(BENCH_DLL)
-ifeq ($(READY_TO_RUN),1)
-BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/$(RID)/ready-to-run/Loop.Benchmarks.dll
+ifeq ($(READY_TO_RUN),none)
+BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/Loop.Benchmarks.dll
 endif
 ifeq ($(READY_TO_RUN),composite)
-BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/$(RID)/composite/Loop.Benchmarks.dll
 BENCH_RUN = $(dir $(BENCH_DLL))Loop.Benchmarks
 endif
+# The command the report names: READY_TO_RUN only when it is not the default.
+BENCH_FORM = $(if $(filter-out packages,$(READY_TO_RUN)), READY_TO_RUN=$(READY_TO_RUN))
 
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
@@ -124,11 +129,11 @@ libcurl:
 # About 35 minutes; bench-quick is the one-minute version (fewer rows and clients, shorter rounds,
 # one repetition, no start-up runs).
 bench: libcurl bench-tools bench-build
-	LOOP_BENCH_COMMAND='make bench$(if $(READY_TO_RUN), READY_TO_RUN=$(READY_TO_RUN))' $(BENCH_RUN) suite --out docs/benchmarks.md \
+	LOOP_BENCH_COMMAND='make bench$(BENCH_FORM)' $(BENCH_RUN) suite --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
 
 bench-quick: libcurl bench-tools bench-build
-	LOOP_BENCH_COMMAND='make bench-quick$(if $(READY_TO_RUN), READY_TO_RUN=$(READY_TO_RUN))' $(BENCH_RUN) suite --quick --out docs/benchmarks.md \
+	LOOP_BENCH_COMMAND='make bench-quick$(BENCH_FORM)' $(BENCH_RUN) suite --quick --out docs/benchmarks.md \
 		$(if $(NOTE),--note '$(NOTE)') $(BENCH_ARGS)
 
 # The embedding benchmark (Loop.Benchmarks/Embedding): a game server's 60 Hz main loop with the
@@ -149,12 +154,16 @@ bench-micro:
 	$(DOTNET) run -c Release --project Loop.Benchmarks -- --filter '$(FILTER)' --job short
 
 bench-build:
-ifeq ($(READY_TO_RUN),1)
+ifeq ($(READY_TO_RUN),packages)
+	$(DOTNET) publish Loop.Benchmarks -c Release -r $(RID) --self-contained false -p:LoopPackagedReadyToRun=true -o $(dir $(BENCH_DLL))
+else ifeq ($(READY_TO_RUN),all)
 	$(DOTNET) publish Loop.Benchmarks -c Release -r $(RID) --self-contained false -p:PublishReadyToRun=true -o $(dir $(BENCH_DLL))
 else ifeq ($(READY_TO_RUN),composite)
 	$(DOTNET) publish Loop.Benchmarks -c Release -r $(RID) --self-contained true -p:PublishReadyToRun=true -p:PublishReadyToRunComposite=true -o $(dir $(BENCH_DLL))
-else
+else ifeq ($(READY_TO_RUN),none)
 	$(DOTNET) build Loop.Benchmarks -c Release
+else
+	@echo "READY_TO_RUN must be packages, none, all or composite" >&2; exit 2
 endif
 
 # The suite's server and reference clients, installed when missing and running as root (Debian's

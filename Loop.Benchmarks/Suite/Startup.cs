@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Runtime.InteropServices;
 
 namespace Loop.Benchmarks.Suite;
 
@@ -349,28 +350,30 @@ internal static class StartupProbe
         return result ?? new StartupMeasurement { Client = name, Repetition = repetition, BucketSeconds = Bucket.TotalSeconds, Failure = "no result in time; the child was stopped" };
     }
 
-    /// <summary>Whether the Loop assemblies this program loads are ReadyToRun images (precompiled) or IL only (JIT at first call).</summary>
+    /// <summary>
+    /// Whether the Loop assemblies this program loads are ReadyToRun images (precompiled) or IL
+    /// only (JIT at first call), and the same of the program itself.
+    /// </summary>
     public static string AssemblyForm()
     {
         var assemblies = new[] { typeof(Loop.Http.SimpleAsyncHttpClient).Assembly, typeof(Loop.IOLoop).Assembly, typeof(Loop.Curl.CurlAsyncHttpClient).Assembly };
-        int precompiled = 0;
-        foreach (System.Reflection.Assembly assembly in assemblies)
-        {
-            using var stream = File.OpenRead(assembly.Location);
-            using var reader = new System.Reflection.PortableExecutable.PEReader(stream);
-            if (reader.PEHeaders.CorHeader is { ManagedNativeHeaderDirectory.Size: > 0 })
-            {
-                precompiled++;
-            }
-        }
+        int precompiled = assemblies.Count(IsReadyToRun);
 
         // A composite image (PublishReadyToRunComposite) holds the code of every assembly in one
         // file beside them; self-contained, the framework's own code is in it too.
         bool composite = Directory.EnumerateFiles(AppContext.BaseDirectory, "*.r2r.dll").Any();
+        string program = IsReadyToRun(typeof(StartupProbe).Assembly) ? "this program ReadyToRun too" : "this program IL, as an application's build is";
         return precompiled == assemblies.Length && composite ? "one composite ReadyToRun image with the .NET libraries (self-contained; hot methods are still rejitted at tier 1)"
-            : precompiled == assemblies.Length ? "ReadyToRun images (precompiled; hot methods are still rejitted at tier 1)"
+            : precompiled == assemblies.Length ? $"ReadyToRun images, as the library packages carry them for {RuntimeInformation.RuntimeIdentifier} (precompiled; hot methods are still rejitted at tier 1); {program}"
             : precompiled == 0 ? "IL only (each method is jitted at its first call)"
             : string.Create(CultureInfo.InvariantCulture, $"{precompiled} of {assemblies.Length} ReadyToRun");
+    }
+
+    private static bool IsReadyToRun(System.Reflection.Assembly assembly)
+    {
+        using var stream = File.OpenRead(assembly.Location);
+        using var reader = new System.Reflection.PortableExecutable.PEReader(stream);
+        return reader.PEHeaders.CorHeader is { ManagedNativeHeaderDirectory.Size: > 0 };
     }
 
     private static double Milliseconds(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
