@@ -10,8 +10,9 @@ BENCH_ARGS ?=
 NOTE ?=
 # How the benchmark program gets the Loop assemblies (bench-build, then bench/bench-quick/bench-embed):
 # READY_TO_RUN=packages (the default): ReadyToRun for $(RID), as the library packages carry them
-#   (runtimes/<rid>/lib, see Directory.Build.targets); the benchmark program and its other
-#   dependencies stay IL, as a user's application is, and the framework is precompiled as shipped.
+#   (runtimes/<rid>/lib, see Directory.Build.targets; they carry linux-x64 only, so on another
+#   runtime this is what they would give); the benchmark program and its other dependencies stay
+#   IL, as a user's application is, and the framework is precompiled as shipped.
 # READY_TO_RUN=none: IL only, each Loop method jitted at its first call (a project reference's build).
 # READY_TO_RUN=all: every assembly of the program ReadyToRun, the benchmark's own code included.
 # READY_TO_RUN=composite: self-contained, the .NET libraries and Loop.* compiled together into one
@@ -19,7 +20,11 @@ NOTE ?=
 # precompiled too; about 180 MB): what an application published that way gets.
 # Each needs crossgen2 and the runtime pack for $(RID), restored from NuGet on first use.
 READY_TO_RUN ?= packages
-RID ?= linux-x64
+# This machine's runtime identifier as the SDK reports it (linux-x64 when it cannot tell): the
+# smoke's self-contained build and the benchmark's ReadyToRun images are for it.
+ifeq ($(origin RID),undefined)
+RID := $(or $(shell $(DOTNET) --info 2>/dev/null | sed -n 's/^ *RID: *//p' | head -n 1),linux-x64)
+endif
 BENCH_DLL := Loop.Benchmarks/bin/Release/net10.0/$(RID)/$(READY_TO_RUN)/Loop.Benchmarks.dll
 BENCH_RUN = $(DOTNET) $(BENCH_DLL)
 ifeq ($(READY_TO_RUN),none)
