@@ -362,9 +362,9 @@ internal static class StartupProbe
         // A composite image (PublishReadyToRunComposite) holds the code of every assembly in one
         // file beside them; self-contained, the framework's own code is in it too.
         bool composite = Directory.EnumerateFiles(AppContext.BaseDirectory, "*.r2r.dll").Any();
-        string program = IsReadyToRun(typeof(StartupProbe).Assembly) ? "this program ReadyToRun too" : "this program IL, as an application's build is";
         return precompiled == assemblies.Length && composite ? "one composite ReadyToRun image with the .NET libraries (self-contained; hot methods are still rejitted at tier 1)"
-            : precompiled == assemblies.Length ? $"ReadyToRun images, as the library packages carry them for {RuntimeInformation.RuntimeIdentifier} (precompiled; hot methods are still rejitted at tier 1); {program}"
+            : precompiled == assemblies.Length && IsReadyToRun(typeof(StartupProbe).Assembly) ? "ReadyToRun images compiled with this program, which is ReadyToRun too (hot methods are still rejitted at tier 1)"
+            : precompiled == assemblies.Length ? $"ReadyToRun images, as the library packages carry them for {RuntimeInformation.RuntimeIdentifier} (precompiled; hot methods are still rejitted at tier 1); this program IL, as an application's build is"
             : precompiled == 0 ? "IL only (each method is jitted at its first call)"
             : string.Create(CultureInfo.InvariantCulture, $"{precompiled} of {assemblies.Length} ReadyToRun");
     }
