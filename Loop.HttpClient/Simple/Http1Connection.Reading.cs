@@ -88,7 +88,7 @@ internal sealed partial class Http1Connection
         _informational = 0;
         _finishing = 0;
         _state = ReadState.Head;
-        ValueTask sending = SendRequestAsync(_chunkedUpload, _expectContinue);
+        ValueTask sending = SendRequest(_chunkedUpload, _expectContinue);
         if (!sending.IsCompleted)
         {
             if (hasBody && !_expectContinue)

@@ -35,6 +35,63 @@ internal sealed partial class Http1Connection
     /// that does not finish at once runs beside the reading of the answer (see
     /// <see cref="WatchUpload"/>).
     /// </summary>
+    private ValueTask SendRequest(bool chunkedUpload, bool expectContinue)
+    {
+        if (expectContinue || chunkedUpload || _request.BodyProducer is not null || _request.Body is { Length: > SmallBody })
+        {
+            return SendRequestAsync(chunkedUpload, expectContinue);
+        }
+
+        // No body, or a small one that goes with the head in one send (a GET, most often): when
+        // the socket takes it at once, as it usually does, no state machine runs for the send.
+        PipeWriter output = Stream.Output;
+        WriteHead(output, chunkedUpload: false, expectContinue: false);
+        ValueTask<FlushResult> flush;
+        try
+        {
+            if (_request.Body is { Length: > 0 } small)
+            {
+                output.Write(small);
+            }
+
+            flush = output.FlushAsync();
+            if (flush.IsCompletedSuccessfully)
+            {
+                _ = flush.Result; // Completed (checked above): takes the outcome, does not block.
+                _bodySent = true;
+                return default;
+            }
+        }
+        catch (StreamClosedException e) when (_abortError is null)
+        {
+            _sendFailure = e;
+            return default;
+        }
+
+        return FinishSendAsync(flush);
+    }
+
+    /// <summary>The rest of <see cref="SendRequest"/> when the socket did not take the request at once.</summary>
+    [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
+    private async ValueTask FinishSendAsync(ValueTask<FlushResult> flush)
+    {
+        try
+        {
+            await flush.ConfigureAwait(false);
+        }
+        catch (StreamClosedException e) when (_abortError is null)
+        {
+            _sendFailure = e;
+            return;
+        }
+
+        _bodySent = true;
+    }
+
+    /// <summary>
+    /// <see cref="SendRequest"/> for the requests it does not send itself: a body that is
+    /// produced, large, or waits for a 100 Continue.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PooledTaskBuilder))]
     private async ValueTask SendRequestAsync(bool chunkedUpload, bool expectContinue)
     {
@@ -42,15 +99,6 @@ internal sealed partial class Http1Connection
         WriteHead(output, chunkedUpload, expectContinue);
         try
         {
-            if (!expectContinue && _request.Body is { Length: > 0 and <= SmallBody } small)
-            {
-                // One send for a small request.
-                output.Write(small);
-                await output.FlushAsync().ConfigureAwait(false);
-                _bodySent = true;
-                return;
-            }
-
             await output.FlushAsync().ConfigureAwait(false);
         }
         catch (StreamClosedException e) when (_abortError is null)

@@ -199,6 +199,68 @@ public sealed class SimpleHostileServerTests() : HttpClientFixture(typeof(Simple
     });
 
     [Test]
+    public void Get_WithAHeadLargerThanTheSocketBuffers_IsSentInFullAndAnswered() => Run(async () =>
+    {
+        // The socket cannot take a 16 MiB head at once: the send finishes as the server reads.
+        const int size = 16 * 1024 * 1024;
+        var received = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            received.SetResult(await ReadHeadLengthAsync(connection.Socket));
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        });
+        var request = new HttpRequest(raw.Url()) { RequestTimeout = TimeSpan.FromSeconds(20) };
+        request.Headers.Add("X-Large", new string('a', size));
+        HttpResponse response = await Client.FetchAsync(request);
+        Assert.That(Text(response), Is.EqualTo("ok"));
+        Assert.That(await received.Task.WaitAsync(TimeSpan.FromSeconds(10)), Is.GreaterThan(size));
+    });
+
+    [Test]
+    public void Get_TheServerAnswersBeforeReadingAllTheHead_TheAnswerIsReturned() => Run(async () =>
+    {
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            // Read a little of the head, answer, and close with the rest unread (a reset under the client's write).
+            var start = new byte[4096];
+            _ = await connection.Socket.ReceiveAsync(start, SocketFlags.None);
+            await connection.WriteAsync("HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo long");
+        });
+        var request = new HttpRequest(raw.Url()) { RequestTimeout = TimeSpan.FromSeconds(20) };
+        request.Headers.Add("X-Large", new string('a', 16 * 1024 * 1024));
+        HttpResponse response = await Client.FetchAsync(request, raiseError: false);
+        Assert.That(response.Code, Is.EqualTo(431), response.Error?.ToString());
+        Assert.That(Text(response), Is.EqualTo("too long"));
+    });
+
+    /// <summary>Reads a request head to its blank line and returns its length in bytes (the raw server's own reader rescans the whole head on each read).</summary>
+    private static async Task<long> ReadHeadLengthAsync(Socket socket)
+    {
+        var buffer = new byte[64 * 1024];
+        long total = 0;
+        uint last = 0;
+        while (true)
+        {
+            int n = await socket.ReceiveAsync(buffer, SocketFlags.None);
+            if (n == 0)
+            {
+                return -1;
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                last = (last << 8) | buffer[i];
+                if (last == 0x0D0A0D0A)
+                {
+                    return total + i + 1;
+                }
+            }
+
+            total += n;
+        }
+    }
+
+    [Test]
     public void EarlyResponse_ToALargeUpload_ConnectionKeptOpenWithoutReading_IsReturned() => Run(async () =>
     {
         using var raw = RawHttpServer.Start(async connection =>
