@@ -60,7 +60,9 @@ pack:
 # --blame-hang-timeout is a last resort; every test also bounds itself. The .NET 8 smoke runs
 # first; when it fails the suite does not run and make test fails.
 # make pack runs first: Loop.Tests/Packaging installs the fetcher's tool package from $(PACK_DIR).
-test: libcurl smoke pack
+# make bench-build runs before it, on a clean tree as on a fresh machine: it checks that make
+# bench's build (the packages' ReadyToRun images swapped into the benchmark) works from scratch.
+test: libcurl smoke bench-build pack
 	rm -rf $(RESULTS)
 	$(DOTNET) test Loop.Tests/Loop.Tests.csproj -c Debug \
 		--logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
