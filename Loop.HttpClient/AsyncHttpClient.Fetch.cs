@@ -144,10 +144,46 @@ public abstract partial class AsyncHttpClient
         return task;
     }
 
-    /// <summary>Starts the implementation's fetch and ends it (<see cref="EndFetch"/>) when it completes: at once, or from the continuation the fetch state keeps.</summary>
+    /// <summary>
+    /// Starts the implementation's fetch and ends it (<see cref="EndFetch(FetchState, HttpResponse?, Exception?)"/>)
+    /// when it completes: directly from the implementation when it took the fetch in
+    /// <see cref="TryStartDirect"/>, otherwise at once or from the continuation the fetch state keeps.
+    /// </summary>
     private void RunCore(FetchState fetch)
     {
-        ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter awaiter = StartCore(fetch).ConfigureAwait(false).GetAwaiter();
+        bool direct;
+        try
+        {
+            direct = TryStartDirect(fetch);
+        }
+        catch (Exception e)
+        {
+            EndFetch(fetch, null, e);
+            return;
+        }
+
+        if (!direct)
+        {
+            EndWhenDone(fetch, StartCore(fetch));
+        }
+    }
+
+    /// <summary>
+    /// Takes the fetch without the implementation's async method when it can: the common case,
+    /// where a slot is free and the request needs nothing it would wait for before its exchange
+    /// (a kept connection, for the simple client). The implementation then ends the fetch with
+    /// <see cref="EndDirect"/>, or hands the rest of it to <see cref="EndWhenDone"/>. Returns
+    /// false, having changed nothing, when it cannot; then <see cref="FetchCoreAsync"/> runs it.
+    /// </summary>
+    private protected virtual bool TryStartDirect(FetchState fetch) => false;
+
+    /// <summary>Ends a fetch the implementation took in <see cref="TryStartDirect"/>, with its final response or what failed it. Loop thread.</summary>
+    private protected void EndDirect(FetchState fetch, HttpResponse? response, Exception? error) => EndFetch(fetch, response, error);
+
+    /// <summary>Ends the fetch when <paramref name="rest"/> completes: at once, or from the continuation the fetch state keeps.</summary>
+    private protected void EndWhenDone(FetchState fetch, ValueTask<HttpResponse> rest)
+    {
+        ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter awaiter = rest.ConfigureAwait(false).GetAwaiter();
         if (awaiter.IsCompleted)
         {
             EndFetch(fetch, awaiter);
@@ -161,7 +197,7 @@ public abstract partial class AsyncHttpClient
     }
 
     /// <summary>
-    /// The continuation a fetch state keeps for <see cref="EndFetch"/>. (Made here: a lambda in
+    /// The continuation a fetch state keeps for <see cref="EndFetch(FetchState, ConfiguredValueTaskAwaitable{HttpResponse}.ConfiguredValueTaskAwaiter)"/>. (Made here: a lambda in
     /// RunFetchAsync would allocate its closure on every call, used or not.)
     /// </summary>
     private Action EndFetchCallback(FetchState fetch) => () => EndFetch(fetch, fetch.CoreAwaiter);
@@ -179,45 +215,66 @@ public abstract partial class AsyncHttpClient
         }
     }
 
-    /// <summary>
-    /// The implementation's fetch has ended: gives the fetch state back and completes the caller's
-    /// task with the response, a 599 response, or the error (<see cref="FetchAsync(HttpRequest, bool, CancellationToken)"/>).
-    /// </summary>
+    /// <summary>The implementation's fetch has ended: its outcome taken from <paramref name="awaiter"/>.</summary>
     private void EndFetch(FetchState fetch, ConfiguredValueTaskAwaitable<HttpResponse>.ConfiguredValueTaskAwaiter awaiter)
+    {
+        fetch.CoreAwaiter = default;
+        HttpResponse? response = null;
+        Exception? error = null;
+        try
+        {
+            response = awaiter.GetResult();
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+
+        EndFetch(fetch, response, error);
+    }
+
+    /// <summary>
+    /// The implementation's fetch has ended with <paramref name="result"/> or <paramref name="thrown"/>:
+    /// gives the fetch state back and completes the caller's task with the response, a 599
+    /// response, or the error (<see cref="FetchAsync(HttpRequest, bool, CancellationToken)"/>).
+    /// </summary>
+    private void EndFetch(FetchState fetch, HttpResponse? result, Exception? thrown)
     {
         AsyncTaskMethodBuilder<HttpResponse> completion = fetch.Completion;
         fetch.Completion = default;
-        fetch.CoreAwaiter = default;
         HttpResponse? response = null;
         Exception? failure = null;
         try
         {
-            response = awaiter.GetResult();
-            if (fetch.RaiseError && response.Error is not null)
+            if (thrown is null)
             {
-                failure = response.Error;
+                response = result!;
+                if (fetch.RaiseError && response.Error is not null)
+                {
+                    failure = response.Error;
+                }
             }
-        }
-        catch (OperationCanceledException e) when (fetch.CancellationToken.IsCancellationRequested)
-        {
-            // The task ends cancelled (as an async method's does when it throws this).
-            failure = e;
-        }
-        catch (Exception e)
-        {
-            // Every failure a server can cause is raised by the implementations as a typed
-            // HttpClientError subtype. The plain 599 below is only for what is not the
-            // server's doing: the caller's own callback or body producer threw, the client
-            // was closed under the fetch, or a bug in the client. The cause is inside.
-            HttpClientError error = e as HttpClientError ?? new HttpClientError(599, e.Message, innerException: e);
-            if (fetch.RaiseError)
+            else if (thrown is OperationCanceledException && fetch.CancellationToken.IsCancellationRequested)
             {
-                failure = error;
+                // The task ends cancelled (as an async method's does when it throws this).
+                failure = thrown;
             }
             else
             {
-                response = new HttpResponse(fetch.Original, 599, error.Message, error: error, requestTime: fetch.Elapsed(), startTime: fetch.StartTime, timeInfo: fetch.Times);
-                error.Response ??= response;
+                // Every failure a server can cause is raised by the implementations as a typed
+                // HttpClientError subtype. The plain 599 below is only for what is not the
+                // server's doing: the caller's own callback or body producer threw, the client
+                // was closed under the fetch, or a bug in the client. The cause is inside.
+                HttpClientError error = thrown as HttpClientError ?? new HttpClientError(599, thrown.Message, innerException: thrown);
+                if (fetch.RaiseError)
+                {
+                    failure = error;
+                }
+                else
+                {
+                    response = new HttpResponse(fetch.Original, 599, error.Message, error: error, requestTime: fetch.Elapsed(), startTime: fetch.StartTime, timeInfo: fetch.Times);
+                    error.Response ??= response;
+                }
             }
         }
         finally

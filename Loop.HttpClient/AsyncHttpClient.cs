@@ -284,9 +284,8 @@ public abstract partial class AsyncHttpClient : IDisposable, IAsyncDisposable
             throw new ObjectDisposedException(GetType().Name);
         }
 
-        if (_active < MaxClients && _queue.Count == 0)
+        if (TryTakeSlot())
         {
-            _active++;
             return ValueTask.CompletedTask;
         }
 
@@ -306,6 +305,18 @@ public abstract partial class AsyncHttpClient : IDisposable, IAsyncDisposable
         }
 
         return new ValueTask(queued.Completion.Task);
+    }
+
+    /// <summary>Takes a slot among <see cref="MaxClients"/> when one is free and no fetch waits for one; the caller gives it back with <see cref="ReleaseSlot"/>.</summary>
+    private protected bool TryTakeSlot()
+    {
+        if (_closed || _active >= MaxClients || _queue.Count != 0)
+        {
+            return false;
+        }
+
+        _active++;
+        return true;
     }
 
     /// <summary>Gives the slot back and hands it to the first queued fetch, if any.</summary>

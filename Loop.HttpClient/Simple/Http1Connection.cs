@@ -45,8 +45,10 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
     // Bytes of the response taken from the stream in this exchange (HttpStreamClosedError.BytesReceived).
     private long _received;
 
-    // Completes the exchange's value task (RunAsync); the exchange's deadline, its timer, and its cancellation.
+    // Completes the exchange's value task (RunAsync; with _direct the client's OnDirectExchangeEnded is called instead);
+    // the exchange's deadline, its timer, and its cancellation.
     private ManualResetValueTaskSourceCore<Outcome> _core;
+    private bool _direct;
     private double _deadline = double.PositiveInfinity;
     private TimeoutHandle _deadlineTimer;
     private double _deadlineTimerAt = double.PositiveInfinity;
@@ -174,6 +176,27 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
     public ValueTask<Outcome> RunAsync(FetchState fetch)
     {
         AssertOnLoop();
+        _direct = false;
+        _core.Reset();
+        var result = new ValueTask<Outcome>(this, _core.Version);
+        Begin(fetch);
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="RunAsync"/> for a fetch the client runs without an async method: where the
+    /// exchange ends, the connection calls <see cref="SimpleAsyncHttpClient.OnDirectExchangeEnded"/>
+    /// with the outcome or the failure (before this returns, when it ends at once).
+    /// </summary>
+    public void RunDirect(FetchState fetch)
+    {
+        AssertOnLoop();
+        _direct = true;
+        Begin(fetch);
+    }
+
+    private void Begin(FetchState fetch)
+    {
         _fetch = fetch;
         _request = fetch.Request;
         _url = fetch.Url;
@@ -182,12 +205,10 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         _received = 0;
         _generation++;
         _ended = false;
-        _core.Reset();
         ArmDeadline(fetch.Deadline);
         _registration = fetch.CancellationToken.CanBeCanceled
             ? fetch.CancellationToken.UnsafeRegister(static state => ((ExchangeCancel)state!).Post(), new ExchangeCancel(this, _generation))
             : default;
-        var result = new ValueTask<Outcome>(this, _core.Version);
         try
         {
             StartExchange();
@@ -196,8 +217,6 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         {
             Fail(e);
         }
-
-        return result;
     }
 
     /// <summary>Ends the exchange with its outcome: the awaiting fetch continues inline. Nothing of the exchange may be touched after this.</summary>
@@ -208,8 +227,16 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
             return;
         }
 
+        FetchState fetch = _fetch;
         EndExchange();
-        _core.SetResult(outcome);
+        if (_direct)
+        {
+            _client.OnDirectExchangeEnded(this, fetch, outcome, null);
+        }
+        else
+        {
+            _core.SetResult(outcome);
+        }
     }
 
     /// <summary>
@@ -251,8 +278,16 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
             Stream.Close(error);
         }
 
+        FetchState fetch = _fetch;
         EndExchange();
-        _core.SetException(error);
+        if (_direct)
+        {
+            _client.OnDirectExchangeEnded(this, fetch, default, error);
+        }
+        else
+        {
+            _core.SetException(error);
+        }
     }
 
     /// <summary>What ends with every exchange, however it ended: its timer, its cancellation, its body's memory, an upload given up on.</summary>

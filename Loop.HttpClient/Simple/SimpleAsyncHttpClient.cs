@@ -91,30 +91,134 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
     }
 
     /// <summary>
+    /// The common fetch, without an async method: a slot free at once and a kept connection to
+    /// the origin. The connection runs the exchange and ends it in <see cref="OnDirectExchangeEnded"/>;
+    /// a fetch that needs a new connection, or waits for a slot, runs in <see cref="FetchCoreAsync"/>.
+    /// </summary>
+    private protected override bool TryStartDirect(FetchState fetch)
+    {
+        if (!TryTakeSlot())
+        {
+            return false;
+        }
+
+        Http1Connection? connection = _pool.Take(KeyFor(fetch.Request, fetch.Url));
+        if (connection is null)
+        {
+            // No fetch waits (TryTakeSlot saw none), so this only gives the slot back.
+            ReleaseSlot();
+            return false;
+        }
+
+        fetch.StartHop();
+        fetch.Mark(FetchTimes.Connect);
+        AddRunning(connection);
+        connection.RunDirect(fetch);
+        return true;
+    }
+
+    /// <summary>
+    /// A direct fetch's exchange has ended (<see cref="TryStartDirect"/>), with
+    /// <paramref name="outcome"/> or <paramref name="error"/>: as <see cref="RunHopsAsync"/> does
+    /// after its exchange, the connection is kept or closed and the slot given back, and the fetch
+    /// ends; a redirect, or a retry on a new connection, goes on in <see cref="RunHopsAsync"/>.
+    /// Called by the connection where the exchange ends, on the loop thread.
+    /// </summary>
+    internal void OnDirectExchangeEnded(Http1Connection connection, FetchState fetch, Http1Connection.Outcome outcome, Exception? error)
+    {
+        if (error is null)
+        {
+            if (outcome.KeepAlive)
+            {
+                _pool.Return(connection);
+            }
+            else
+            {
+                connection.Discard();
+            }
+
+            RemoveRunning(connection);
+            ReleaseSlot();
+            if (outcome.Redirect is null)
+            {
+                EndDirect(fetch, outcome.Response!, null);
+                return;
+            }
+
+            fetch.Request = outcome.Redirect;
+            fetch.Url = outcome.RedirectUrl!;
+            try
+            {
+                OnRedirect(fetch, fetch.RedirectCode, outcome.Redirect.Url);
+            }
+            catch (Exception e)
+            {
+                // A logger that threw, say: the fetch fails with it, as in RunHopsAsync.
+                EndDirect(fetch, null, e);
+                return;
+            }
+
+            EndWhenDone(fetch, RunHopsAsync(fetch, retry: false));
+            return;
+        }
+
+        HttpRequest request = fetch.Request;
+        bool retry = error is HttpStreamClosedError && !connection.ResponseStarted && IsIdempotent(request.Method) && request.BodyProducer is null;
+        connection.Discard();
+        RemoveRunning(connection);
+        if (retry)
+        {
+            // The server dropped the kept connection as we used it: once more, on a new one,
+            // in the slot this fetch still holds.
+            EndWhenDone(fetch, RunHopsAsync(fetch, retry: true));
+            return;
+        }
+
+        ReleaseSlot();
+        EndDirect(fetch, null, error);
+    }
+
+    /// <inheritdoc cref="RunHopsAsync"/>
+    private protected override ValueTask<HttpResponse> FetchCoreAsync(FetchState fetch) => RunHopsAsync(fetch, retry: false);
+
+    /// <summary>
     /// Runs the fetch hop by hop (a redirect is a new hop): a slot among MaxClients, a pooled
     /// connection to the origin or a new one, the exchange on it. A request that fails on a
     /// reused connection before any response byte arrived is retried once on a new connection
     /// when it is idempotent and has no body producer (the server may have dropped it as we
     /// sent). One async method for the whole fetch: the exchange itself is the connection's
-    /// state machine, awaited as a value task that completes on the loop thread.
+    /// state machine, awaited as a value task that completes on the loop thread. With
+    /// <paramref name="retry"/> the fetch already holds a slot and its hop has begun, and a
+    /// direct exchange on a kept connection failed so (see <see cref="OnDirectExchangeEnded"/>):
+    /// it goes on with a new connection.
     /// </summary>
     [AsyncMethodBuilder(typeof(PooledTaskBuilder<>))]
-    private protected override async ValueTask<HttpResponse> FetchCoreAsync(FetchState fetch)
+    private async ValueTask<HttpResponse> RunHopsAsync(FetchState fetch, bool retry)
     {
         while (true)
         {
-            // A queued slot is a Task: ConfigureAwait(false) on it would resume on the thread pool
-            // (a Task does not run continuations inline under a SynchronizationContext); the
-            // loop's context resumes it inline, on the loop.
-            await AcquireSlotAsync(fetch).ConfigureAwait(true);
+            if (!retry)
+            {
+                // A queued slot is a Task: ConfigureAwait(false) on it would resume on the thread
+                // pool (a Task does not run continuations inline under a SynchronizationContext);
+                // the loop's context resumes it inline, on the loop.
+                await AcquireSlotAsync(fetch).ConfigureAwait(true);
+            }
+
             Http1Connection.Outcome outcome;
             try
             {
                 HttpRequest request = fetch.Request;
                 OriginKey origin = KeyFor(request, fetch.Url);
-                fetch.StartHop();
-                Http1Connection? connection = _pool.Take(origin);
+                Http1Connection? connection = null;
+                if (!retry)
+                {
+                    fetch.StartHop();
+                    connection = _pool.Take(origin);
+                }
+
                 bool reused = connection is not null;
+                retry = false;
                 while (true)
                 {
                     if (connection is null)

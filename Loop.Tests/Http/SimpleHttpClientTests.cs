@@ -355,6 +355,39 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
     });
 
     [Test]
+    public void KeepAlive_CancelledOnAKeptConnection_EndsCancelled_FreesItsSlot_AndClosesThatConnection() => Run(async () =>
+    {
+        // A fetch on a kept connection runs without the client's async method: the connection
+        // ends it directly. Cancelled there, it must still end cancelled, give its slot back
+        // (one slot here, so a leak would stall the next fetch) and not return the connection.
+        var secondArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            await connection.ReadRequestAsync();
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            if (await connection.ReadRequestAsync() is not null)
+            {
+                // The second request is never answered: this waits for the client to close.
+                secondArrived.TrySetResult();
+                await connection.ReadRequestAsync();
+            }
+        });
+        var client = (SimpleAsyncHttpClient)CreateClient(new AsyncHttpClientSettings { MaxClients = 1 });
+        Assert.That(Text(await client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(client.IdleConnectionCount, Is.EqualTo(1));
+        using var cancel = new CancellationTokenSource();
+        Task<HttpResponse> second = client.FetchAsync(raw.Url(), cancellationToken: cancel.Token);
+        await secondArrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        cancel.Cancel();
+        await AsyncAssert.ThrowsAsync<OperationCanceledException>(async () => await second);
+        Assert.That(second.IsCanceled, Is.True);
+        Assert.That(client.ActiveCount, Is.Zero);
+        Assert.That(client.IdleConnectionCount, Is.Zero);
+        Assert.That(Text(await client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(2));
+    });
+
+    [Test]
     public void RequestTimeout_OnAReusedConnection_IsTheLaterRequestsOwnShorterOne() => Run(async () =>
     {
         // The connection's deadline timer was armed for the first request's minute: the second
