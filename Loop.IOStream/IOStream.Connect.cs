@@ -52,6 +52,14 @@ public partial class IOStream
 
         _connecting = true;
         SocketError started = StartConnect(remoteEndPoint);
+        if (started == SocketError.InProgress && OperatingSystem.IsLinux() && Interop.Libc.HasPeer(_fd))
+        {
+            // Over loopback (and to a peer as near) the handshake is done inside connect(2),
+            // which still says "in progress": go on as connected now, without waiting for a
+            // writable event. One extra call where the connect is really still under way.
+            started = SocketError.Success;
+        }
+
         if (started is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress)
         {
             UpdateInterest();

@@ -191,6 +191,22 @@ internal static unsafe partial class Libc
         }
     }
 
+    [LibraryImport(LibraryName)]
+    private static partial int getpeername(int fd, byte* address, int* length);
+
+    /// <summary>
+    /// Whether <paramref name="fd"/>'s connect has already finished with a connection: Linux's
+    /// getpeername(2) fails with ENOTCONN while the handshake is in progress (SYN_SENT) or after
+    /// it failed, and succeeds once the connection is established (even if the peer has since
+    /// closed its side).
+    /// </summary>
+    internal static bool HasPeer(int fd)
+    {
+        byte* address = stackalloc byte[128];
+        int length = 128;
+        return getpeername(fd, address, &length) == 0;
+    }
+
     /// <summary>The errno of the last failed call on this thread.</summary>
     internal static int LastErrno => Marshal.GetLastPInvokeError();
 }
