@@ -52,14 +52,6 @@ public partial class IOStream
 
         _connecting = true;
         SocketError started = StartConnect(remoteEndPoint);
-        if (started == SocketError.InProgress && OperatingSystem.IsLinux() && Interop.Libc.HasPeer(_fd))
-        {
-            // Over loopback (and to a peer as near) the handshake is done inside connect(2),
-            // which still says "in progress": go on as connected now, without waiting for a
-            // writable event. One extra call where the connect is really still under way.
-            started = SocketError.Success;
-        }
-
         if (started is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress)
         {
             UpdateInterest();
@@ -98,7 +90,11 @@ public partial class IOStream
                 case Interop.Libc.EINPROGRESS_Linux:
                 case Interop.Libc.EINTR:
                     // After EINTR the connect goes on in the background, as after EINPROGRESS.
-                    return SocketError.InProgress;
+                    // Over loopback (and to a peer as near) the handshake is often done by the
+                    // time connect(2) returns, although it says "in progress": then go on as
+                    // connected, without waiting for a writable event. One extra call where the
+                    // connect is really still under way.
+                    return Interop.Libc.HasPeer(_fd) ? SocketError.Success : SocketError.InProgress;
                 case Interop.Libc.ECONNREFUSED_Linux:
                     return SocketError.ConnectionRefused;
                 case Interop.Libc.ENETUNREACH_Linux:
