@@ -55,6 +55,9 @@ public sealed partial class CurlAsyncHttpClient
 
         /// <summary>In <see cref="_counted"/>: a connection the <c>Loop.Http</c> meter counts.</summary>
         public bool Counted;
+
+        /// <summary>The multi handle that last asked for it to be watched: its events go to that one.</summary>
+        public CurlMulti? Multi;
     }
 
     private readonly Dictionary<int, SocketState> _socketStates = [];
@@ -131,7 +134,7 @@ public sealed partial class CurlAsyncHttpClient
     /// <summary>The <see cref="CurlTransfer.Serial"/> of the transfer that last used socket <paramref name="fd"/>, or 0.</summary>
     internal long LastUserOf(int fd) => _socketStates.TryGetValue(fd, out SocketState state) ? state.LastUser : 0;
 
-    private void WatchSocket(nint easy, int fd, int what)
+    private void WatchSocket(CurlMulti multi, nint easy, int fd, int what)
     {
         ref SocketState state = ref CollectionsMarshal.GetValueRefOrAddDefault(_socketStates, fd, out bool existed);
         if (!existed)
@@ -179,6 +182,7 @@ public sealed partial class CurlAsyncHttpClient
         }
 
         state.Wanted = true;
+        state.Multi = multi;
         CurlTransfer? user = _transfers.GetValueOrDefault(easy);
         state.LastUser = user?.Serial ?? 0;
         if (!state.Tracked && (state.Ports < 0 || (state.Own && (events & IOEvents.Read) != 0)) && user is not null && user.MadeConnection)
@@ -387,20 +391,35 @@ public sealed partial class CurlAsyncHttpClient
             action |= CurlFlags.SelectError;
         }
 
-        SocketAction(fd, action);
+        // A socket with no state was never announced by curl: the first multi handle is asked.
+        CurlMulti multi = Unsafe.IsNullRef(ref state) || state.Multi is null ? _multis[0] : state.Multi;
+        if (multi.IsDisposed)
+        {
+            // Its multi handle was retired (RetireIdleMultis), which closes what it knew of.
+            if (!Unsafe.IsNullRef(ref state))
+            {
+                state.IsRegistered = false;
+            }
+
+            Loop.RemoveHandler(fd);
+            return;
+        }
+
+        SocketAction(multi, fd, action);
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static int SocketCallback(nint easy, int fd, int what, nint self, nint socketData)
     {
-        if (GCHandle.FromIntPtr(self).Target is not CurlAsyncHttpClient client)
+        if (CurlMulti.FromNative(self) is not { } multi)
         {
             return -1;
         }
 
+        CurlAsyncHttpClient client = multi.Client;
         try
         {
-            client.WatchSocket(easy, fd, what);
+            client.WatchSocket(multi, easy, fd, what);
             return 0;
         }
         catch (Exception e)

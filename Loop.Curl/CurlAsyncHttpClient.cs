@@ -49,16 +49,17 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     // The lost-wake-up guard: curl is asked for due work this often while transfers run.
     private static readonly TimeSpan s_safetyTick = TimeSpan.FromSeconds(1);
 
-    private readonly CurlMultiHandle _multi;
+    // The multi handles: the first always, another each time all run MultiCapacity transfers (CurlMulti).
+    private readonly List<CurlMulti> _multis = [];
     private readonly Stack<CurlEasyHandle> _idleHandles = new();
     private readonly Stack<CurlTransfer> _idleTransfers = new();
     private readonly Dictionary<nint, CurlTransfer> _transfers = [];
     private readonly IOHandler _onSocketEvent;
     private GCHandle _self;
-    private TimeoutHandle _timer;
-    private double _timerDue;
     private TimeoutHandle _tick;
     private bool _tickArmed;
+    private TimeoutHandle _retire;
+    private bool _retireArmed;
     private bool _inCurl;
 
     /// <summary>Creates a client; prefer <see cref="AsyncHttpClient.Create"/>, which keeps one per loop.</summary>
@@ -70,21 +71,8 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
         MaxBodySize = settings.MaxBodySize ?? settings.MaxBufferSize ?? IOStreamOptions.DefaultMaxBufferSize;
         MaxHeaderSize = settings.MaxHeaderSize ?? AsyncHttpClientSettings.DefaultMaxHeaderSize;
         _onSocketEvent = OnSocketEvent;
-        _multi = CurlMultiHandle.Create();
         _self = GCHandle.Alloc(this);
-        nint self = GCHandle.ToIntPtr(_self);
-        nint multi = _multi.DangerousGetHandle();
-        Check(LibCurl.curl_multi_setopt_ptr(multi, CurlOpt.MultiSocketFunction, (nint)(delegate* unmanaged[Cdecl]<nint, int, int, nint, nint, int>)&SocketCallback));
-        Check(LibCurl.curl_multi_setopt_ptr(multi, CurlOpt.MultiSocketData, self));
-        Check(LibCurl.curl_multi_setopt_ptr(multi, CurlOpt.MultiTimerFunction, (nint)(delegate* unmanaged[Cdecl]<nint, CLong, nint, int>)&TimerCallback));
-        Check(LibCurl.curl_multi_setopt_ptr(multi, CurlOpt.MultiTimerData, self));
-
-        // libcurl sizes its connection cache at 4 × the transfers added at the moment a
-        // connection comes back, so as a burst drains the cache shrinks below the connections
-        // open and each returned one closes the oldest idle: after 10,000 at once, 2,500 were
-        // closed and opened again by the next burst. Fixed at 4 × MaxClients, that default's
-        // largest: as many as can be busy at once, and room for idle ones to other origins.
-        Check(LibCurl.curl_multi_setopt_long(multi, CurlOpt.MultiMaxConnects, new CLong(ConnectionCacheSize)));
+        AddMulti();
         TimeSpan idle = settings.IdleConnectionTimeout ?? AsyncHttpClientSettings.DefaultIdleConnectionTimeout;
         MaxIdleSeconds = idle > TimeSpan.Zero ? (long)Math.Ceiling(idle.TotalSeconds) : 0;
         if (settings.HostnameMapping is { Count: > 0 } || settings.Resolver is not null)
@@ -189,8 +177,147 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     /// </summary>
     internal bool LargeBodies { get; private set; }
 
-    /// <summary>How many connections libcurl's cache keeps (<c>CURLMOPT_MAXCONNECTS</c>): 4 × <see cref="AsyncHttpClient.MaxClients"/>.</summary>
-    internal int ConnectionCacheSize => (int)Math.Min(4L * MaxClients, int.MaxValue);
+    /// <summary>
+    /// How many connections each multi handle's cache keeps (<c>CURLMOPT_MAXCONNECTS</c>): 4 × the
+    /// transfers it may run, <see cref="AsyncHttpClient.MaxClients"/> or <see cref="MultiCapacity"/>,
+    /// whichever is fewer.
+    /// </summary>
+    internal int ConnectionCacheSize => (int)Math.Min(4L * Math.Min(MaxClients, MultiCapacity), int.MaxValue);
+
+    /// <summary>The most transfers one multi handle runs at once (<see cref="CurlMulti"/>); tests lower it.</summary>
+    internal int MultiCapacity { get; set; } = DefaultMultiCapacity;
+
+    /// <summary>The multi handles made so far (one until more than <see cref="MultiCapacity"/> transfers ran at once).</summary>
+    internal int MultiCount => _multis.Count;
+
+    /// <summary>Multi handles whose timer (the wake-up libcurl asked for) is set. Tests.</summary>
+    internal int PendingMultiTimers => _multis.Count(multi => multi.Timer.IsPending);
+
+    /// <summary>
+    /// <see cref="MultiCapacity"/> by default. At 256 the two scans of a cache (see
+    /// <see cref="CurlMulti"/>) stay small, and up to 256 concurrent requests share one cache, as
+    /// they did with a single multi handle: a connection idle in one handle's cache cannot serve
+    /// a transfer of another.
+    /// </summary>
+    internal const int DefaultMultiCapacity = 256;
+
+    /// <summary>A new multi handle, its callbacks pointed at this client (through the handle's own data, which says which one calls).</summary>
+    private unsafe CurlMulti AddMulti()
+    {
+        var multi = new CurlMulti(this);
+        try
+        {
+            nint native = multi.Native;
+            Check(LibCurl.curl_multi_setopt_ptr(native, CurlOpt.MultiSocketFunction, (nint)(delegate* unmanaged[Cdecl]<nint, int, int, nint, nint, int>)&SocketCallback));
+            Check(LibCurl.curl_multi_setopt_ptr(native, CurlOpt.MultiSocketData, multi.NativeSelf));
+            Check(LibCurl.curl_multi_setopt_ptr(native, CurlOpt.MultiTimerFunction, (nint)(delegate* unmanaged[Cdecl]<nint, CLong, nint, int>)&TimerCallback));
+            Check(LibCurl.curl_multi_setopt_ptr(native, CurlOpt.MultiTimerData, multi.NativeSelf));
+
+            // libcurl sizes its connection cache at 4 × the transfers added at the moment a
+            // connection comes back, so as a burst drains the cache shrinks below the connections
+            // open and each returned one closes the oldest idle: after 10,000 at once, 2,500 were
+            // closed and opened again by the next burst. Fixed at that default's largest: as many
+            // as can be busy at once, and room for idle ones to other origins.
+            Check(LibCurl.curl_multi_setopt_long(native, CurlOpt.MultiMaxConnects, new CLong(ConnectionCacheSize)));
+        }
+        catch
+        {
+            multi.Dispose();
+            throw;
+        }
+
+        _multis.Add(multi);
+        return multi;
+    }
+
+    /// <summary>The first multi handle with room for one more transfer, or a new one.</summary>
+    private CurlMulti MultiWithRoom()
+    {
+        foreach (CurlMulti multi in _multis)
+        {
+            if (multi.Running < MultiCapacity)
+            {
+                return multi;
+            }
+        }
+
+        return AddMulti();
+    }
+
+    /// <summary>Takes <paramref name="transfer"/>'s easy handle out of its multi handle.</summary>
+    private void RemoveFromMulti(CurlTransfer transfer)
+    {
+        CurlMulti multi = transfer.Multi!;
+        _ = LibCurl.curl_multi_remove_handle(multi.Native, transfer.Easy.DangerousGetHandle());
+        multi.Running--;
+        transfer.Multi = null;
+        if (multi.Running == 0 && multi != _multis[0])
+        {
+            multi.EmptySince = Loop.Time();
+            ArmRetire();
+        }
+    }
+
+    private void ArmRetire()
+    {
+        if (!_retireArmed && !IsClosed)
+        {
+            _retireArmed = true;
+            _retire = Loop.CallLater(TimeSpan.FromSeconds(Math.Max(1, MaxIdleSeconds)), static state => ((CurlAsyncHttpClient)state!).RetireIdleMultis(), this);
+        }
+    }
+
+    /// <summary>
+    /// Cleans up every multi handle but the first that has run no transfer for the idle-connection
+    /// limit: its cached connections are too old to be reused by then, and no transfer of another
+    /// handle could take them, so they are closed instead of waiting open for a burst that may
+    /// never come (libcurl prunes a cache only when a transfer of that handle connects).
+    /// </summary>
+    private void RetireIdleMultis()
+    {
+        _retireArmed = false;
+        if (IsClosed)
+        {
+            return;
+        }
+
+        double now = Loop.Time();
+        bool waiting = false;
+        for (int i = _multis.Count - 1; i >= 1; i--)
+        {
+            CurlMulti multi = _multis[i];
+            if (multi.Running > 0)
+            {
+                continue;
+            }
+
+            if (now - multi.EmptySince < MaxIdleSeconds)
+            {
+                waiting = true;
+                continue;
+            }
+
+            _multis.RemoveAt(i);
+            Loop.RemoveTimeout(multi.Timer);
+            multi.Timer = default;
+
+            // The cleanup closes its connections through the socket callbacks.
+            _inCurl = true;
+            try
+            {
+                multi.Dispose();
+            }
+            finally
+            {
+                _inCurl = false;
+            }
+        }
+
+        if (waiting)
+        {
+            ArmRetire();
+        }
+    }
 
     /// <summary>How long a connection may have been idle to be reused, whole seconds; 0 keeps none.</summary>
     internal long MaxIdleSeconds { get; }
@@ -287,7 +414,8 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
             throw;
         }
 
-        int added = LibCurl.curl_multi_add_handle(_multi.DangerousGetHandle(), easy.DangerousGetHandle());
+        CurlMulti multi = MultiWithRoom();
+        int added = LibCurl.curl_multi_add_handle(multi.Native, easy.DangerousGetHandle());
         if (added != 0)
         {
             transfer.Release();
@@ -295,6 +423,8 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
             throw new InvalidOperationException($"curl_multi_add_handle failed: {LibCurl.MultiErrorText(added)}");
         }
 
+        multi.Running++;
+        transfer.Multi = multi;
         _transfers[easy.DangerousGetHandle()] = transfer;
         transfer.Begin();
         ArmSafetyTick();
@@ -332,7 +462,7 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
         }
 
         _transfers.Remove(transfer.Easy.DangerousGetHandle());
-        _ = LibCurl.curl_multi_remove_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle());
+        RemoveFromMulti(transfer);
         transfer.Finish(error);
         ReturnHandle(transfer.Easy);
         transfer.Deliver();
@@ -370,6 +500,7 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
 
         if (IsRunning(transfer))
         {
+            CurlMulti multi = transfer.Multi!;
             _inCurl = true;
             try
             {
@@ -380,7 +511,7 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
                 _inCurl = false;
             }
 
-            ProcessMessages();
+            ProcessMessages(multi);
         }
     }
 
@@ -400,9 +531,16 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
             Abort(transfer, new ObjectDisposedException(nameof(CurlAsyncHttpClient), "The client was closed."));
         }
 
-        Loop.RemoveTimeout(_timer);
+        foreach (CurlMulti multi in _multis)
+        {
+            Loop.RemoveTimeout(multi.Timer);
+            multi.Timer = default;
+        }
+
         Loop.RemoveTimeout(_tick);
         _tickArmed = false;
+        Loop.RemoveTimeout(_retire);
+        _retireArmed = false;
         _idleTransfers.Clear();
         while (_idleHandles.TryPop(out CurlEasyHandle? easy))
         {
@@ -410,12 +548,15 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
             OpenHandleCount--;
         }
 
-        // Cleaning up the multi handle closes curl's cached connections and may call the socket
+        // Cleaning up a multi handle closes curl's cached connections and may call the socket
         // callback on the way; the handle to this client stays valid until it is done.
         _inCurl = true;
         try
         {
-            _multi.Dispose();
+            foreach (CurlMulti multi in _multis)
+            {
+                multi.Dispose();
+            }
         }
         finally
         {
@@ -429,7 +570,12 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
             _sharedHeaderLists[i] = null;
         }
 
-        Loop.RemoveTimeout(_timer);
+        foreach (CurlMulti multi in _multis)
+        {
+            Loop.RemoveTimeout(multi.Timer);
+            multi.Timer = default;
+        }
+
         if (_self.IsAllocated)
         {
             _self.Free();
@@ -470,8 +616,8 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     /// <summary>How many times the client has called <c>curl_multi_socket_action</c> (diagnostics and tests). Loop thread only.</summary>
     internal long SocketActionCalls { get; private set; }
 
-    /// <summary>Tells curl that <paramref name="fd"/> is ready (or its timers are due, for <see cref="CurlFlags.SocketTimeout"/>), then finishes what completed.</summary>
-    private void SocketAction(int fd, int events)
+    /// <summary>Tells <paramref name="multi"/> that <paramref name="fd"/> is ready (or its timers are due, for <see cref="CurlFlags.SocketTimeout"/>), then finishes what completed.</summary>
+    private void SocketAction(CurlMulti multi, int fd, int events)
     {
         if (IsClosed)
         {
@@ -485,7 +631,7 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
         {
             do
             {
-                code = LibCurl.curl_multi_socket_action(_multi.DangerousGetHandle(), fd, events, out _);
+                code = LibCurl.curl_multi_socket_action(multi.Native, fd, events, out _);
             }
             while (code == -1);
         }
@@ -499,16 +645,16 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
             Logger.LogError("curl_multi_socket_action failed: {Error}", LibCurl.MultiErrorText(code));
         }
 
-        ProcessMessages();
+        ProcessMessages(multi);
     }
 
-    /// <summary>Finishes every transfer curl reports done.</summary>
-    private unsafe void ProcessMessages()
+    /// <summary>Finishes every transfer <paramref name="multi"/> reports done.</summary>
+    private unsafe void ProcessMessages(CurlMulti multi)
     {
         // A caller's continuation (run inline by Deliver) may close the client: stop then.
         while (!IsClosed)
         {
-            LibCurl.Message* message = LibCurl.curl_multi_info_read(_multi.DangerousGetHandle(), out _);
+            LibCurl.Message* message = LibCurl.curl_multi_info_read(multi.Native, out _);
             if (message is null)
             {
                 break;
@@ -520,11 +666,14 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
             }
 
             int result = message->Result;
-            _ = LibCurl.curl_multi_remove_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle());
+            RemoveFromMulti(transfer);
             if (transfer.RetryOnFreshConnection(result)
-                && LibCurl.curl_multi_add_handle(_multi.DangerousGetHandle(), transfer.Easy.DangerousGetHandle()) == 0)
+                && LibCurl.curl_multi_add_handle(multi.Native, transfer.Easy.DangerousGetHandle()) == 0)
             {
-                // Its connection had unread bytes before the request went out: once more, on a new one.
+                // Its connection had unread bytes before the request went out: once more, on a new
+                // one, from the same multi handle (whose cache had the connection it left).
+                multi.Running++;
+                transfer.Multi = multi;
                 _transfers[transfer.Easy.DangerousGetHandle()] = transfer;
                 continue;
             }
@@ -553,31 +702,40 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     private void OnSafetyTick()
     {
         _tickArmed = false;
-        SocketAction(CurlFlags.SocketTimeout, 0);
+
+        // By index: a transfer that a completion starts may add a multi handle meanwhile.
+        for (int i = 0; i < _multis.Count && !IsClosed; i++)
+        {
+            if (_multis[i].Running > 0)
+            {
+                SocketAction(_multis[i], CurlFlags.SocketTimeout, 0);
+            }
+        }
+
         if (_transfers.Count > 0)
         {
             ArmSafetyTick();
         }
     }
 
-    private void OnTimer()
+    private void OnTimer(CurlMulti multi)
     {
-        _timer = default;
-        SocketAction(CurlFlags.SocketTimeout, 0);
+        multi.Timer = default;
+        SocketAction(multi, CurlFlags.SocketTimeout, 0);
 
         // curl may want another timeout it did not announce while handling this one.
-        if (!IsClosed && LibCurl.curl_multi_timeout(_multi.DangerousGetHandle(), out CLong next) == 0 && next.Value >= 0 && !_timer.IsPending)
+        if (!IsClosed && LibCurl.curl_multi_timeout(multi.Native, out CLong next) == 0 && next.Value >= 0 && !multi.Timer.IsPending)
         {
-            SetTimer(next.Value);
+            SetTimer(multi, next.Value);
         }
     }
 
-    private void SetTimer(long milliseconds)
+    private void SetTimer(CurlMulti multi, long milliseconds)
     {
         if (milliseconds < 0)
         {
-            Loop.RemoveTimeout(_timer);
-            _timer = default;
+            Loop.RemoveTimeout(multi.Timer);
+            multi.Timer = default;
             return;
         }
 
@@ -585,16 +743,16 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
         // later than the new one stays (firing early costs one call that finds nothing due, and
         // OnTimer then asks curl for the next deadline), so most moves schedule nothing.
         double due = Loop.Time() + (milliseconds / 1000.0);
-        if (_timer.IsPending && _timerDue <= due)
+        if (multi.Timer.IsPending && multi.TimerDue <= due)
         {
             return;
         }
 
-        Loop.RemoveTimeout(_timer);
-        _timerDue = due;
+        Loop.RemoveTimeout(multi.Timer);
+        multi.TimerDue = due;
 
         // Zero too goes through the loop: curl must not be called from inside its own callback.
-        _timer = Loop.CallLater(TimeSpan.FromMilliseconds(milliseconds), static state => ((CurlAsyncHttpClient)state!).OnTimer(), this);
+        multi.Timer = Loop.CallLater(TimeSpan.FromMilliseconds(milliseconds), static state => ((CurlMulti)state!).Client.OnTimer((CurlMulti)state!), multi);
     }
 
     private static void Check(int code)
@@ -608,14 +766,15 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static int TimerCallback(nint multi, CLong milliseconds, nint self)
     {
-        if (GCHandle.FromIntPtr(self).Target is not CurlAsyncHttpClient client)
+        if (CurlMulti.FromNative(self) is not { } owner)
         {
             return -1;
         }
 
+        CurlAsyncHttpClient client = owner.Client;
         try
         {
-            client.SetTimer(milliseconds.Value);
+            client.SetTimer(owner, milliseconds.Value);
             return 0;
         }
         catch (Exception e)

@@ -61,6 +61,9 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
     /// <summary>The easy handle of the bound request; null while the object waits in the client's pool.</summary>
     public CurlEasyHandle Easy { get; private set; } = null!;
 
+    /// <summary>The client's multi handle running this transfer; null when it runs in none.</summary>
+    public CurlMulti? Multi { get; set; }
+
     /// <summary>This transfer's number, unique in the process (from 1), new with every <see cref="Bind"/>.</summary>
     public long Serial { get; private set; }
 
