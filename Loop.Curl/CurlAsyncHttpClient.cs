@@ -178,6 +178,36 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     internal bool LargeBodies { get; private set; }
 
     /// <summary>
+    /// Whether the responses lately were small: each of the last <see cref="SmallRunToTrust"/>
+    /// fitted in <see cref="SmallResponse"/> bytes (head fields and body). True until a larger
+    /// one comes: before any response, nothing says that the buffer is too small.
+    /// </summary>
+    internal bool SmallResponses => _smallRun >= SmallRunToTrust;
+
+    /// <summary>
+    /// The receive buffer asked for (<c>CURLOPT_BUFFERSIZE</c>) by a transfer that runs beyond the
+    /// first multi handle while responses are small: libcurl's smallest. libcurl allocates its
+    /// buffer (16 KiB by default) for every transfer, and at least a page of it is touched; with
+    /// thousands of transfers at once that was about 3 KiB of every connection's memory. A larger
+    /// response only takes more reads.
+    /// </summary>
+    internal const int SmallReceiveBuffer = 1024;
+
+    /// <summary>The largest response (head fields and body) counted as small: one read of <see cref="SmallReceiveBuffer"/> with the status line.</summary>
+    internal const int SmallResponse = 768;
+
+    /// <summary>How many small responses in a row make <see cref="SmallResponses"/> true again after a larger one.</summary>
+    internal const int SmallRunToTrust = 32;
+
+    private int _smallRun = SmallRunToTrust;
+
+    /// <summary>The receive buffer a transfer on <paramref name="multi"/> asks libcurl for, in bytes; 0 for libcurl's default.</summary>
+    private int ReceiveBufferFor(CurlMulti multi) =>
+        LargeBodies ? CurlTransfer.LargeReceiveBuffer
+        : multi != _multis[0] && SmallResponses ? SmallReceiveBuffer
+        : 0;
+
+    /// <summary>
     /// How many connections each multi handle's cache keeps (<c>CURLMOPT_MAXCONNECTS</c>): 4 × the
     /// transfers it may run, <see cref="AsyncHttpClient.MaxClients"/> or <see cref="MultiCapacity"/>,
     /// whichever is fewer.
@@ -322,16 +352,25 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
     /// <summary>How long a connection may have been idle to be reused, whole seconds; 0 keeps none.</summary>
     internal long MaxIdleSeconds { get; }
 
-    /// <summary>A transfer received <paramref name="bytes"/> of body (as they came, before decoding).</summary>
-    internal void NoteBodySize(long bytes)
+    /// <summary>A transfer's final response had <paramref name="headBytes"/> of head fields and <paramref name="bodyBytes"/> of body (as they came, before decoding).</summary>
+    internal void NoteResponseSize(long headBytes, long bodyBytes)
     {
-        if (bytes >= 256 * 1024)
+        if (bodyBytes >= 256 * 1024)
         {
             LargeBodies = true;
         }
-        else if (bytes < 64 * 1024)
+        else if (bodyBytes < 64 * 1024)
         {
             LargeBodies = false;
+        }
+
+        if (headBytes + bodyBytes > SmallResponse)
+        {
+            _smallRun = 0;
+        }
+        else if (_smallRun < SmallRunToTrust)
+        {
+            _smallRun++;
         }
     }
 
@@ -403,9 +442,10 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
 
         CurlTransfer transfer = _idleTransfers.TryPop(out CurlTransfer? idle) ? idle : new CurlTransfer(this);
         transfer.Bind(fetch, easy);
+        CurlMulti multi = MultiWithRoom();
         try
         {
-            transfer.Configure();
+            transfer.Configure(ReceiveBufferFor(multi));
         }
         catch
         {
@@ -414,7 +454,6 @@ public sealed partial class CurlAsyncHttpClient : AsyncHttpClient
             throw;
         }
 
-        CurlMulti multi = MultiWithRoom();
         int added = LibCurl.curl_multi_add_handle(multi.Native, easy.DangerousGetHandle());
         if (added != 0)
         {

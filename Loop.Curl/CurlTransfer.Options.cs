@@ -10,8 +10,8 @@ namespace Loop.Curl;
 /// <summary>Options: the request turned into CURLOPT_* values on the easy handle.</summary>
 internal sealed partial class CurlTransfer
 {
-    /// <summary>Sets every option of the request on the (freshly reset) easy handle.</summary>
-    public unsafe void Configure()
+    /// <summary>Sets every option of the request on the (freshly reset) easy handle, with a receive buffer of <paramref name="receiveBuffer"/> bytes (0: libcurl's default).</summary>
+    public unsafe void Configure(int receiveBuffer)
     {
         HttpRequest request = _request;
         nint self = GCHandle.ToIntPtr(_self);
@@ -49,11 +49,13 @@ internal sealed partial class CurlTransfer
             SetLong(CurlOpt.ForbidReuse, 1);
         }
 
-        if (_client.LargeBodies)
+        // The client's choice (curl's default is 16 KiB): a larger one while bodies are large,
+        // for fewer reads and write callbacks per body; a smaller one with thousands of small
+        // responses at once, for less memory per connection.
+        ReceiveBuffer = receiveBuffer;
+        if (receiveBuffer > 0)
         {
-            // The bodies lately were large: a larger receive buffer (curl's default is 16 KiB)
-            // means fewer reads and write callbacks per body. Only then: it is per transfer.
-            _ = LibCurl.curl_easy_setopt_long(Handle, CurlOpt.BufferSize, new CLong(LargeReceiveBuffer));
+            _ = LibCurl.curl_easy_setopt_long(Handle, CurlOpt.BufferSize, new CLong(receiveBuffer));
         }
 
         // Redirects: only to http and https (libcurl's own default allows more).
@@ -305,6 +307,9 @@ internal sealed partial class CurlTransfer
 
     /// <summary>The receive buffer asked for while bodies are large: libcurl's largest (CURL_MAX_READ_SIZE).</summary>
     internal const int LargeReceiveBuffer = 512 * 1024;
+
+    /// <summary>The receive buffer this transfer asked libcurl for, in bytes; 0 for libcurl's default. Tests.</summary>
+    internal int ReceiveBuffer { get; private set; }
 
     private void SetLong(int option, long value) => Check(LibCurl.curl_easy_setopt_long(Handle, option, new CLong(checked((nint)value))), option);
 

@@ -229,7 +229,7 @@ internal sealed partial class CurlTransfer : IValueTaskSource<HttpResponse>
             return;
         }
 
-        _client.NoteBodySize(_bodyBytesIn);
+        _client.NoteResponseSize(_headerBytes, _bodyBytesIn);
         try
         {
             FinishBody();

@@ -73,6 +73,64 @@ public sealed class CurlMultiHandleTests() : HttpClientFixture(typeof(CurlAsyncH
     });
 
     [Test]
+    public void BeyondTheFirstMultiHandle_WhileResponsesAreSmall_ATransferReadsInOneKiB_AndALargerResponseEndsThat() => Run(async () =>
+    {
+        byte[] big = [.. Enumerable.Range(0, 64 * 1024).Select(i => (byte)(i % 251))];
+        using RawHttpServer server = RawHttpServer.Start(async connection =>
+        {
+            while (await connection.ReadRequestAsync() is { } head)
+            {
+                if (head.StartsWith("GET /big", StringComparison.Ordinal))
+                {
+                    await connection.WriteAsync([.. "HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n"u8, .. big]);
+                }
+                else
+                {
+                    await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                }
+            }
+        });
+        CurlAsyncHttpClient client = CreateCurlClient(maxClients: 2, multiCapacity: 1);
+
+        // Two at once: the first on the first handle (libcurl's default buffer), the second on
+        // another, before any response said how large they are.
+        async Task<int> LargestChunk()
+        {
+            int largest = 0;
+            var body = new List<byte>();
+            await client.FetchAsync(new HttpRequest(server.Url("/big"))
+            {
+                StreamingCallback = chunk =>
+                {
+                    largest = Math.Max(largest, chunk.Length);
+                    body.AddRange(chunk.Span);
+                },
+            });
+            Assert.That(body, Is.EqualTo(big), "the whole body, in order, whatever the buffer");
+            return largest;
+        }
+
+        Assert.That(client.SmallResponses, Is.True);
+        int[] first = await Task.WhenAll(LargestChunk(), LargestChunk());
+        Assert.That(client.MultiCount, Is.EqualTo(2));
+        Assert.That(first[1], Is.LessThanOrEqualTo(CurlAsyncHttpClient.SmallReceiveBuffer), "read in 1 KiB on the second handle");
+        Assert.That(first[0], Is.GreaterThan(CurlAsyncHttpClient.SmallReceiveBuffer), "libcurl's default on the first");
+
+        // Those were large: the next transfers on the second handle read with the default.
+        Assert.That(client.SmallResponses, Is.False);
+        int[] second = await Task.WhenAll(LargestChunk(), LargestChunk());
+        Assert.That(second[1], Is.GreaterThan(CurlAsyncHttpClient.SmallReceiveBuffer));
+
+        // A run of small responses brings it back.
+        for (int i = 0; i < CurlAsyncHttpClient.SmallRunToTrust; i++)
+        {
+            Assert.That(Text(await client.FetchAsync(server.Url("/small"))), Is.EqualTo("ok"));
+        }
+
+        Assert.That(client.SmallResponses, Is.True);
+    });
+
+    [Test]
     public void AMultiHandleIdleForTheIdleConnectionTimeout_IsRetired_AndItsConnectionsClosed() => Run(async () =>
     {
         using RawHttpServer server = KeepAlive();
