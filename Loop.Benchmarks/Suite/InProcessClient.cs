@@ -81,6 +81,14 @@ internal sealed class InProcessClient : IBenchClient
         {
             // With thousands of connections (a fresh client every repetition): what they cost, from
             // a snapshot before the client exists and one halfway through the warm-up, all open.
+            // The last scenario's client goes first: closed after the first snapshot, its
+            // connections would be subtracted from this one's (512 fewer "open" ones, each
+            // charged more memory).
+            if (spec.CloseAfter)
+            {
+                Dispose();
+            }
+
             MemorySnapshot? baseline = spec.CloseAfter ? MemorySnapshot.Take() : null;
             LoadTarget target = TargetFor(spec.Scenario);
             MemoryProbe? probe = baseline is null ? null
