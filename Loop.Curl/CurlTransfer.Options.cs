@@ -52,7 +52,6 @@ internal sealed partial class CurlTransfer
         // The client's choice (curl's default is 16 KiB): a larger one while bodies are large,
         // for fewer reads and write callbacks per body; a smaller one with thousands of small
         // responses at once, for less memory per connection.
-        ReceiveBuffer = receiveBuffer;
         if (receiveBuffer > 0)
         {
             _ = LibCurl.curl_easy_setopt_long(Handle, CurlOpt.BufferSize, new CLong(receiveBuffer));
@@ -307,9 +306,6 @@ internal sealed partial class CurlTransfer
 
     /// <summary>The receive buffer asked for while bodies are large: libcurl's largest (CURL_MAX_READ_SIZE).</summary>
     internal const int LargeReceiveBuffer = 512 * 1024;
-
-    /// <summary>The receive buffer this transfer asked libcurl for, in bytes; 0 for libcurl's default. Tests.</summary>
-    internal int ReceiveBuffer { get; private set; }
 
     private void SetLong(int option, long value) => Check(LibCurl.curl_easy_setopt_long(Handle, option, new CLong(checked((nint)value))), option);
 
