@@ -271,6 +271,11 @@ public sealed partial class CurlAsyncHttpClient
     private void OnTimer(CurlMulti multi)
     {
         multi.Timer = default;
+        if (multi.IsDisposed)
+        {
+            return;
+        }
+
         SocketAction(multi, CurlFlags.SocketTimeout, 0);
 
         // curl may want another timeout it did not announce while handling this one.
@@ -282,7 +287,9 @@ public sealed partial class CurlAsyncHttpClient
 
     private void SetTimer(CurlMulti multi, long milliseconds)
     {
-        if (milliseconds < 0)
+        // A handle being cleaned up (retired, or the client closing) may still report a timeout:
+        // nothing may call it afterwards.
+        if (milliseconds < 0 || multi.IsDisposed)
         {
             Loop.RemoveTimeout(multi.Timer);
             multi.Timer = default;
