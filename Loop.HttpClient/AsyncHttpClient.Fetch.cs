@@ -70,6 +70,41 @@ public abstract partial class AsyncHttpClient
         return outcome;
     }
 
+    /// <summary>Fetches <paramref name="url"/> with a GET and the client's defaults, for an <see cref="HttpResult"/>.</summary>
+    /// <inheritdoc cref="FetchResultAsync(HttpRequest, bool, CancellationToken)"/>
+    public ValueTask<HttpResult> FetchResultAsync(string url, bool raiseError = true, CancellationToken cancellationToken = default) =>
+        FetchResultAsync(new HttpRequest(url), raiseError, cancellationToken);
+
+    /// <summary>
+    /// <see cref="FetchValueAsync(HttpRequest, bool, CancellationToken)"/> for a caller that needs
+    /// no <see cref="HttpResponse"/> object: the outcome comes as an <see cref="HttpResult"/>
+    /// value. On the loop thread the simple client then makes no response object for a 2xx
+    /// answer, so a keep-alive fetch whose body goes to a
+    /// <see cref="HttpFetchOptions.StreamingCallback"/>, with the request object reused,
+    /// allocates nothing once the client is warm (a buffered body allocates its array).
+    /// A non-2xx answer, a failure, a fetch a listener or logger observes
+    /// (<see cref="HttpTelemetry"/>) and the curl client still make the response behind the
+    /// value. The rules of <see cref="FetchValueAsync(HttpRequest, bool, CancellationToken)"/>
+    /// apply: await the value task once. Off the loop thread this wraps
+    /// <see cref="FetchAsync(HttpRequest, bool, CancellationToken)"/>'s task.
+    /// Everything else is as <see cref="FetchAsync(HttpRequest, bool, CancellationToken)"/> says.
+    /// </summary>
+    /// <inheritdoc cref="FetchAsync(HttpRequest, bool, CancellationToken)"/>
+    public ValueTask<HttpResult> FetchResultAsync(HttpRequest request, bool raiseError = true, CancellationToken cancellationToken = default)
+    {
+        if (!Loop.IsOnLoopThread)
+        {
+            return new ValueTask<HttpResult>(ResultOfAsync(FetchAsync(request, raiseError, cancellationToken)));
+        }
+
+        FetchState fetch = BeginFetch(request, raiseError, cancellationToken);
+        ValueTask<HttpResult> outcome = fetch.BindResultCaller(this);
+        RunCore(fetch);
+        return outcome;
+    }
+
+    private static async Task<HttpResult> ResultOfAsync(Task<HttpResponse> fetch) => new(await fetch.ConfigureAwait(false));
+
     /// <summary>Checks the call and readies a fetch state for it (the part common to every fetch method).</summary>
     private FetchState BeginFetch(HttpRequest request, bool raiseError, CancellationToken cancellationToken)
     {

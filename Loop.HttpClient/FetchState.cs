@@ -9,13 +9,18 @@ namespace Loop.Http;
 /// this one has ended (<see cref="Reset"/>), so a fetch allocates none of this in steady state.
 /// For <see cref="AsyncHttpClient.FetchValueAsync(HttpRequest, bool, CancellationToken)"/> it is
 /// also the source of the caller's value task, and goes back to the pool when the caller has
-/// taken the outcome.
+/// taken the outcome; for <see cref="AsyncHttpClient.FetchResultAsync(HttpRequest, bool, CancellationToken)"/>
+/// it also keeps the response object that its 2xx answers are written into and copied out of.
 /// </summary>
-internal sealed class FetchState : IValueTaskSource<HttpResponse>
+internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSource<HttpResult>
 {
     // The caller's value task (FetchValueAsync); _valueOwner is set while one waits on this state.
     private ManualResetValueTaskSourceCore<HttpResponse> _valueSource;
     private AsyncHttpClient? _valueOwner;
+
+    // FetchResultAsync's: whether the caller takes an HttpResult, and the response refilled for it.
+    private bool _resultCaller;
+    private HttpResponse? _reused;
 
     // The effective request of the first hop, reused from fetch to fetch.
     private readonly HttpRequest _effective = new(string.Empty);
@@ -106,6 +111,7 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>
     /// <summary>Lets go of what the fetch referred to, before the state waits for reuse.</summary>
     public void Release()
     {
+        _resultCaller = false;
         Original = null!;
         Request = null!;
         Url = null!;
@@ -160,6 +166,39 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>
         return new ValueTask<HttpResponse>(this, _valueSource.Version);
     }
 
+    /// <summary>As <see cref="BindValueCaller"/>, for a caller that takes an <see cref="HttpResult"/> (and never the response object).</summary>
+    public ValueTask<HttpResult> BindResultCaller(AsyncHttpClient owner)
+    {
+        _valueOwner = owner;
+        _resultCaller = true;
+        return new ValueTask<HttpResult>(this, _valueSource.Version);
+    }
+
+    /// <summary>
+    /// Whether the final response of this fetch may be written into the state's own response
+    /// object (<see cref="ReuseResponse"/>): the caller takes an <see cref="HttpResult"/>, nobody
+    /// observes the fetch (a listener is handed the response), the code is 2xx (a non-2xx
+    /// response is referred to by its error, which the caller gets) and the body is not pooled.
+    /// </summary>
+    public bool CanReuseResponse(int code, in Body.ResponseBody body) =>
+        _resultCaller && !Observed && code is >= 200 and < 300 && body.Pool is null;
+
+    /// <summary>The final response, written into the response object this state keeps (see <see cref="CanReuseResponse"/>).</summary>
+    public HttpResponse ReuseResponse(int code, string reason, KeyValuePair<string, string>[] sharedHeaders, in Body.ResponseBody body, string effectiveUrl)
+    {
+        byte[] array = body.Array ?? [];
+        if (_reused is null)
+        {
+            _reused = new HttpResponse(Original, code, reason, sharedHeaders, body, effectiveUrl, requestTime: Elapsed(), startTime: StartTime, timeInfo: Times);
+        }
+        else
+        {
+            _reused.Refill(Original, code, reason, sharedHeaders, array, effectiveUrl, Elapsed(), StartTime, Times);
+        }
+
+        return _reused;
+    }
+
     /// <summary>Completes the caller's value task (its continuation runs inline, on the loop thread).</summary>
     public void SetValueOutcome(HttpResponse? response, Exception? failure)
     {
@@ -174,7 +213,16 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>
     }
 
     /// <inheritdoc/>
-    HttpResponse IValueTaskSource<HttpResponse>.GetResult(short token)
+    HttpResponse IValueTaskSource<HttpResponse>.GetResult(short token) => TakeOutcome(token, asResult: false).Response!;
+
+    /// <inheritdoc/>
+    HttpResult IValueTaskSource<HttpResult>.GetResult(short token) => TakeOutcome(token, asResult: true).Result;
+
+    /// <summary>
+    /// The caller's outcome (the response, or as a result the copy of it, made before the state
+    /// can serve another fetch); the state goes back to its client.
+    /// </summary>
+    private (HttpResponse? Response, HttpResult Result) TakeOutcome(short token, bool asResult)
     {
         if (token != _valueSource.Version || _valueSource.GetStatus(token) == ValueTaskSourceStatus.Pending)
         {
@@ -185,7 +233,8 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>
 
         try
         {
-            return _valueSource.GetResult(token);
+            HttpResponse response = _valueSource.GetResult(token);
+            return asResult ? (null, new HttpResult(response)) : (response, default);
         }
         finally
         {
@@ -200,7 +249,17 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>
     ValueTaskSourceStatus IValueTaskSource<HttpResponse>.GetStatus(short token) => _valueSource.GetStatus(token);
 
     /// <inheritdoc/>
-    void IValueTaskSource<HttpResponse>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    ValueTaskSourceStatus IValueTaskSource<HttpResult>.GetStatus(short token) => _valueSource.GetStatus(token);
+
+    /// <inheritdoc/>
+    void IValueTaskSource<HttpResponse>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        OnCompleted(continuation, state, token, flags);
+
+    /// <inheritdoc/>
+    void IValueTaskSource<HttpResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        OnCompleted(continuation, state, token, flags);
+
+    private void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         if ((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0
             && _valueOwner is { } owner

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Loop.Http.Body;
 
 namespace Loop.Http;
@@ -23,7 +24,7 @@ public sealed class HttpResponse : IDisposable
 
     // A pooled body's memory and state, in an object of its own that only pooled responses
     // have: the others (most responses) carry one null reference instead of four fields.
-    private readonly PooledMemory? _pooled;
+    private PooledMemory? _pooled;
 
     // The headers: an HttpHeaders, or the fields array a client parsed (shared copy-on-write with
     // other responses), made into an HttpHeaders when Headers is first read.
@@ -31,7 +32,7 @@ public sealed class HttpResponse : IDisposable
 
     // The phase timings a client measured, kept inline; TimeInfo makes their dictionary when
     // first read (most callers never read it), unless a dictionary was given or they did not fit.
-    private readonly FetchTimes.Compact _times;
+    private FetchTimes.Compact _times;
     private IReadOnlyDictionary<string, TimeSpan>? _timeInfo;
 
     /// <summary>Creates a response; clients build these, tests and fakes may too.</summary>
@@ -137,14 +138,38 @@ public sealed class HttpResponse : IDisposable
         Error = error ?? (code is < 200 or >= 300 ? new HttpClientError(code, Reason, this) : null);
     }
 
+    /// <summary>
+    /// Fills this response again with a later 2xx response: only for the response a fetch state
+    /// keeps for <see cref="AsyncHttpClient.FetchResultAsync(HttpRequest, bool, CancellationToken)"/>,
+    /// which no caller ever sees (they get an <see cref="HttpResult"/> copied from it).
+    /// </summary>
+    internal void Refill(HttpRequest request, int code, string? reason, KeyValuePair<string, string>[] sharedHeaders, byte[] body, string effectiveUrl, TimeSpan requestTime, DateTimeOffset startTime, FetchTimes times)
+    {
+        Debug.Assert(code is >= 200 and < 300, "only a 2xx response has no error to refer to it");
+        Request = request;
+        Code = code;
+        Reason = reason ?? HttpStatus.ReasonFor(code);
+        _headers = sharedHeaders;
+        _pooled = null;
+        _body = body;
+        EffectiveUrl = effectiveUrl;
+        RequestTime = requestTime;
+        StartTime = startTime;
+        _timeInfo = FetchTimes.Compact.TryCapture(times, out _times) ? null : times.Clone();
+        Error = null;
+    }
+
+    /// <summary>The headers as kept: an <see cref="HttpHeaders"/>, or the shared fields array not yet made into one.</summary>
+    internal object HeadersOrFields => _headers;
+
     /// <summary>The request as the caller gave it.</summary>
-    public HttpRequest Request { get; }
+    public HttpRequest Request { get; private set; }
 
     /// <summary>The status code; 599 when no response arrived.</summary>
-    public int Code { get; }
+    public int Code { get; private set; }
 
     /// <summary>The reason phrase the server sent (or the standard one).</summary>
-    public string Reason { get; }
+    public string Reason { get; private set; }
 
     /// <summary>The final response's headers (not those of redirects followed on the way).</summary>
     /// <remarks>The same object each time it is read (a client's is made on first read; thread-safe).</remarks>
@@ -208,16 +233,16 @@ public sealed class HttpResponse : IDisposable
     public bool IsBodyPooled => _pooled is not null;
 
     /// <summary>The URL the response came from, after any redirects.</summary>
-    public string EffectiveUrl { get; }
+    public string EffectiveUrl { get; private set; }
 
     /// <summary>Why the fetch failed: an <see cref="HttpClientError"/> for a non-2xx code or a failure before any response; null on success.</summary>
-    public Exception? Error { get; }
+    public Exception? Error { get; private set; }
 
     /// <summary>From the start of the request (after any wait in the queue) to its end.</summary>
-    public TimeSpan RequestTime { get; }
+    public TimeSpan RequestTime { get; private set; }
 
     /// <summary>Wall-clock time at which the fetch started.</summary>
-    public DateTimeOffset StartTime { get; }
+    public DateTimeOffset StartTime { get; private set; }
 
     /// <summary>
     /// Phase timings: <c>queue</c> (the wait for a <c>maxClients</c> slot), and what the client

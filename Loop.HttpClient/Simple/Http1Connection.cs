@@ -424,16 +424,19 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         }
 
         _fetch.Mark(FetchTimes.Total);
-        var result = new HttpResponse(
-            _fetch.Original,
-            code,
-            response.Reason,
-            response.PublishFields(),
-            TakeBody(),
-            _request.Url,
-            requestTime: _fetch.Elapsed(),
-            startTime: _fetch.StartTime,
-            timeInfo: _fetch.Times);
+        Body.ResponseBody body = TakeBody();
+        HttpResponse result = _fetch.CanReuseResponse(code, body)
+            ? _fetch.ReuseResponse(code, response.Reason, response.PublishFields(), body, _request.Url)
+            : new HttpResponse(
+                _fetch.Original,
+                code,
+                response.Reason,
+                response.PublishFields(),
+                body,
+                _request.Url,
+                requestTime: _fetch.Elapsed(),
+                startTime: _fetch.StartTime,
+                timeInfo: _fetch.Times);
         _fetch.ResponseVersion = response.Version == "HTTP/1.0" ? System.Net.HttpVersion.Version10 : System.Net.HttpVersion.Version11;
         Complete(new Outcome(result, null, null, keepAlive));
     }
