@@ -11,7 +11,11 @@ namespace Loop.Benchmarks.Suite;
 /// kinds are the same client with <see cref="HttpFetchOptions.PooledBody"/> on every request,
 /// each response disposed once its status is checked. The <c>-value</c> kinds are what a caller
 /// who counts allocations writes: one request object per worker, reused, and
-/// <see cref="AsyncHttpClient.FetchValueAsync(HttpRequest, bool, CancellationToken)"/>. The client is made again when the
+/// <see cref="AsyncHttpClient.FetchValueAsync(HttpRequest, bool, CancellationToken)"/>. The
+/// <c>-result</c> kind goes one step further, as a caller who streams the body writes: the reused
+/// request has a <see cref="HttpFetchOptions.StreamingCallback"/> that counts the bytes, and the
+/// fetch is <see cref="AsyncHttpClient.FetchResultAsync(HttpRequest, bool, CancellationToken)"/>
+/// (13 B keep-alive rows only). The client is made again when the
 /// concurrency or the connection mode changes, and kept between repetitions.
 /// </summary>
 /// <remarks>
@@ -23,10 +27,11 @@ namespace Loop.Benchmarks.Suite;
 internal sealed class InProcessClient : IBenchClient
 {
     /// <summary>The command-line names of the .NET clients, in report order.</summary>
-    public static readonly string[] Kinds = ["simple", "simple-value", "simple-pooled", "curl", "curl-value", "curl-pooled", "httpclient"];
+    public static readonly string[] Kinds = ["simple", "simple-value", "simple-result", "simple-pooled", "curl", "curl-value", "curl-pooled", "httpclient"];
 
     private const string PooledSuffix = "-pooled";
     private const string ValueSuffix = "-value";
+    private const string ResultSuffix = "-result";
 
     private readonly string _kind;
     private readonly LatencyHistogram _latencies = new();
@@ -51,6 +56,7 @@ internal sealed class InProcessClient : IBenchClient
     {
         "simple" => "SimpleAsyncHttpClient",
         "simple-value" => "SimpleAsyncHttpClient, FetchValueAsync",
+        "simple-result" => "SimpleAsyncHttpClient, FetchResultAsync, streamed",
         "simple-pooled" => "SimpleAsyncHttpClient, pooled body",
         "curl" => "CurlAsyncHttpClient",
         "curl-value" => "CurlAsyncHttpClient, FetchValueAsync",
@@ -66,11 +72,20 @@ internal sealed class InProcessClient : IBenchClient
     /// </summary>
     public static bool IsPooled(string kind) => kind.EndsWith(PooledSuffix, StringComparison.Ordinal);
 
-    /// <summary>Whether <paramref name="kind"/> reuses a request per worker and awaits <see cref="AsyncHttpClient.FetchValueAsync(HttpRequest, bool, CancellationToken)"/>.</summary>
-    public static bool IsValue(string kind) => kind.EndsWith(ValueSuffix, StringComparison.Ordinal);
+    /// <summary>Whether <paramref name="kind"/> reuses a request per worker and awaits a value task (<see cref="AsyncHttpClient.FetchValueAsync(HttpRequest, bool, CancellationToken)"/>, or for <see cref="IsResult"/> <see cref="AsyncHttpClient.FetchResultAsync(HttpRequest, bool, CancellationToken)"/>).</summary>
+    public static bool IsValue(string kind) => kind.EndsWith(ValueSuffix, StringComparison.Ordinal) || IsResult(kind);
 
-    /// <summary>Whether a client of <paramref name="kind"/> takes part in <paramref name="scenario"/>: the pooled kinds only with the large body.</summary>
-    public static bool RunsScenario(string kind, Scenario scenario) => !IsPooled(kind) || scenario.BodyBytes >= Scenario.LargeBody;
+    /// <summary>Whether <paramref name="kind"/> streams each body to a callback and awaits <see cref="AsyncHttpClient.FetchResultAsync(HttpRequest, bool, CancellationToken)"/>.</summary>
+    public static bool IsResult(string kind) => kind.EndsWith(ResultSuffix, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Whether a client of <paramref name="kind"/> takes part in <paramref name="scenario"/>: the
+    /// pooled kinds only with the large body, the result kind only at 13 B with keep-alive (what
+    /// it is about: a new connection allocates its own objects, and a large body is not streamed elsewhere).
+    /// </summary>
+    public static bool RunsScenario(string kind, Scenario scenario) =>
+        IsPooled(kind) ? scenario.BodyBytes >= Scenario.LargeBody
+        : !IsResult(kind) || (scenario.BodyBytes < Scenario.LargeBody && !scenario.Close);
 
     /// <inheritdoc/>
     public bool Runs(Scenario scenario) => RunsScenario(_kind, scenario);
@@ -224,6 +239,7 @@ internal sealed class InProcessClient : IBenchClient
         private readonly bool _close;
         private readonly bool _pooled;
         private readonly bool _value;
+        private readonly bool _result;
         private long _ok;
         private long _errors;
 
@@ -235,6 +251,7 @@ internal sealed class InProcessClient : IBenchClient
             _close = close;
             _pooled = IsPooled(kind);
             _value = IsValue(kind);
+            _result = IsResult(kind);
         }
 
         public override (long Ok, long Errors) Drive(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline = null, MemoryProbe? probe = null)
@@ -277,6 +294,12 @@ internal sealed class InProcessClient : IBenchClient
 
         private async Task WorkerAsync(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
         {
+            if (_result)
+            {
+                await StreamingWorkerAsync(url, bodyBytes, deadline, latencies, timeline, probe);
+                return;
+            }
+
             HttpRequest? reused = _value ? NewRequest(url) : null;
             while (Stopwatch.GetTimestamp() < deadline)
             {
@@ -290,17 +313,7 @@ internal sealed class InProcessClient : IBenchClient
                 probe?.Poll(now);
                 // BodyMemory: the body without a copy, buffered or pooled.
                 int length = response.Code == 200 ? response.BodyMemory.Length : 0;
-                if (response.Code == 200 && length == bodyBytes)
-                {
-                    _ok++;
-                }
-                else
-                {
-                    _errors++;
-                    FirstError ??= response.Error is { } error ? $"{error.GetType().Name}: {error.Message}"
-                        : response.Code == 200 ? $"a body of {length} bytes, {bodyBytes} expected"
-                        : $"HTTP {response.Code}";
-                }
+                Count(response.Code, length, bodyBytes, response.Error);
 
                 if (_pooled)
                 {
@@ -308,6 +321,48 @@ internal sealed class InProcessClient : IBenchClient
                     response.Dispose();
                 }
             }
+        }
+
+        /// <summary>The <c>-result</c> kind's worker: one request whose body goes to a callback that counts it, awaited as an <see cref="HttpResult"/>.</summary>
+        private async Task StreamingWorkerAsync(string url, long bodyBytes, long deadline, LatencyHistogram latencies, Timeline? timeline, MemoryProbe? probe)
+        {
+            var counter = new StreamedBytes();
+            HttpRequest request = NewRequest(url);
+            request.StreamingCallback = counter.Add;
+            while (Stopwatch.GetTimestamp() < deadline)
+            {
+                long started = Stopwatch.GetTimestamp();
+                counter.Bytes = 0;
+                HttpResult result = await _client.FetchResultAsync(request, raiseError: false);
+                long now = Stopwatch.GetTimestamp();
+                latencies.Record(Nanoseconds(now - started));
+                timeline?.Record(now);
+                probe?.Poll(now);
+                Count(result.Code, result.Code == 200 ? counter.Bytes : 0, bodyBytes, result.Error);
+            }
+        }
+
+        private void Count(int code, long length, long bodyBytes, Exception? error)
+        {
+            if (code == 200 && length == bodyBytes)
+            {
+                _ok++;
+            }
+            else
+            {
+                _errors++;
+                FirstError ??= error is not null ? $"{error.GetType().Name}: {error.Message}"
+                    : code == 200 ? $"a body of {length} bytes, {bodyBytes} expected"
+                    : $"HTTP {code}";
+            }
+        }
+
+        /// <summary>A streaming callback's count of the body's bytes (a method group bound once per worker).</summary>
+        private sealed class StreamedBytes
+        {
+            public long Bytes;
+
+            public void Add(ReadOnlyMemory<byte> chunk) => Bytes += chunk.Length;
         }
     }
 

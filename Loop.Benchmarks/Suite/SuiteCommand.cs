@@ -24,7 +24,7 @@ internal static class SuiteCommand
 {
     private const int ManyConnections = SuiteRunner.ManyConnections;
 
-    private static readonly string[] s_allClients = ["wrk", "simple", "simple-value", "simple-pooled", "curl", "curl-value", "curl-pooled", "httpclient", "curl-tool", "undici"];
+    private static readonly string[] s_allClients = ["wrk", "simple", "simple-value", "simple-result", "simple-pooled", "curl", "curl-value", "curl-pooled", "httpclient", "curl-tool", "undici"];
 
     // The options that take a value, and those that are flags alone.
     private static readonly string[] s_valueOptions =
@@ -139,6 +139,12 @@ internal static class SuiteCommand
         if (startup && valueKinds.Length > 0)
         {
             skipped.Add($"{string.Join(" and ", valueKinds.Select(InProcessClient.DisplayName))} in the start-up runs: the same code as the plain client up to the caller's await.");
+        }
+
+        string[] results = [.. InProcessClient.Kinds.Where(k => wanted.Contains(k) && InProcessClient.IsResult(k))];
+        if (results.Length > 0 && scenarios.Any(s => !InProcessClient.RunsScenario(results[0], s)))
+        {
+            skipped.Add($"{string.Join(" and ", results.Select(InProcessClient.DisplayName))} outside the 13 B keep-alive rows: it shows what a caller who streams small bodies allocates in steady state; a new connection allocates its own objects whatever the caller does.");
         }
 
         string[] pooled = [.. InProcessClient.Kinds.Where(k => wanted.Contains(k) && InProcessClient.IsPooled(k))];

@@ -170,7 +170,7 @@ public sealed class BenchmarkSuiteTests
     {
         (int exitCode, string text) = ConsoleCapture.Out(() => SuiteCommand.Run(["--help"]));
         Assert.That(exitCode, Is.EqualTo(0));
-        Assert.That(text, Does.Contain("wrk,simple,simple-value,simple-pooled,curl,curl-value,curl-pooled,httpclient,curl-tool,undici"));
+        Assert.That(text, Does.Contain("wrk,simple,simple-value,simple-result,simple-pooled,curl,curl-value,curl-pooled,httpclient,curl-tool,undici"));
     }
 
     [Test]
