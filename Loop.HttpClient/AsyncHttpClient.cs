@@ -37,6 +37,9 @@ public abstract partial class AsyncHttpClient : IDisposable, IAsyncDisposable
     private const int FetchPoolLimit = 1024;
     private readonly Stack<FetchState> _fetchPool = new();
 
+    /// <summary>The fetch states waiting for reuse (for tests).</summary>
+    internal IEnumerable<FetchState> PooledFetchStates => _fetchPool;
+
     private readonly LinkedList<QueuedFetch> _queue = new();
     private readonly bool _cached;
     private int _active;

@@ -22,6 +22,9 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSou
     private bool _resultCaller;
     private HttpResponse? _reused;
 
+    /// <summary>The response this state refills for <c>FetchResultAsync</c>, once it made one (for tests).</summary>
+    internal HttpResponse? ReusedResponse => _reused;
+
     // The effective request of the first hop, reused from fetch to fetch.
     private readonly HttpRequest _effective = new(string.Empty);
     private long _startTimestamp;
@@ -234,7 +237,18 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSou
         try
         {
             HttpResponse response = _valueSource.GetResult(token);
-            return asResult ? (null, new HttpResult(response)) : (response, default);
+            if (!asResult)
+            {
+                return (response, default);
+            }
+
+            var result = new HttpResult(response);
+            if (ReferenceEquals(response, _reused))
+            {
+                _reused.Forget();
+            }
+
+            return (null, result);
         }
         finally
         {

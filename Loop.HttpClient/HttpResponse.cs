@@ -159,6 +159,20 @@ public sealed class HttpResponse : IDisposable
         Error = null;
     }
 
+    /// <summary>
+    /// Lets go of what a refilled response refers to (<see cref="Refill"/>), once its
+    /// <see cref="HttpResult"/> was copied out: the fetch state keeps the object while it waits in
+    /// its pool, and must not keep the caller's request or a large body alive meanwhile.
+    /// </summary>
+    internal void Forget()
+    {
+        Request = null!;
+        _headers = Array.Empty<KeyValuePair<string, string>>();
+        _body = [];
+        EffectiveUrl = string.Empty;
+        _timeInfo = null;
+    }
+
     /// <summary>The headers as kept: an <see cref="HttpHeaders"/>, or the shared fields array not yet made into one.</summary>
     internal object HeadersOrFields => _headers;
 

@@ -89,6 +89,23 @@ public sealed class SimpleAllocationTests() : HttpClientFixture(typeof(SimpleAsy
     });
 
     [Test]
+    public void FetchResult_ThePooledState_KeepsNeitherTheRequestNorTheBody() => Run(async () =>
+    {
+        // The fetch state keeps the response object it refills while it waits in the pool; once
+        // the caller has the value, that object must not hold the caller's request or body alive.
+        using var raw = AllocationProbe.Answering("Hello, world!");
+        AsyncHttpClient client = CreateClient();
+        var request = new HttpRequest(raw.Url());
+        HttpResult result = await client.FetchResultAsync(request);
+        Assert.That(result.Body.Length, Is.EqualTo(13));
+        HttpResponse[] kept = [.. client.PooledFetchStates.Select(state => state.ReusedResponse).OfType<HttpResponse>()];
+        Assert.That(kept, Has.Length.EqualTo(1));
+        Assert.That(kept[0].Request, Is.Null);
+        Assert.That(kept[0].Body, Is.Empty);
+        Assert.That(kept[0].EffectiveUrl, Is.Empty);
+    });
+
+    [Test]
     public void NewRequest_NoOptionsSet_IsSmall()
     {
         // The URL, method, headers, body, body producer and the options object, not made until an
