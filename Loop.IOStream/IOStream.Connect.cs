@@ -106,6 +106,12 @@ public partial class IOStream
             }
         }
 
+        if (_direct)
+        {
+            // .NET's connect of a socket it believes blocking would wait for the handshake.
+            _socket.Blocking = false;
+        }
+
         try
         {
             _socket.Connect(remoteEndPoint);

@@ -365,7 +365,7 @@ public partial class IOStream
     private void ReceiveIntoBuffer()
     {
         Memory<byte> memory = GetReceiveMemory();
-        int n = _socket.Receive(memory.Span, SocketFlags.None, out SocketError error);
+        int n = SocketReceive(memory.Span, out SocketError error);
         if (error == SocketError.Success)
         {
             if (n == 0)

@@ -170,7 +170,7 @@ public partial class IOStream
         int total = 0;
         while (!data.IsEmpty)
         {
-            int n = _socket.Send(data, SocketFlags.None, out SocketError error);
+            int n = SocketSend(data, out SocketError error);
             if (error == SocketError.Success)
             {
                 total += n;
@@ -218,7 +218,7 @@ public partial class IOStream
         while (_buffered < _options.MaxBufferSize)
         {
             Memory<byte> memory = GetReceiveMemory();
-            int n = _socket.Receive(memory.Span, SocketFlags.None, out SocketError error);
+            int n = SocketReceive(memory.Span, out SocketError error);
             if (error != SocketError.Success || n == 0)
             {
                 return;

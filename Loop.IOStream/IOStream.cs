@@ -43,6 +43,9 @@ public partial class IOStream : IDisposable
     private protected readonly ILogger _logger;
     private protected readonly IOStreamOptions _options;
     private readonly int _fd;
+
+    // Linux, plain stream: the stream calls recv(2) and send(2) on _fd itself (see the constructor).
+    private readonly bool _direct;
     private readonly IOHandler _handler;
 
     private bool _registered;
@@ -80,8 +83,18 @@ public partial class IOStream : IDisposable
         _options = options;
         _loop = loop ?? IOLoop.Current;
         _logger = _loop.LoggerFactory.CreateLogger("Loop.IOStream");
-        _socket.Blocking = false;
         _fd = (int)_socket.Handle;
+
+        // On Linux a plain stream switches the descriptor to non-blocking mode and calls recv(2)
+        // and send(2) itself: .NET's Socket would add a context object per socket for the
+        // switch and a reference count, state checks and errno translation to every call. A
+        // TLS stream keeps .NET's calls (SslStream's reads may come from its own machinery).
+        _direct = OperatingSystem.IsLinux() && this is not SslIOStream && Interop.Libc.SetNonBlockingLinux(_fd) == 0;
+        if (!_direct)
+        {
+            _socket.Blocking = false;
+        }
+
         _handler = HandleEvents;
         _writeBuffer = new WriteBuffer();
         int chunk = options.EffectiveReadChunkSize;
@@ -100,7 +113,9 @@ public partial class IOStream : IDisposable
     public IOLoop Loop => _loop;
 
     /// <summary>
-    /// The socket under the stream. Do not read, write or close it directly. On Linux
+    /// The socket under the stream. Do not read, write or close it directly. On Linux a plain
+    /// (not TLS) stream puts the descriptor in non-blocking mode itself, so the socket's own
+    /// <see cref="Socket.Blocking"/> may still read true. On Linux
     /// <see cref="ConnectAsync"/> connects it with connect(2) itself, so the socket's own
     /// <see cref="Socket.Connected"/> and <see cref="Socket.RemoteEndPoint"/> do not reflect that
     /// connection; ask the stream (<see cref="IsConnected"/>) instead.
@@ -235,6 +250,52 @@ public partial class IOStream : IDisposable
     {
         Close();
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>
+    /// One receive from the socket into <paramref name="buffer"/>: the bytes received (0 at the
+    /// end of the stream), or 0 with <paramref name="error"/> saying why not (WouldBlock when
+    /// nothing is there). Throws <see cref="ObjectDisposedException"/> once the stream has closed,
+    /// as the disposed socket would: its descriptor number may already belong to another socket.
+    /// </summary>
+    private protected int SocketReceive(Span<byte> buffer, out SocketError error)
+    {
+        // (IsLinux is a constant for the JIT: elsewhere this is the Socket call alone.)
+        if (!OperatingSystem.IsLinux() || !_direct)
+        {
+            return _socket.Receive(buffer, SocketFlags.None, out error);
+        }
+
+        ObjectDisposedException.ThrowIf(_closed, _socket);
+        int n = Interop.Libc.ReceiveLinux(_fd, buffer, out int errno);
+        if (n >= 0)
+        {
+            error = SocketError.Success;
+            return n;
+        }
+
+        error = LinuxSocketErrors.FromErrno(errno);
+        return 0;
+    }
+
+    /// <summary>One send of <paramref name="data"/> (or its start): as <see cref="SocketReceive"/>, the bytes the kernel took.</summary>
+    private protected int SocketSend(ReadOnlySpan<byte> data, out SocketError error)
+    {
+        if (!OperatingSystem.IsLinux() || !_direct)
+        {
+            return _socket.Send(data, SocketFlags.None, out error);
+        }
+
+        ObjectDisposedException.ThrowIf(_closed, _socket);
+        int n = Interop.Libc.SendLinux(_fd, data, out int errno);
+        if (n >= 0)
+        {
+            error = SocketError.Success;
+            return n;
+        }
+
+        error = LinuxSocketErrors.FromErrno(errno);
+        return 0;
     }
 
     /// <summary>Disposes what carries the bytes; the socket by default.</summary>

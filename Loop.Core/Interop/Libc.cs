@@ -5,7 +5,9 @@ namespace Loop.Interop;
 
 /// <summary>
 /// The few libc calls the loop needs that .NET does not expose: the pollers (epoll, kqueue,
-/// poll) and eventfd. Everything else (sockets, pipes) goes through .NET's own types.
+/// poll) and eventfd; and, on Linux, a stream's own connect, recv, send and non-blocking
+/// switch, which skip the per-call work of .NET's Socket methods. Everything else goes through
+/// .NET's own types.
 /// Calls return -1 and set errno on failure, as in C; callers turn that into exceptions.
 /// Unix only: on Windows nothing may touch this class (its static constructor installs a
 /// resolver for "libc", which does not exist there).
@@ -205,6 +207,55 @@ internal static unsafe partial class Libc
         byte* address = stackalloc byte[128];
         int length = 128;
         return getpeername(fd, address, &length) == 0;
+    }
+
+    // Linux's fcntl(2) commands and flag, send(2)'s flag that turns SIGPIPE into EPIPE.
+    private const int F_GETFL_Linux = 3;
+    private const int F_SETFL_Linux = 4;
+    private const int O_NONBLOCK_Linux = 0x800;
+    private const int MSG_NOSIGNAL_Linux = 0x4000;
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    private static partial int fcntl(int fd, int command, int argument);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    private static partial nint recv(int fd, byte* buffer, nint length, int flags);
+
+    [LibraryImport(LibraryName, SetLastError = true)]
+    private static partial nint send(int fd, byte* buffer, nint length, int flags);
+
+    /// <summary>Linux: puts <paramref name="fd"/> in non-blocking mode. Returns 0 or the errno.</summary>
+    internal static int SetNonBlockingLinux(int fd)
+    {
+        int flags = fcntl(fd, F_GETFL_Linux, 0);
+        if (flags < 0)
+        {
+            return LastErrno;
+        }
+
+        return (flags & O_NONBLOCK_Linux) != 0 || fcntl(fd, F_SETFL_Linux, flags | O_NONBLOCK_Linux) == 0 ? 0 : LastErrno;
+    }
+
+    /// <summary>Linux: one recv(2) on a non-blocking socket. Returns the bytes received (0 at the end of the stream), or -1 with <paramref name="errno"/> set.</summary>
+    internal static int ReceiveLinux(int fd, Span<byte> buffer, out int errno)
+    {
+        fixed (byte* data = buffer)
+        {
+            nint n = recv(fd, data, buffer.Length, 0);
+            errno = n < 0 ? LastErrno : 0;
+            return (int)n;
+        }
+    }
+
+    /// <summary>Linux: one send(2) on a non-blocking socket, with no SIGPIPE. Returns the bytes sent, or -1 with <paramref name="errno"/> set.</summary>
+    internal static int SendLinux(int fd, ReadOnlySpan<byte> data, out int errno)
+    {
+        fixed (byte* bytes = data)
+        {
+            nint n = send(fd, bytes, data.Length, MSG_NOSIGNAL_Linux);
+            errno = n < 0 ? LastErrno : 0;
+            return (int)n;
+        }
     }
 
     /// <summary>The errno of the last failed call on this thread.</summary>

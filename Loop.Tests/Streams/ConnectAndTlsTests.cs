@@ -132,6 +132,84 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     }
 
     [Test]
+    public void PeerReset_FailsPendingWriteWithResetOrBrokenPipeInside()
+    {
+        StreamClosedException? error = null;
+        Run(async () =>
+        {
+            (global::Loop.IOStream client, global::Loop.IOStream server) = await MakePairAsync();
+
+            // More than the two kernels' buffers hold, so the write is still pending when the
+            // reset comes, and the next send fails (ECONNRESET, or EPIPE after it).
+            ValueTask write = client.WriteAsync(new byte[32 << 20]);
+            Assert.That(write.IsCompleted, Is.False, "The write finished before the reset.");
+            server.Socket.LingerState = new LingerOption(true, 0);
+            server.Close();
+            error = await AsyncAssert.ThrowsAsync<StreamClosedException>(async () => await write);
+
+            // The loop goes on: the failed send raised no signal and threw nothing out of it.
+            var tick = new TaskCompletionSource();
+            Loop.AddCallback(tick.SetResult);
+            await tick.Task;
+        });
+        if (Wine.IsRunning && error!.InnerException is null)
+        {
+            Assert.Ignore("Wine closes a zero-linger socket gracefully (the peer reads end of stream), so there is no reset to report");
+        }
+
+        Assert.That(error!.InnerException, Is.TypeOf<SocketException>());
+        Assert.That(((SocketException)error.InnerException!).SocketErrorCode, Is.EqualTo(SocketError.ConnectionReset).Or.EqualTo(SocketError.Shutdown));
+    }
+
+    [Test]
+    [Platform(Include = "Linux", Reason = "The stream's own recv(2) and send(2), and the errno numbers, are Linux's")]
+    public void LinuxErrno_ReadsAsDotNetSocketsReportIt()
+    {
+        // The values .NET's Socket methods give for the errors a stream's recv and send can meet
+        // (System.Net.Sockets' SocketErrorPal), and an unknown errno as the generic error.
+        Assert.Multiple(() =>
+        {
+            Assert.That(LinuxSocketErrors.FromErrno(11), Is.EqualTo(SocketError.WouldBlock), "EAGAIN");
+            Assert.That(LinuxSocketErrors.FromErrno(4), Is.EqualTo(SocketError.Interrupted), "EINTR");
+            Assert.That(LinuxSocketErrors.FromErrno(104), Is.EqualTo(SocketError.ConnectionReset), "ECONNRESET");
+            Assert.That(LinuxSocketErrors.FromErrno(32), Is.EqualTo(SocketError.Shutdown), "EPIPE");
+            Assert.That(LinuxSocketErrors.FromErrno(107), Is.EqualTo(SocketError.NotConnected), "ENOTCONN");
+            Assert.That(LinuxSocketErrors.FromErrno(110), Is.EqualTo(SocketError.TimedOut), "ETIMEDOUT");
+            Assert.That(LinuxSocketErrors.FromErrno(111), Is.EqualTo(SocketError.ConnectionRefused), "ECONNREFUSED");
+            Assert.That(LinuxSocketErrors.FromErrno(113), Is.EqualTo(SocketError.HostUnreachable), "EHOSTUNREACH");
+            Assert.That(LinuxSocketErrors.FromErrno(103), Is.EqualTo(SocketError.ConnectionAborted), "ECONNABORTED");
+            Assert.That(LinuxSocketErrors.FromErrno(9), Is.EqualTo(SocketError.OperationAborted), "EBADF");
+            Assert.That(LinuxSocketErrors.FromErrno(105), Is.EqualTo(SocketError.NoBufferSpaceAvailable), "ENOBUFS");
+            Assert.That(LinuxSocketErrors.FromErrno(9999), Is.EqualTo(SocketError.SocketError), "unknown");
+        });
+    }
+
+    [Test]
+    [Platform(Include = "Linux", Reason = "On Linux a plain stream reads and writes with its own recv(2) and send(2)")]
+    public void PlainStream_OnLinux_SwitchesTheDescriptorItselfAndStillExchanges() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        global::Loop.IOStream client = Track(new global::Loop.IOStream(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), loop: Loop));
+
+        // .NET's own switch (Socket.Blocking = false) would have made the socket's async
+        // context; the stream set O_NONBLOCK itself, so the Socket still believes it blocks.
+        Assert.That(client.Socket.Blocking, Is.True);
+        await client.ConnectAsync(listener.LocalEndPoint!);
+        global::Loop.IOStream server = Track(new global::Loop.IOStream(await listener.AcceptAsync(), loop: Loop));
+        await client.WriteAsync(Bytes("ping"));
+        Assert.That(Text(await server.ReadBytesAsync(4)), Is.EqualTo("ping"));
+        await server.WriteAsync(Bytes("pong"));
+        Assert.That(Text(await client.ReadBytesAsync(4)), Is.EqualTo("pong"));
+
+        // Nothing more to read: the stream's recv on its non-blocking descriptor says so, and
+        // the loop, not the call, waits.
+        ValueTask<byte[]> more = client.ReadBytesAsync(1);
+        Assert.That(more.IsCompleted, Is.False);
+        await server.WriteAsync(Bytes("!"));
+        Assert.That(Text(await more), Is.EqualTo("!"));
+    });
+
+    [Test]
     [Platform(Exclude = "Win", Reason = "Measured under Wine 8: its Winsock refuses AF_UNIX sockets (WSAEAFNOSUPPORT, 0x273F); the hang-up behaviour tested is a Unix socket's")]
     public void UnixSocket_PeerClosesWhileReadingIsPaused_DataStillQueuedIsDelivered() => Run(async () =>
     {
