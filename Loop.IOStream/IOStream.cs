@@ -268,14 +268,7 @@ public partial class IOStream : IDisposable
 
         ObjectDisposedException.ThrowIf(_closed, _socket);
         int n = Interop.Libc.ReceiveLinux(_fd, buffer, out int errno);
-        if (n >= 0)
-        {
-            error = SocketError.Success;
-            return n;
-        }
-
-        error = LinuxSocketErrors.FromErrno(errno);
-        return 0;
+        return Outcome(n, errno, out error);
     }
 
     /// <summary>One send of <paramref name="data"/> (or its start): as <see cref="SocketReceive"/>, the bytes the kernel took.</summary>
@@ -288,14 +281,14 @@ public partial class IOStream : IDisposable
 
         ObjectDisposedException.ThrowIf(_closed, _socket);
         int n = Interop.Libc.SendLinux(_fd, data, out int errno);
-        if (n >= 0)
-        {
-            error = SocketError.Success;
-            return n;
-        }
+        return Outcome(n, errno, out error);
+    }
 
-        error = LinuxSocketErrors.FromErrno(errno);
-        return 0;
+    /// <summary>A direct call's result as .NET's socket calls give it: the count (0 on failure) and the error.</summary>
+    private static int Outcome(int n, int errno, out SocketError error)
+    {
+        error = n >= 0 ? SocketError.Success : LinuxSocketErrors.FromErrno(errno);
+        return Math.Max(n, 0);
     }
 
     /// <summary>Disposes what carries the bytes; the socket by default.</summary>
