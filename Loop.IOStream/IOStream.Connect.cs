@@ -74,8 +74,8 @@ public partial class IOStream
     /// <summary>
     /// Starts the connect. On Linux an IP endpoint goes straight to connect(2): .NET's
     /// <see cref="Socket.Connect(EndPoint)"/> reports the usual "in progress" of a non-blocking
-    /// socket by throwing, which costs an exception (and its allocations) per connection. Errors
-    /// without a known mapping are left to .NET's connect to report.
+    /// socket by throwing, which costs an exception (and its allocations) per connection. Its
+    /// errors read as .NET's connect reports them (<see cref="LinuxSocketErrors"/>).
     /// </summary>
     private SocketError StartConnect(EndPoint remoteEndPoint)
     {
@@ -95,14 +95,10 @@ public partial class IOStream
                     // connected, without waiting for a writable event. One extra call where the
                     // connect is really still under way.
                     return Interop.Libc.HasPeer(_fd) ? SocketError.Success : SocketError.InProgress;
-                case Interop.Libc.ECONNREFUSED_Linux:
-                    return SocketError.ConnectionRefused;
-                case Interop.Libc.ENETUNREACH_Linux:
-                    return SocketError.NetworkUnreachable;
-                case Interop.Libc.EHOSTUNREACH_Linux:
-                    return SocketError.HostUnreachable;
-                case Interop.Libc.ETIMEDOUT_Linux:
-                    return SocketError.TimedOut;
+                default:
+                    // As .NET's connect would report it (the same errno table as the stream's
+                    // reads and writes).
+                    return LinuxSocketErrors.FromErrno(errno);
             }
         }
 

@@ -175,10 +175,6 @@ internal static unsafe partial class Libc
 
     // ---- connect(2), for IOStream: .NET's Socket.Connect throws for a non-blocking connect in progress ----
 
-    internal const int ECONNREFUSED_Linux = 111;
-    internal const int ENETUNREACH_Linux = 101;
-    internal const int EHOSTUNREACH_Linux = 113;
-    internal const int ETIMEDOUT_Linux = 110;
     internal const int EINPROGRESS_Linux = 115;
 
     [LibraryImport(LibraryName, SetLastError = true)]
