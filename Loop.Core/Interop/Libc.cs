@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 
@@ -11,6 +12,12 @@ namespace Loop.Interop;
 /// Calls return -1 and set errno on failure, as in C; callers turn that into exceptions.
 /// Unix only: on Windows nothing may touch this class (its static constructor installs a
 /// resolver for "libc", which does not exist there).
+/// <para>
+/// The wrappers that hot methods call are never inlined. A P/Invoke inlined into a method makes
+/// the JIT set up its frame in that method's prologue (a call into the runtime and a
+/// thread-local look-up) on every call, whether or not the P/Invoke runs on that call: in
+/// <c>IOStream.UpdateInterest</c>, which seldom reaches epoll_ctl, that was most of its cost.
+/// </para>
 /// </summary>
 [UnsupportedOSPlatform("windows")]
 internal static unsafe partial class Libc
@@ -181,6 +188,7 @@ internal static unsafe partial class Libc
     private static partial int connect(int fd, byte* address, int length);
 
     /// <summary>Starts connecting <paramref name="fd"/> to <paramref name="sockaddr"/> (a native sockaddr). Returns 0 or the errno.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the P/Invoke frame here (see the class remarks)
     internal static int Connect(int fd, ReadOnlySpan<byte> sockaddr)
     {
         fixed (byte* address = sockaddr)
@@ -198,6 +206,7 @@ internal static unsafe partial class Libc
     /// it failed, and succeeds once the connection is established (even if the peer has since
     /// closed its side).
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the P/Invoke frame here (see the class remarks)
     internal static bool HasPeer(int fd)
     {
         byte* address = stackalloc byte[128];
@@ -221,6 +230,7 @@ internal static unsafe partial class Libc
     private static partial nint send(int fd, byte* buffer, nint length, int flags);
 
     /// <summary>Linux: puts <paramref name="fd"/> in non-blocking mode. Returns 0 or the errno.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the P/Invoke frame here (see the class remarks)
     internal static int SetNonBlockingLinux(int fd)
     {
         int flags = fcntl(fd, F_GETFL_Linux, 0);
@@ -233,6 +243,7 @@ internal static unsafe partial class Libc
     }
 
     /// <summary>Linux: one recv(2) on a non-blocking socket. Returns the bytes received (0 at the end of the stream), or -1 with <paramref name="errno"/> set.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the P/Invoke frame here (see the class remarks)
     internal static int ReceiveLinux(int fd, Span<byte> buffer, out int errno)
     {
         fixed (byte* data = buffer)
@@ -244,6 +255,7 @@ internal static unsafe partial class Libc
     }
 
     /// <summary>Linux: one send(2) on a non-blocking socket, with no SIGPIPE. Returns the bytes sent, or -1 with <paramref name="errno"/> set.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the P/Invoke frame here (see the class remarks)
     internal static int SendLinux(int fd, ReadOnlySpan<byte> data, out int errno)
     {
         fixed (byte* bytes = data)

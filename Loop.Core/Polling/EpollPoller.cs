@@ -35,6 +35,7 @@ internal sealed unsafe class EpollPoller : IPoller
 
     public void Modify(int fd, IOEvents events, ulong token) => Control(Libc.EPOLL_CTL_MOD, fd, events, token, "epoll_ctl(MOD)");
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the P/Invoke frame out of the callers (see Libc)
     public void Remove(int fd)
     {
         // Kernels before 2.6.9 demand a non-null event even for DEL.
@@ -97,6 +98,7 @@ internal sealed unsafe class EpollPoller : IPoller
 
     public void Dispose() => _epoll.Dispose();
 
+    [MethodImpl(MethodImplOptions.NoInlining)] // keeps the P/Invoke frame out of the callers (see Libc)
     private void Control(int op, int fd, IOEvents events, ulong token, string call)
     {
         byte* ev = stackalloc byte[16];

@@ -22,13 +22,15 @@ internal sealed partial class Http1Connection
     /// <summary>The connection is new and about to run its first exchange.</summary>
     public void OnOpened(RequestUrl url)
     {
-        _openedAt = Stopwatch.GetTimestamp();
         bool count = HttpTelemetry.OpenConnections.Enabled;
         _timed = HttpTelemetry.ConnectionDuration.Enabled;
         if (!count && !_timed)
         {
+            // No clock read either: only the duration metric uses the opening time.
             return;
         }
+
+        _openedAt = Stopwatch.GetTimestamp();
 
         string? peer = null;
         try

@@ -364,7 +364,10 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
             StreamOptions = StreamOptions,
             Tls = url.IsHttps && !proxied ? TlsOptions(request) : null,
         };
-        long started = Stopwatch.GetTimestamp();
+        // The connect's start is read only where something uses it: a tunnel's handshake budget
+        // and the debug log of the connect's duration.
+        bool logConnect = Logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug);
+        long started = proxied || logConnect ? Stopwatch.GetTimestamp() : 0;
         IOStream? stream = null;
 
         // The connect ends on the fetch's cancellation or the client's Close, whichever comes
@@ -385,7 +388,7 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
                 stream = await ProxyTunnel.OpenAsync(stream, fetch, abort, TlsOptions(request) with { ServerName = url.Host }, remaining, MaxHeaderSize).ConfigureAwait(true);
             }
 
-            if (Logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+            if (logConnect)
             {
                 OnConnected(url.Host, url.Port, (stream.Socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString(), Stopwatch.GetElapsedTime(started));
             }
