@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 
@@ -113,7 +114,7 @@ public abstract partial class AsyncHttpClient
         RequestUrl url = RequestUrl.Parse(request.Url)
             ?? throw new ArgumentException($"Unsupported URL '{request.Url}': an absolute http or https URL is needed.", nameof(request));
         FetchState fetch = RentFetchState();
-        fetch.Reset(request, Settings.Defaults, url, raiseError, cancellationToken, Loop.Time());
+        fetch.Reset(request, Settings.Defaults, url, raiseError, cancellationToken, Stopwatch.GetTimestamp());
         try
         {
             Validate(fetch.Request);
@@ -126,7 +127,13 @@ public abstract partial class AsyncHttpClient
 
         if (HttpTelemetry.RequestObserved || Logger.IsEnabled(LogLevel.Debug))
         {
+            // Listeners and loggers run here: the first hop reads the clock for itself.
             BeginObserved(fetch);
+        }
+        else if (Loop.IsOnLoopThread)
+        {
+            // Every fetch method then starts the fetch before it returns (RunCore).
+            fetch.RunsFromCall();
         }
 
         return fetch;

@@ -31,6 +31,10 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSou
     private long _hopStartTimestamp;
     private int _hops;
 
+    // The call was made on the loop thread and runs on from it with nothing but this client's
+    // code in between (see StartHopAtCall).
+    private bool _runsFromCall;
+
     public HttpRequest Original { get; private set; } = null!;
 
     /// <summary>The request of the current hop, defaults filled in (a redirect replaces it).</summary>
@@ -88,9 +92,10 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSou
 
     /// <summary>
     /// Starts a fetch of <paramref name="original"/> (already validated against its effective form)
-    /// at loop time <paramref name="now"/>.
+    /// at <paramref name="timestamp"/> (<see cref="Stopwatch"/> ticks, one reading for the
+    /// fetch's timings and its deadlines on the loop's clock).
     /// </summary>
-    public void Reset(HttpRequest original, HttpFetchOptions? defaults, RequestUrl url, bool raiseError, CancellationToken cancellationToken, double now)
+    public void Reset(HttpRequest original, HttpFetchOptions? defaults, RequestUrl url, bool raiseError, CancellationToken cancellationToken, long timestamp)
     {
         Original = original;
         original.CopyWithDefaults(_effective, defaults);
@@ -99,13 +104,15 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSou
         RaiseError = raiseError;
         CancellationToken = cancellationToken;
         StartTime = DateTimeOffset.UtcNow;
-        _startTimestamp = Stopwatch.GetTimestamp();
-        _hopStartTimestamp = _startTimestamp;
+        _startTimestamp = timestamp;
+        _hopStartTimestamp = timestamp;
         _hops = 0;
+        _runsFromCall = false;
         Times.Clear();
         Times.Set(FetchTimes.Queue, TimeSpan.Zero);
         TimeSpan request = _effective.RequestTimeout!.Value;
         TimeSpan connect = _effective.ConnectTimeout!.Value;
+        double now = IOLoop.TimeOf(timestamp);
         Deadline = request > TimeSpan.Zero ? now + request.TotalSeconds : double.PositiveInfinity;
         double connectDeadline = connect > TimeSpan.Zero ? now + connect.TotalSeconds : double.PositiveInfinity;
         QueueDeadline = Math.Min(Deadline, connectDeadline);
@@ -139,8 +146,8 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSou
 
     public void AddQueueTime(double seconds) => Times.Add(FetchTimes.Queue, TimeSpan.FromSeconds(Math.Max(0, seconds)));
 
-    /// <summary>A hop starts (holding its slot): later phases are measured from now.</summary>
-    public void StartHop()
+    /// <summary>A hop starts (holding its slot): later phases are measured from now. Returns the reading of the clock it took.</summary>
+    public long StartHop()
     {
         long now = Stopwatch.GetTimestamp();
         if (_hops++ > 0)
@@ -151,13 +158,55 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSou
         }
 
         _hopStartTimestamp = now;
+        return now;
     }
 
-    /// <summary>Records <paramref name="phase"/> as reached now.</summary>
-    public void Mark(int phase) => Times.Set(phase, Stopwatch.GetElapsedTime(_hopStartTimestamp));
+    /// <summary>
+    /// Says that the fetch goes on straight from its call (<see cref="StartHopAtCall"/>): the call
+    /// was made on the loop thread, and nothing but this client's code runs before the hop starts.
+    /// </summary>
+    public void RunsFromCall() => _runsFromCall = true;
+
+    /// <summary>
+    /// <see cref="StartHop"/> for the first hop of a fetch that goes on straight from its call
+    /// (<see cref="RunsFromCall"/>), which starts when the call did: no second reading of the
+    /// clock. Otherwise as <see cref="StartHop"/>.
+    /// </summary>
+    public long StartHopAtCall()
+    {
+        if (_runsFromCall && _hops == 0)
+        {
+            _runsFromCall = false;
+            _hops = 1;
+            return _hopStartTimestamp;
+        }
+
+        return StartHop();
+    }
+
+    /// <summary>Records <paramref name="phase"/> as reached now; returns the reading of the clock it took.</summary>
+    public long Mark(int phase)
+    {
+        long now = Stopwatch.GetTimestamp();
+        MarkAt(phase, now);
+        return now;
+    }
+
+    /// <summary>Records <paramref name="phase"/> as reached at <paramref name="timestamp"/>, a reading taken for something that happened at the same point.</summary>
+    public void MarkAt(int phase, long timestamp) => Times.Set(phase, Stopwatch.GetElapsedTime(_hopStartTimestamp, timestamp));
+
+    /// <summary>
+    /// Records <paramref name="phase"/> as reached when <paramref name="reached"/> was: the two
+    /// are one point of the exchange (curl's <c>pretransfer</c> is its <c>connect</c> when
+    /// nothing but this client's own code runs between them).
+    /// </summary>
+    public void MarkAsReached(int phase, int reached) => Times.Set(phase, Times.Get(reached));
 
     /// <summary>Time since the call, less the time spent queued.</summary>
-    public TimeSpan Elapsed() => Stopwatch.GetElapsedTime(_startTimestamp) - QueueTime;
+    public TimeSpan Elapsed() => ElapsedAt(Stopwatch.GetTimestamp());
+
+    /// <summary><see cref="Elapsed"/> as at <paramref name="timestamp"/>, a reading already taken.</summary>
+    public TimeSpan ElapsedAt(long timestamp) => Stopwatch.GetElapsedTime(_startTimestamp, timestamp) - QueueTime;
 
     /// <summary>Whether a <c>FetchValueAsync</c> caller waits on this state (rather than on <see cref="Completion"/>'s task).</summary>
     public bool HasValueCaller => _valueOwner is not null;
@@ -187,16 +236,16 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSou
         _resultCaller && !Observed && code is >= 200 and < 300 && body.Pool is null;
 
     /// <summary>The final response, written into the response object this state keeps (see <see cref="CanReuseResponse"/>).</summary>
-    public HttpResponse ReuseResponse(int code, string reason, KeyValuePair<string, string>[] sharedHeaders, in Body.ResponseBody body, string effectiveUrl)
+    public HttpResponse ReuseResponse(int code, string reason, KeyValuePair<string, string>[] sharedHeaders, in Body.ResponseBody body, string effectiveUrl, TimeSpan requestTime)
     {
         byte[] array = body.Array ?? [];
         if (_reused is null)
         {
-            _reused = new HttpResponse(Original, code, reason, sharedHeaders, body, effectiveUrl, requestTime: Elapsed(), startTime: StartTime, timeInfo: Times);
+            _reused = new HttpResponse(Original, code, reason, sharedHeaders, body, effectiveUrl, requestTime: requestTime, startTime: StartTime, timeInfo: Times);
         }
         else
         {
-            _reused.Refill(Original, code, reason, sharedHeaders, array, effectiveUrl, Elapsed(), StartTime, Times);
+            _reused.Refill(Original, code, reason, sharedHeaders, array, effectiveUrl, requestTime, StartTime, Times);
         }
 
         return _reused;

@@ -81,7 +81,8 @@ internal sealed partial class Http1Connection
         bool hasBody = request.Body is not null || request.BodyProducer is not null;
         _expectContinue = request.Expect100Continue == true && hasBody;
         _chunkedUpload = request.BodyProducer is not null && request.HeadersOrNull?.Contains("Content-Length") != true;
-        _fetch.Mark(FetchTimes.PreTransfer);
+        // Only this client's code ran since the connection was marked ready (the hop's start or its connect).
+        _fetch.MarkAsReached(FetchTimes.PreTransfer, FetchTimes.Connect);
         _bodySent = false;
         _sendFailure = null;
         _uploadStopped = false;

@@ -423,10 +423,10 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
             headers.Remove("Content-Encoding");
         }
 
-        _fetch.Mark(FetchTimes.Total);
+        TimeSpan requestTime = _fetch.ElapsedAt(_fetch.Mark(FetchTimes.Total));
         Body.ResponseBody body = TakeBody();
         HttpResponse result = _fetch.CanReuseResponse(code, body)
-            ? _fetch.ReuseResponse(code, response.Reason, response.PublishFields(), body, _request.Url)
+            ? _fetch.ReuseResponse(code, response.Reason, response.PublishFields(), body, _request.Url, requestTime)
             : new HttpResponse(
                 _fetch.Original,
                 code,
@@ -434,7 +434,7 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
                 response.PublishFields(),
                 body,
                 _request.Url,
-                requestTime: _fetch.Elapsed(),
+                requestTime: requestTime,
                 startTime: _fetch.StartTime,
                 timeInfo: _fetch.Times);
         _fetch.ResponseVersion = response.Version == "HTTP/1.0" ? System.Net.HttpVersion.Version10 : System.Net.HttpVersion.Version11;

@@ -1,6 +1,6 @@
 namespace Loop.Tests.Core;
 
-/// <summary>The clock the loop reads once per phase of an iteration (IterationTime, IterationCount).</summary>
+/// <summary>The clock the loop reads once per phase of an iteration (IterationTime, IterationCount), and TimeOf.</summary>
 public sealed class IOLoopIterationTimeTests(PollerBackend backend) : LoopFixture(backend)
 {
     [Test]
@@ -52,5 +52,27 @@ public sealed class IOLoopIterationTimeTests(PollerBackend backend) : LoopFixtur
 
         Assert.That(ran, Is.True);
         Assert.That(seen, Is.GreaterThanOrEqualTo(deadline));
+    }
+
+    [Test]
+    public void TimeOf_AStopwatchReading_IsTheLoopTimeOfThatMoment()
+    {
+        double before = Loop.Time();
+        long reading = System.Diagnostics.Stopwatch.GetTimestamp();
+        double after = Loop.Time();
+        double time = IOLoop.TimeOf(reading);
+        Assert.That(time, Is.InRange(before, after));
+
+        // A deadline made from the reading fires as one made from Time() would.
+        double deadline = IOLoop.TimeOf(reading) + 0.005;
+        double seen = 0;
+        Loop.CallAt(deadline, () => seen = Loop.Time());
+        for (int i = 0; i < 100 && seen == 0; i++)
+        {
+            Loop.RunOnce(TestTimeout);
+        }
+
+        Assert.That(seen, Is.GreaterThanOrEqualTo(deadline));
+        Assert.That(System.Diagnostics.Stopwatch.GetElapsedTime(reading).TotalSeconds, Is.GreaterThanOrEqualTo(0.005));
     }
 }
