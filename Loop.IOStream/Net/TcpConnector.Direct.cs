@@ -46,6 +46,7 @@ public sealed partial class TcpConnector
     private sealed class DirectConnect : IValueTaskSource<IOStream>
     {
         private static readonly Action<object?> s_timedOut = static state => ((DirectConnect)state!).End(null);
+        private static readonly Action<object?> s_beginConnect = static state => ((DirectConnect)state!).BeginConnect();
         private static readonly Action<object?> s_cancelledFromAnyThread = static state =>
             ((DirectConnect)state!)._owner._loop.AddCallback(static s => ((DirectConnect)s!).Cancel(), state);
 
@@ -111,7 +112,28 @@ public sealed partial class TcpConnector
                 _registration = cancellationToken.UnsafeRegister(s_cancelledFromAnyThread, this);
             }
 
-            _connectAwaiter = _stream.ConnectWith(endpoint, _connected).GetAwaiter();
+            // The connect(2) waits for the loop's next callbacks, where it runs with every other
+            // connect started in this iteration. Over loopback (or to a server as near) the
+            // handshake runs inside connect(2) on this core and wakes the server's thread; a
+            // burst of connects made back to back finds it still awake after the first, while
+            // connects spread over an iteration's handlers wake it from sleep one by one. With
+            // Connection: close at concurrency 64 that was about a third of the kernel's time per
+            // request (see docs/benchmarks.md). The delay is the rest of this iteration.
+            loop.AddCallback(s_beginConnect, this);
+            return result;
+        }
+
+        private void BeginConnect()
+        {
+            if (_cancellationToken.IsCancellationRequested)
+            {
+                // Cancelled before the connect began: no connection is made.
+                End(new OperationCanceledException(_cancellationToken));
+            }
+
+            // On a stream already closed (the deadline, a cancellation) this completes at once
+            // with that failure, and OnConnected finishes with its cause.
+            _connectAwaiter = _stream!.ConnectWith(_endpoint!, _connected).GetAwaiter();
             if (_connectAwaiter.IsCompleted)
             {
                 OnConnected();
@@ -120,8 +142,6 @@ public sealed partial class TcpConnector
             {
                 _connectAwaiter.UnsafeOnCompleted(_onConnected);
             }
-
-            return result;
         }
 
         private void OnConnected()

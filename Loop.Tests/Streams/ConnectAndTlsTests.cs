@@ -418,6 +418,50 @@ public sealed class ConnectAndTlsTests(PollerBackend backend, StreamKind kind) :
     });
 
     [Test]
+    public void TcpConnector_IPLiteralConnectsStartedTogether_ReachTheServerInTheLoopsNextCallbacks() => Run(async () =>
+    {
+        // The connect(2) of a direct connect waits for the loop's next callbacks, so that the
+        // connects started in one iteration reach the server as one burst.
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var connector = new TcpConnector(loop: Loop);
+        var connects = new List<Task<global::Loop.IOStream>>();
+        for (int i = 0; i < 3; i++)
+        {
+            connects.Add(connector.ConnectAsync("127.0.0.1", port).AsTask());
+        }
+
+        Assert.That(connects.All(connect => !connect.IsCompleted), Is.True, "no connect is made before the loop's next callbacks");
+        Assert.That(listener.Poll(0, SelectMode.SelectRead), Is.False, "no handshake has reached the server yet");
+        global::Loop.IOStream[] streams = await Task.WhenAll(connects);
+        foreach (global::Loop.IOStream stream in streams)
+        {
+            Track(stream);
+            Track(new global::Loop.IOStream(await listener.AcceptAsync(), loop: Loop));
+        }
+
+        Assert.That(streams.All(stream => stream.IsConnected && !stream.IsClosed), Is.True);
+    });
+
+    [Test]
+    public void TcpConnector_IPLiteralCancelledBeforeItsConnectBegins_MakesNoConnection() => Run(async () =>
+    {
+        using Socket listener = Listen();
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var connector = new TcpConnector(loop: Loop);
+        using var cancellation = new CancellationTokenSource();
+        ValueTask<global::Loop.IOStream> connect = connector.ConnectAsync("127.0.0.1", port, cancellationToken: cancellation.Token);
+        cancellation.Cancel();
+        OperationCanceledException error = await AsyncAssert.ThrowsAsync<OperationCanceledException>(async () => await connect);
+        Assert.That(error.CancellationToken, Is.EqualTo(cancellation.Token));
+        Assert.That(listener.Poll(0, SelectMode.SelectRead), Is.False, "the server saw no connection");
+
+        // The connector's reused operation serves the next connect as new.
+        Track(await connector.ConnectAsync("127.0.0.1", port));
+        Track(new global::Loop.IOStream(await listener.AcceptAsync(), loop: Loop));
+    });
+
+    [Test]
     public void TcpConnector_FirstFamilyRefuses_TriesTheOtherAtOnce() => Run(async () =>
     {
         using Socket listener6 = Listen(family: AddressFamily.InterNetworkV6);
