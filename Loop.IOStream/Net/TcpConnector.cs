@@ -38,6 +38,9 @@ public sealed partial class TcpConnector
     /// Connects to <paramref name="host"/>:<paramref name="port"/>. The stream returned is
     /// connected (and, with <see cref="TcpConnectOptions.Tls"/>, an <see cref="SslIOStream"/> past
     /// its handshake, checked against <paramref name="host"/> unless the TLS options name another).
+    /// To an IP literal the connect is made in the loop's next callbacks, not inside this call,
+    /// together with the other connects started in the same iteration: a burst that a server
+    /// near by takes on one wake-up. To a host name it starts once the name has resolved.
     /// </summary>
     /// <param name="host">A host name or IP literal (IPv6 with or without brackets).</param>
     /// <param name="port">The TCP port.</param>
