@@ -200,7 +200,11 @@ internal sealed class FetchState : IValueTaskSource<HttpResponse>, IValueTaskSou
     /// are one point of the exchange (curl's <c>pretransfer</c> is its <c>connect</c> when
     /// nothing but this client's own code runs between them).
     /// </summary>
-    public void MarkAsReached(int phase, int reached) => Times.Set(phase, Times.Get(reached));
+    public void MarkAsReached(int phase, int reached)
+    {
+        Debug.Assert(Times.Has(reached), "The phase marked first belongs to this hop.");
+        Times.Set(phase, Times.Get(reached));
+    }
 
     /// <summary>Time since the call, less the time spent queued.</summary>
     public TimeSpan Elapsed() => ElapsedAt(Stopwatch.GetTimestamp());

@@ -118,7 +118,8 @@ internal sealed class FetchTimes : IReadOnlyDictionary<string, TimeSpan>
 
     public override string ToString() => string.Join(", ", this.Select(pair => $"{pair.Key}={pair.Value.TotalMilliseconds:F3}ms"));
 
-    private bool Has(int phase) => (_present & (1 << phase)) != 0;
+    /// <summary>Whether <paramref name="phase"/> was measured (in this hop, for the phases a hop clears).</summary>
+    public bool Has(int phase) => (_present & (1 << phase)) != 0;
 
     /// <summary>
     /// The phases in half the room (ticks as 32-bit unsigned numbers, up to about 7 minutes each)
