@@ -118,7 +118,7 @@ public sealed partial class TcpConnector
             // burst of connects made back to back finds it still awake after the first, while
             // connects spread over an iteration's handlers wake it from sleep one by one. With
             // Connection: close at concurrency 64 that was about a third of the kernel's time per
-            // request (see docs/benchmarks.md). The delay is the rest of this iteration.
+            // request (perf, make bench's close rows). The delay is the rest of this iteration.
             loop.AddCallback(s_beginConnect, this);
             return result;
         }
