@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Loop.Http;
@@ -76,7 +77,7 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
             _fields[first] = new(_fields[first].Key, value);
             for (int i = _fields.Count - 1; i > first; i--)
             {
-                if (string.Equals(_fields[i].Key, name, StringComparison.OrdinalIgnoreCase))
+                if (SameName(_fields[i].Key, name))
                 {
                     _fields.RemoveAt(i);
                 }
@@ -182,7 +183,7 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
         List<string>? values = null;
         foreach (KeyValuePair<string, string> field in _fields)
         {
-            if (string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
+            if (SameName(field.Key, name))
             {
                 (values ??= []).Add(field.Value);
             }
@@ -198,7 +199,7 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
         StringBuilder? joined = null;
         foreach (KeyValuePair<string, string> field in _fields)
         {
-            if (!string.Equals(field.Key, name, StringComparison.OrdinalIgnoreCase))
+            if (!SameName(field.Key, name))
             {
                 continue;
             }
@@ -266,7 +267,7 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
     {
         for (int i = 0; i < _fields.Count; i++)
         {
-            if (string.Equals(_fields[i].Key, name, StringComparison.OrdinalIgnoreCase))
+            if (SameName(_fields[i].Key, name))
             {
                 return i;
             }
@@ -288,6 +289,23 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
         _fields.CopyFrom(other._fields);
     }
 
+    /// <summary>
+    /// Whether two field names are the same name (ignoring ASCII case, as HTTP does). The names
+    /// callers look up and the common names the parser hands out are mostly the same string
+    /// objects, and names that differ mostly differ in length: both are settled without a call
+    /// to the comparison, which precompiled code cannot inline.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool SameName(string a, string b) =>
+        ReferenceEquals(a, b) || (a.Length == b.Length && string.Equals(a, b, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// Adds a field the parser has already checked. Always inlined: the precompiled code inlines
+    /// it, and a tier-1 caller that did not would call it for the first time only after tier-up
+    /// began, and on one core the runtime holds tier-up back for a second after any method's
+    /// first call (see README, Start-up).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void AddParsed(string name, string value) => _fields.Add(new(name, value));
 
     /// <summary>
@@ -429,7 +447,7 @@ public sealed class HttpHeaders : IEnumerable<KeyValuePair<string, string>>
             int kept = 0;
             for (int i = 0; i < Count; i++)
             {
-                if (!string.Equals(Items[i].Key, name, StringComparison.OrdinalIgnoreCase))
+                if (!SameName(Items[i].Key, name))
                 {
                     Items[kept++] = Items[i];
                 }
