@@ -354,18 +354,30 @@ public abstract partial class AsyncHttpClient : IDisposable, IAsyncDisposable
     /// <summary>Whether <paramref name="mode"/> is one of <see cref="HttpAuthMode"/>'s values.</summary>
     private static bool IsKnown(HttpAuthMode mode) => mode is HttpAuthMode.Basic or HttpAuthMode.Digest;
 
+    /// <summary>
+    /// Whether <paramref name="method"/> is the very string of a standard method's literal (as a
+    /// request made from a URL, or with a method written in the code, carries): a token and a
+    /// standard method, so neither needs checking.
+    /// </summary>
+    private static bool IsStandardMethodLiteral(string method) =>
+        ReferenceEquals(method, "GET") || ReferenceEquals(method, "POST") || ReferenceEquals(method, "HEAD") || ReferenceEquals(method, "PUT")
+        || ReferenceEquals(method, "DELETE") || ReferenceEquals(method, "PATCH") || ReferenceEquals(method, "OPTIONS");
+
     private void Validate(HttpRequest request)
     {
         HttpSyntax.CheckNoLineBreak(request.Url, "URL");
-        if (request.Method.Length == 0 || !HttpSyntax.IsToken(request.Method))
-        {
-            throw new ArgumentException($"Invalid method '{request.Method}'.", nameof(request));
-        }
-
         bool nonstandard = request.AllowNonstandardMethods == true;
-        if (!nonstandard && !HttpRequest.StandardMethods.Contains(request.Method))
+        if (!IsStandardMethodLiteral(request.Method))
         {
-            throw new ArgumentException($"Unknown method '{request.Method}' (set AllowNonstandardMethods to send it).", nameof(request));
+            if (request.Method.Length == 0 || !HttpSyntax.IsToken(request.Method))
+            {
+                throw new ArgumentException($"Invalid method '{request.Method}'.", nameof(request));
+            }
+
+            if (!nonstandard && !HttpRequest.StandardMethods.Contains(request.Method))
+            {
+                throw new ArgumentException($"Unknown method '{request.Method}' (set AllowNonstandardMethods to send it).", nameof(request));
+            }
         }
 
         foreach (KeyValuePair<string, string> field in request.HeadersOrNull ?? s_noHeaders)
