@@ -237,12 +237,24 @@ internal static class HttpSyntax
         long length = -1;
         foreach (KeyValuePair<string, string> field in headers)
         {
-            if (!field.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            if (!HttpHeaders.SameName(field.Key, "Content-Length"))
             {
                 continue;
             }
 
             string value = field.Value;
+            if (TryParsePlainDigits(value, out long plain))
+            {
+                // The usual value, one plain number: what the general parse below makes of it.
+                if (length >= 0 && plain != length)
+                {
+                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {HttpProtocolError.Printable(string.Join(", ", headers.GetAll("Content-Length")))}", Offending(field, line));
+                }
+
+                length = plain;
+                continue;
+            }
+
             foreach (Range part in value.AsSpan().Split(','))
             {
                 ReadOnlySpan<char> digits = value.AsSpan()[part].Trim(" \t");
@@ -264,6 +276,29 @@ internal static class HttpSyntax
 
         static string Offending(KeyValuePair<string, string> field, ReadOnlySpan<byte> line) =>
             line.IsEmpty ? $"{field.Key}: {field.Value}" : Encoding.Latin1.GetString(line);
+
+        // 1 to 18 ASCII digits and nothing else: no list, no blanks, and no overflow possible.
+        static bool TryParsePlainDigits(string value, out long n)
+        {
+            n = 0;
+            if (value.Length is 0 or > 18)
+            {
+                return false;
+            }
+
+            foreach (char c in value)
+            {
+                uint digit = (uint)(c - '0');
+                if (digit > 9)
+                {
+                    return false;
+                }
+
+                n = (n * 10) + digit;
+            }
+
+            return true;
+        }
     }
 
     /// <summary>An HTTP date (RFC 9110 §5.6.7, IMF-fixdate), for example <c>Sun, 06 Nov 1994 08:49:37 GMT</c>.</summary>

@@ -69,6 +69,12 @@ internal sealed partial class Http1Connection
 
     private static bool HasToken(string list, string token)
     {
+        // The usual value is the one token and nothing else ("keep-alive"): no list to split.
+        if (list.Length == token.Length)
+        {
+            return list.Equals(token, StringComparison.OrdinalIgnoreCase);
+        }
+
         foreach (Range part in list.AsSpan().Split(','))
         {
             if (list.AsSpan()[part].Trim().Equals(token, StringComparison.OrdinalIgnoreCase))

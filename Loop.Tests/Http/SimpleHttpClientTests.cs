@@ -163,6 +163,29 @@ public sealed class SimpleHttpClientTests() : HttpClientFixture(typeof(SimpleAsy
         Assert.That(Text(response), Is.EqualTo("hello"));
     });
 
+    [TestCase("HTTP/1.1", "", 1)]
+    [TestCase("HTTP/1.1", "Connection: Close\r\n", 2)]
+    [TestCase("HTTP/1.1", "Connection: keep-alive, close\r\n", 2)]
+    [TestCase("HTTP/1.1", "Connection: closed\r\n", 1)]
+    [TestCase("HTTP/1.0", "", 2)]
+    [TestCase("HTTP/1.0", "Connection: Keep-Alive\r\n", 1)]
+    [TestCase("HTTP/1.0", "Connection: upgrade , keep-alive\r\n", 1)]
+    [TestCase("HTTP/1.0", "Connection: keep-alives\r\n", 2)]
+    public void ConnectionHeaderTokens_DecideWhetherTheConnectionIsKept(string version, string connectionField, int connections) => Run(async () =>
+    {
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            connection.KeepOpen = true;
+            while (await connection.ReadRequestAsync() is not null)
+            {
+                await connection.WriteAsync($"{version} 200 OK\r\nContent-Length: 2\r\n{connectionField}\r\nok");
+            }
+        });
+        Assert.That(Text(await Client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(Text(await Client.FetchAsync(raw.Url())), Is.EqualTo("ok"));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(connections), "connections the two requests used");
+    });
+
     [TestCase(false)]
     [TestCase(true)]
     public void BodyProducer_IsSentChunkedOrWithItsLength(bool withLength) => Run(async () =>
