@@ -9,6 +9,18 @@ public sealed class HttpApiTests
 {
     private static TestHttpServer Server => TestHttpServer.Shared;
 
+    [TestCase(100, "Continue")]
+    [TestCase(200, "OK")]
+    [TestCase(226, "IM Used")]
+    [TestCase(308, "Permanent Redirect")]
+    [TestCase(418, "I'm a Teapot")]
+    [TestCase(511, "Network Authentication Required")]
+    [TestCase(299, "Unknown")]
+    [TestCase(0, "Unknown")]
+    [TestCase(600, "Unknown")]
+    public void ReasonFor_GivesTheStandardPhrase_OrUnknown(int code, string reason) =>
+        Assert.That(HttpStatus.ReasonFor(code), Is.EqualTo(reason));
+
     [Test]
     public void Headers_AreCaseInsensitiveMultiValuedAndKeepTheirOrder()
     {
