@@ -246,12 +246,7 @@ internal static class HttpSyntax
             if (TryParsePlainDigits(value, out long plain))
             {
                 // The usual value, one plain number: what the general parse below makes of it.
-                if (length >= 0 && plain != length)
-                {
-                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {HttpProtocolError.Printable(string.Join(", ", headers.GetAll("Content-Length")))}", Offending(field, line));
-                }
-
-                length = plain;
+                length = Agreed(length, plain, headers, field, line);
                 continue;
             }
 
@@ -263,16 +258,17 @@ internal static class HttpSyntax
                     throw new HttpProtocolError($"Only integer Content-Length is allowed: {HttpProtocolError.Printable(value)}", Offending(field, line));
                 }
 
-                if (length >= 0 && n != length)
-                {
-                    throw new HttpProtocolError($"Multiple unequal Content-Lengths: {HttpProtocolError.Printable(string.Join(", ", headers.GetAll("Content-Length")))}", Offending(field, line));
-                }
-
-                length = n;
+                length = Agreed(length, n, headers, field, line);
             }
         }
 
         return length;
+
+        // n, unless an earlier value (length, when not -1) differs from it.
+        static long Agreed(long length, long n, HttpHeaders headers, KeyValuePair<string, string> field, ReadOnlySpan<byte> line) =>
+            length < 0 || n == length
+                ? n
+                : throw new HttpProtocolError($"Multiple unequal Content-Lengths: {HttpProtocolError.Printable(string.Join(", ", headers.GetAll("Content-Length")))}", Offending(field, line));
 
         static string Offending(KeyValuePair<string, string> field, ReadOnlySpan<byte> line) =>
             line.IsEmpty ? $"{field.Key}: {field.Value}" : Encoding.Latin1.GetString(line);
