@@ -166,6 +166,9 @@ public sealed partial class CurlAsyncHttpClient
     /// <summary>How many times the client has called <c>curl_multi_socket_action</c> (diagnostics and tests). Loop thread only.</summary>
     internal long SocketActionCalls { get; private set; }
 
+    /// <summary>How many progress reports curl has made to the client's transfers (diagnostics and tests). Loop thread only.</summary>
+    internal long ProgressReports { get; set; }
+
     /// <summary>Tells <paramref name="multi"/> that <paramref name="fd"/> is ready (or its timers are due, for <see cref="CurlFlags.SocketTimeout"/>), then finishes what completed.</summary>
     private void SocketAction(CurlMulti multi, int fd, int events)
     {

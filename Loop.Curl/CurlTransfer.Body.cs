@@ -36,6 +36,10 @@ internal sealed partial class CurlTransfer
     private bool _logDebug;
     private bool _verbose;
 
+    // Whether curl calls the progress callback (CURLOPT_NOPROGRESS 0): only once a head says
+    // the body may be read without the write callback, or is chunked (EnableProgress).
+    private bool _progress;
+
     // Bytes the write callback had, for the client's choice of receive buffer.
     private long _bodyBytesIn;
 
@@ -64,6 +68,7 @@ internal sealed partial class CurlTransfer
         _rawBodyBytes = 0;
         _logDebug = false;
         _verbose = false;
+        _progress = false;
         _bodyBytesIn = 0;
         _chunk = null;
         _handOver = null;
@@ -276,6 +281,7 @@ internal sealed partial class CurlTransfer
     /// <exception cref="HttpProtocolError">The chunked framing alone went past the limit.</exception>
     private void OnProgress(long downloaded)
     {
+        _client.ProgressReports++;
         if (!_bodySeen && downloaded > _client.MaxBodySize)
         {
             throw new HttpBodyTooLargeError(_client.MaxBodySize);
@@ -289,6 +295,24 @@ internal sealed partial class CurlTransfer
         if (_rawBodyBytes - downloaded > _client.MaxBodySize)
         {
             throw new HttpProtocolError($"The chunked framing (chunk-size lines and extensions) is larger than MaxBodySize ({_client.MaxBodySize} bytes)");
+        }
+    }
+
+    /// <summary>
+    /// A head ended whose body curl may read past the write callback: a response other than a
+    /// 2xx (a followed redirect's body, or an authentication challenge's, is drained), or a
+    /// chunked one (its framing is counted against the limit, see <see cref="OnProgress"/>).
+    /// From here curl calls the progress callback at each report. A 2xx that is not chunked
+    /// hands every byte to the write callback, which bounds it, so most responses go without the
+    /// reports (about ten per transfer otherwise). Set from inside the header callback, before
+    /// curl reads the body: libcurl reads the flag at each report, as it does verbose's.
+    /// </summary>
+    private void EnableProgress()
+    {
+        if (!_progress)
+        {
+            _progress = true;
+            SetLong(CurlOpt.NoProgress, 0);
         }
     }
 

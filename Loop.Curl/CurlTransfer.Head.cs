@@ -306,6 +306,11 @@ internal sealed partial class CurlTransfer
         {
             _transferCodings = CheckTransferCodings(codings);
             EnableVerbose();
+            EnableProgress();
+        }
+        else if (_statusCode >= 300)
+        {
+            EnableProgress();
         }
 
         // A declared length over the limit fails before the body is read (redirect bodies too).

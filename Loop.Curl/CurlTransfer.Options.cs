@@ -98,8 +98,9 @@ internal sealed partial class CurlTransfer
         SetPointer(CurlOpt.CloseSocketFunction, CurlAsyncHttpClient.CloseSocketFunction);
         SetPointer(CurlOpt.CloseSocketData, _client.NativeSelf);
 
-        // The progress callback bounds the bodies curl drains without handing them over.
-        SetLong(CurlOpt.NoProgress, 0);
+        // The progress callback bounds the bodies curl drains without handing them over. It is
+        // set here and turned on by the head that needs it (EnableProgress): off, as curl's
+        // default is, until then.
         SetPointer(CurlOpt.XferInfoFunction, (nint)(delegate* unmanaged[Cdecl]<nint, long, long, long, long, int>)&ProgressCallback);
         SetPointer(CurlOpt.XferInfoData, self);
 

@@ -136,6 +136,52 @@ public sealed class CurlHttpClientTests() : HttpClientFixture(typeof(CurlAsyncHt
     });
 
     [Test]
+    public void ProgressReports_OnlyForBodiesCurlMayReadPastTheWriteCallback() => Run(async () =>
+    {
+        // A 2xx with a length hands every byte to the write callback: curl need not report
+        // progress (it would about ten times a transfer). A chunked body and a redirect's may be
+        // read without it (framing, draining), so those transfers have the reports.
+        var client = (CurlAsyncHttpClient)Client;
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.That(Text(await client.FetchAsync(new HttpRequest(Server.Url("/head")))), Is.EqualTo("1234567"));
+        }
+
+        Assert.That(client.ProgressReports, Is.Zero);
+        Assert.That(Text(await client.FetchAsync(new HttpRequest(Server.Url("/chunk")))), Is.EqualTo("asdfqwer"));
+        long afterChunked = client.ProgressReports;
+        Assert.That(afterChunked, Is.Positive);
+        Assert.That(Text(await client.FetchAsync(new HttpRequest(Server.Url("/redirect?url=/head")))), Is.EqualTo("1234567"));
+        Assert.That(client.ProgressReports, Is.GreaterThan(afterChunked));
+    });
+
+    [Test]
+    public void Http2RedirectWithAnEndlessBody_FailsAtMaxBodySize_NotAtTheTimeout() => Run(async () =>
+    {
+        // Over HTTP/2 a body has no chunked framing: curl drains a followed redirect's body by
+        // its DATA frames, without the write callback, and the progress callback bounds it.
+        string caFile = TestCertificates.WriteAuthorityPem();
+        AsyncHttpClient client = CreateClient(new AsyncHttpClientSettings { MaxBodySize = 256 * 1024 });
+        try
+        {
+            var request = new HttpRequest(Server.HttpsUrl("/redirect?endless=1&url=/hello"))
+            {
+                CaCerts = caFile,
+                HttpVersion = System.Net.HttpVersion.Version20,
+                RequestTimeout = TimeSpan.FromSeconds(60),
+            };
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            HttpResponse response = await client.FetchAsync(request, raiseError: false);
+            Assert.That(response.Error, Is.InstanceOf<HttpBodyTooLargeError>(), response.Error?.ToString());
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)));
+        }
+        finally
+        {
+            File.Delete(caFile);
+        }
+    });
+
+    [Test]
     public void MaxRedirects_RunningOut_ReturnsTheLast3xx_AsTheSimpleClientDoes() => Run(async () =>
     {
         // libcurl ends with CURLE_TOO_MANY_REDIRECTS; the client answers with the 3xx it stopped at.

@@ -238,6 +238,17 @@ public sealed class TestHttpServer : IAsyncDisposable
             case "/redirect":
                 response.StatusCode = int.Parse(query("status", "302"));
                 response.Headers.Location = query("url");
+                if (query("endless", "0") == "1")
+                {
+                    // A body without a length that never ends (until the client goes away).
+                    byte[] block = new byte[16 * 1024];
+                    Array.Fill(block, (byte)'z');
+                    while (!request.HttpContext.RequestAborted.IsCancellationRequested)
+                    {
+                        await response.Body.WriteAsync(block, request.HttpContext.RequestAborted);
+                    }
+                }
+
                 return;
 
             case "/see_other_post":
