@@ -181,7 +181,9 @@ public partial class IOStream
 
     /// <summary>
     /// Fills <paramref name="destination"/>, or with <paramref name="partial"/> completes as soon
-    /// as at least one byte was copied. Returns the number of bytes copied.
+    /// as at least one byte was copied. Returns the number of bytes copied. Buffered bytes are
+    /// copied first; once none are left, a plain (not TLS) stream receives straight into
+    /// <paramref name="destination"/>, so a large read costs no copy of its own.
     /// </summary>
     /// <param name="destination">Must stay valid and unused by others while the read is pending.</param>
     /// <param name="partial">Complete with whatever is there rather than a full buffer.</param>
@@ -364,6 +366,12 @@ public partial class IOStream
     /// <summary>One receive into the pipe, then the pending read gets its chance.</summary>
     private void ReceiveIntoBuffer()
     {
+        if (_readKind == ReadKind.Into && _buffered == 0 && !_startingRead)
+        {
+            ReceiveIntoReadersMemory();
+            return;
+        }
+
         Memory<byte> memory = GetReceiveMemory();
         int n = SocketReceive(memory.Span, out SocketError error);
         if (error == SocketError.Success)
@@ -375,6 +383,39 @@ public partial class IOStream
             }
 
             CommitReceived(n);
+        }
+        else if (error is not (SocketError.WouldBlock or SocketError.Interrupted))
+        {
+            CloseWithSocketError(error, "read");
+        }
+    }
+
+    /// <summary>
+    /// A read into the caller's memory (<see cref="ReadIntoAsync"/>) with nothing buffered: one
+    /// receive straight into that memory, of as much as it has room for, rather than into the
+    /// pipe and then copied (as Tornado's <c>read_into</c> reads into the caller's buffer). A large
+    /// body read this way is copied once, by the kernel. Not for a TLS stream, whose bytes must
+    /// be decrypted first (its own receive replaces this one).
+    /// </summary>
+    private void ReceiveIntoReadersMemory()
+    {
+        int n = SocketReceive(_readInto.Span[_readIntoFilled..], out SocketError error);
+        if (error == SocketError.Success)
+        {
+            if (n == 0)
+            {
+                // The read then settles as at any close: done if partial and filled, else failed.
+                Close();
+                return;
+            }
+
+            _readIntoFilled += n;
+            if (_readIntoFilled == _readInto.Length || _readPartial)
+            {
+                EndRead();
+                Deliver(ReadKind.Into, null);
+                OnReadRoom();
+            }
         }
         else if (error is not (SocketError.WouldBlock or SocketError.Interrupted))
         {

@@ -52,6 +52,9 @@ internal sealed class BodyBuffer : IDisposable
     private byte[]? _exact;
     private long _stored;
 
+    // ExpectLength made _exact for the announced length (not a pooled array grown as bytes came).
+    private bool _announced;
+
     // The codings of the raw bytes kept (null: none kept), and whether the decoded ones are
     // dropped, to be decoded again from them.
     private string? _rawCodings;
@@ -107,7 +110,34 @@ internal sealed class BodyBuffer : IDisposable
         if (_writer is null && _stored == 0 && _exact is null && length > 0 && length <= Limit && length <= Array.MaxLength)
         {
             _exact = _pooled ? Pool.Rent((int)length) : GC.AllocateUninitializedArray<byte>((int)length);
+            _announced = true;
         }
+    }
+
+    /// <summary>
+    /// Room at the end of the array made for the announced length (<see cref="ExpectLength"/>,
+    /// plain or pooled) for up to <paramref name="max"/> bytes to be received into in place, then
+    /// kept with <see cref="CommitDirect"/>: so the body's bytes are copied once, by the kernel.
+    /// Empty when the body is kept any other way (a writer, segments, a pooled array grown as the
+    /// bytes come, which is what a decoded body gets), or when the array or the limit has no room.
+    /// </summary>
+    public Memory<byte> DirectSpace(long max)
+    {
+        if (!_announced || _exact is null)
+        {
+            return Memory<byte>.Empty;
+        }
+
+        long room = Math.Min(Math.Min(max, _exact.Length - _stored), Limit - Count);
+        return room <= 0 ? Memory<byte>.Empty : _exact.AsMemory((int)_stored, (int)room);
+    }
+
+    /// <summary>Keeps the <paramref name="count"/> bytes just received into <see cref="DirectSpace"/>'s memory.</summary>
+    /// <exception cref="HttpBodyTooLargeError">Not expected: the space was within the limit.</exception>
+    public void CommitDirect(int count)
+    {
+        Charge(count);
+        _stored += count;
     }
 
     /// <summary>Keeps <paramref name="data"/>.</summary>
@@ -141,6 +171,7 @@ internal sealed class BodyBuffer : IDisposable
             byte[] exact = _exact;
             int used = (int)_stored;
             _exact = null;
+            _announced = false;
             _stored = 0;
             AppendToSegments(exact.AsSpan(0, used));
         }
@@ -305,6 +336,7 @@ internal sealed class BodyBuffer : IDisposable
         }
 
         _pooled = false;
+        _announced = false;
         _writer = null;
         _exact = null;
         _stored = 0;
@@ -340,6 +372,7 @@ internal sealed class BodyBuffer : IDisposable
             }
 
             _exact = larger;
+            _announced = false;
         }
 
         data.CopyTo(_exact.AsSpan((int)_stored));

@@ -297,6 +297,13 @@ internal sealed partial class Http1Connection : IValueTaskSource<Http1Connection
         _deadline = double.PositiveInfinity;
         _registration.Dispose();
         _registration = default;
+        if (_directPending)
+        {
+            // The body's array may go back to a pool: the stream must no longer receive into
+            // it. An exchange that ends mid-body leaves a connection no one can use anyway.
+            Stream.Close();
+        }
+
         ReleaseBody();
         _fetch = null!;
         _request = null!;

@@ -70,6 +70,9 @@ public sealed class SimpleAsyncHttpClient : AsyncHttpClient
 
     internal long MaxBodySize { get; }
 
+    /// <summary>Body bytes received straight into the response's array rather than through a connection's read buffer (diagnostics and tests). Loop thread only.</summary>
+    internal long InPlaceBodyBytes { get; set; }
+
     internal IOStreamOptions StreamOptions { get; }
 
     private protected override void ValidateForImplementation(HttpRequest request)
