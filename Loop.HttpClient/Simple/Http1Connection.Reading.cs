@@ -12,10 +12,6 @@ namespace Loop.Http.Simple;
 /// </summary>
 internal sealed partial class Http1Connection
 {
-    // Below this many bytes left of a body, they are copied from the stream's buffer as they come
-    // (see DirectTarget): a copy that small costs less than it saves to arrange.
-    private const int DirectReceiveMinimum = 16 * 1024;
-
     private static readonly SearchValues<byte> s_hexDigits = SearchValues.Create("0123456789abcdefABCDEF"u8);
 
     private readonly Action _onReadable;
@@ -37,13 +33,6 @@ internal sealed partial class Http1Connection
     private bool _expectContinue;
 
     private byte[]? _chunkLine;
-
-    // A body read straight into its array (see DirectTarget): the stream's read and its
-    // continuation, whether one is pending, and whether this exchange has stopped reading so.
-    private ValueTaskAwaiter<int> _directAwaiter;
-    private Action? _onReceivedDirect;
-    private bool _directPending;
-    private bool _noDirect;
 
     private enum ReadState : byte
     {
@@ -165,11 +154,7 @@ internal sealed partial class Http1Connection
                         return;
                     }
 
-                    if (!TakeDirect(receiving.GetAwaiter()))
-                    {
-                        return;
-                    }
-
+                    TakeDirect(receiving.GetAwaiter());
                     continue;
                 }
 
@@ -191,72 +176,6 @@ internal sealed partial class Http1Connection
         {
             Fail(e);
         }
-    }
-
-    /// <summary>
-    /// Where the body's next bytes can be received in place: the rest of a Content-Length body
-    /// that is kept in an array of its length (<see cref="Loop.Http.Body.BodyBuffer.DirectSpace"/>;
-    /// <see cref="PrepareBody"/> makes one only for a body with no decoding, no callback and no
-    /// writer), once at least <see cref="DirectReceiveMinimum"/> bytes are left. The head and what
-    /// came with it were parsed from the stream's buffer; the rest then goes from the socket to
-    /// the body without a copy in between. Empty otherwise.
-    /// </summary>
-    private Memory<byte> DirectTarget() =>
-        _noDirect || _state != ReadState.Length || _remaining < DirectReceiveMinimum ? Memory<byte>.Empty : _buffer.DirectSpace(_remaining);
-
-    /// <summary>
-    /// Counts what a receive into <see cref="DirectTarget"/> brought; returns whether to read
-    /// again (false: the body, and so the exchange, has ended). A failed read (the stream closed:
-    /// the server, a reset, or an abort) ends reading in place: the stream's buffer is read
-    /// instead, which reports the close as for any body (<see cref="TakeCounted"/>).
-    /// </summary>
-    private bool TakeDirect(ValueTaskAwaiter<int> awaiter)
-    {
-        int n;
-        try
-        {
-            n = awaiter.GetResult(); // Completed (the caller checked, or this is its continuation): no blocking.
-        }
-        catch (StreamClosedException)
-        {
-            _noDirect = true;
-            return true;
-        }
-
-        _buffer.CommitDirect(n);
-        _client.InPlaceBodyBytes += n;
-        _remaining -= n;
-        _received += n;
-        if (_remaining > 0)
-        {
-            return true;
-        }
-
-        _state = ReadState.Done;
-        FinishExchange();
-        return false;
-    }
-
-    /// <summary>A receive into the body's array completed (on the loop thread): go on from there.</summary>
-    private void OnReceivedDirect()
-    {
-        ValueTaskAwaiter<int> awaiter = _directAwaiter;
-        _directAwaiter = default;
-        _directPending = false;
-        try
-        {
-            if (!TakeDirect(awaiter))
-            {
-                return;
-            }
-        }
-        catch (Exception e)
-        {
-            Fail(e);
-            return;
-        }
-
-        Pump();
     }
 
     /// <summary>The stream's read completed (on the loop thread): go on from there.</summary>

@@ -22,7 +22,8 @@ namespace Loop.Http.Simple;
 /// <c>.Request.cs</c> writing the request (keeping a failed write while the answer is read, and
 /// letting an unfinished upload run beside the reading of an early answer);
 /// <c>.Reading.cs</c> the state machine that each completed read of the stream drives: the
-/// response heads (informational ones skipped), the body as framed, and lines;
+/// response heads (informational ones skipped), the body as framed, and lines; <c>.InPlace.cs</c>
+/// the rest of a large Content-Length body received straight into its array;
 /// <c>.Framing.cs</c> deciding the framing (Content-Length, transfer codings);
 /// <c>.Body.cs</c> decoding, counting and keeping the body; <c>.Policy.cs</c> redirects and keep-alive.
 /// </remarks>

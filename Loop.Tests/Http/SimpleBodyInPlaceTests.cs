@@ -46,6 +46,47 @@ public sealed class SimpleBodyInPlaceTests() : HttpClientFixture(typeof(SimpleAs
 
     [TestCase(false)]
     [TestCase(true)]
+    public void BytesPastALargeBody_AreSeen_TheConnectionIsNotKept_AndTheNextFetchGetsItsOwnAnswer(bool pooled) => Run(async () =>
+    {
+        // A body received mostly in place, with an answer no request asked for right behind it.
+        byte[] body = s_body.AsSpan(0, 300_000).ToArray();
+        byte[] unasked = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!");
+        int connections = 0;
+        using var raw = RawHttpServer.Start(async connection =>
+        {
+            bool first = Interlocked.Increment(ref connections) == 1;
+            if (await connection.ReadRequestAsync() is null)
+            {
+                return;
+            }
+
+            if (first)
+            {
+                // The body but its last 32 KiB, then (once the client waits for them, received
+                // in place) those and the unasked answer in one send.
+                await connection.WriteAsync([.. Head(body.Length), .. body.AsSpan(0, body.Length - 32 * 1024)]);
+                await Task.Delay(200); // a deliberately slow server: the client drains the first part and waits
+                await connection.WriteAsync([.. body.AsSpan(body.Length - 32 * 1024), .. unasked]);
+                connection.KeepOpen = true;
+                return;
+            }
+
+            await connection.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nGOOD!");
+        });
+
+        // What the server sent past the body must be seen as the exchange ends, so that the
+        // connection is not kept: a fetch started before the loop polls again would take it.
+        using HttpResponse first = await Client.FetchAsync(new HttpRequest(raw.Url()) { PooledBody = pooled });
+        Assert.That(first.BodySpan.SequenceEqual(body), Is.True);
+        Assert.That(Simple.InPlaceBodyBytes, Is.GreaterThan(0));
+        Assert.That(Simple.IdleConnectionCount, Is.Zero, "the connection was not kept");
+        using HttpResponse second = await Client.FetchAsync(new HttpRequest(raw.Url()) { PooledBody = pooled });
+        Assert.That(Encoding.ASCII.GetString(second.BodySpan), Is.EqualTo("GOOD!"));
+        Assert.That(raw.ConnectionCount, Is.EqualTo(2));
+    });
+
+    [TestCase(false)]
+    [TestCase(true)]
     public void OverTls_LargeBody_IsReadIntoItsArray_Whole(bool pooled) => Run(async () =>
     {
         // A TLS stream decrypts into its buffer first: the read into the array copies from there.
